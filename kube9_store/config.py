@@ -1,0 +1,82 @@
+"""Where the database lives: explicit argument, else the environment, else the spec's default.
+
+This is the only module that reads the environment for the database location.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from kube9_store.errors import ValidationError
+
+DEFAULT_DB_PATH = Path("/data/kube9.db")
+DB_FILE_NAME = "kube9.db"
+ENV_DB_URL = "KUBE9_DB_URL"
+ENV_DB_PATH = "DB_PATH"
+
+DbLocation = str | os.PathLike[str] | URL
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> URL:
+    """The SQLAlchemy URL of a SQLite file (made absolute, so the URL means the same anywhere)."""
+    raw = os.fspath(path)
+    if raw == ":memory:":
+        return URL.create("sqlite")
+    return URL.create("sqlite", database=str(Path(raw).expanduser().absolute()))
+
+
+def to_url(db: DbLocation, *, source: str = "db") -> URL:
+    """A SQLAlchemy URL (``dialect://...``) or a file path, as a URL; errors name ``source``."""
+    if isinstance(db, URL):
+        return db
+    raw = os.fspath(db)
+    if not raw.strip():
+        raise ValidationError.single(source, "must be a file path or a SQLAlchemy URL, not empty")
+    if "://" in raw:
+        try:
+            return make_url(raw)
+        except ArgumentError as exc:
+            raise ValidationError.single(source, f"is not a valid SQLAlchemy URL: {exc}") from exc
+    return sqlite_url(raw)
+
+
+def resolve_url(db: DbLocation | None = None, environ: Mapping[str, str] | None = None) -> URL:
+    """The database URL: ``db`` if given, else $KUBE9_DB_URL, else $DB_PATH/kube9.db, else the
+    default ``/data/kube9.db``."""
+    if db is not None:
+        return to_url(db)
+    env = os.environ if environ is None else environ
+    url = env.get(ENV_DB_URL)
+    if url:
+        if "://" not in url:
+            raise ValidationError.single(
+                ENV_DB_URL,
+                f"must be a SQLAlchemy URL such as sqlite:////data/kube9.db, got {url!r}",
+            )
+        return to_url(url, source=ENV_DB_URL)
+    directory = env.get(ENV_DB_PATH)
+    if directory:
+        if Path(directory).is_file():
+            raise ValidationError.single(
+                ENV_DB_PATH,
+                f"must be a directory holding {DB_FILE_NAME}, but {directory!r} is a file",
+            )
+        return sqlite_url(Path(directory) / DB_FILE_NAME)
+    return sqlite_url(DEFAULT_DB_PATH)
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None for memory databases and other dialects."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database
+    if not database or database == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    if database.startswith("file:"):
+        database = database[len("file:") :].split("?", 1)[0]
+    return Path(database)

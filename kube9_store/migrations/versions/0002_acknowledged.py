@@ -1,0 +1,33 @@
+"""Added acknowledged field to events table (the spec's example version 2).
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2025-12-02
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SCHEMA_VERSION = 2
+DESCRIPTION = "Added acknowledged field to events table"
+
+
+def upgrade() -> None:
+    op.add_column("events", sa.Column("acknowledged", sa.Integer, server_default=sa.text("0")))
+    op.create_index("idx_events_acknowledged", "events", ["acknowledged"])
+
+
+def downgrade() -> None:
+    op.drop_index("idx_events_acknowledged", table_name="events")
+    with op.batch_alter_table("events") as batch:
+        batch.drop_column("acknowledged")

@@ -1,0 +1,101 @@
+"""Sort-key indexes and trigger-maintained event counts (performance at 1M events).
+
+The spec's single-column indexes make every filtered, newest-first page sort all matching rows.
+Each index is rebuilt under its spec name with (created_at DESC, id DESC) appended, so a page is
+an index range scan; ``event_counts`` holds exact per (event_type, severity) counts kept by
+triggers, so counting reads a handful of rows whoever wrote the events.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-28
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SCHEMA_VERSION = 3
+DESCRIPTION = "Sort-key indexes and trigger-maintained event counts"
+
+NEWEST_FIRST: list[str | sa.TextClause] = [sa.text("created_at DESC"), sa.text("id DESC")]
+SPEC_INDEXES: dict[str, list[str | sa.TextClause]] = {
+    "idx_events_type": ["event_type"],
+    "idx_events_severity": ["severity"],
+    "idx_events_created": [sa.text("created_at DESC")],
+    "idx_events_object": ["object_kind", "object_namespace", "object_name"],
+    "idx_events_acknowledged": ["acknowledged"],
+}
+SORTED_INDEXES: dict[str, list[str | sa.TextClause]] = {
+    "idx_events_type": ["event_type", *NEWEST_FIRST],
+    "idx_events_severity": ["severity", *NEWEST_FIRST],
+    "idx_events_created": NEWEST_FIRST,
+    "idx_events_object": ["object_kind", "object_namespace", "object_name", *NEWEST_FIRST],
+    "idx_events_acknowledged": ["acknowledged", *NEWEST_FIRST],
+}
+
+SQLITE_TRIGGERS = [
+    """
+    CREATE TRIGGER trg_events_count_insert AFTER INSERT ON events
+    BEGIN
+        INSERT INTO event_counts (event_type, severity, n) VALUES (NEW.event_type, NEW.severity, 1)
+        ON CONFLICT (event_type, severity) DO UPDATE SET n = n + 1;
+    END
+    """,
+    """
+    CREATE TRIGGER trg_events_count_delete AFTER DELETE ON events
+    BEGIN
+        UPDATE event_counts SET n = n - 1
+        WHERE event_type = OLD.event_type AND severity = OLD.severity;
+    END
+    """,
+    """
+    CREATE TRIGGER trg_events_count_update AFTER UPDATE OF event_type, severity ON events
+    WHEN OLD.event_type IS NOT NEW.event_type OR OLD.severity IS NOT NEW.severity
+    BEGIN
+        UPDATE event_counts SET n = n - 1
+        WHERE event_type = OLD.event_type AND severity = OLD.severity;
+        INSERT INTO event_counts (event_type, severity, n) VALUES (NEW.event_type, NEW.severity, 1)
+        ON CONFLICT (event_type, severity) DO UPDATE SET n = n + 1;
+    END
+    """,
+]
+TRIGGER_NAMES = ["trg_events_count_insert", "trg_events_count_delete", "trg_events_count_update"]
+
+
+def _replace_indexes(indexes: dict[str, list[str | sa.TextClause]]) -> None:
+    for name, columns in indexes.items():
+        op.drop_index(name, table_name="events")
+        op.create_index(name, "events", columns)
+
+
+def upgrade() -> None:
+    _replace_indexes(SORTED_INDEXES)
+    op.create_table(
+        "event_counts",
+        sa.Column("event_type", sa.Text, primary_key=True),
+        sa.Column("severity", sa.Text, primary_key=True),
+        sa.Column("n", sa.Integer, nullable=False),
+        sqlite_with_rowid=False,
+    )
+    op.execute(
+        "INSERT INTO event_counts (event_type, severity, n) "
+        "SELECT event_type, severity, COUNT(*) FROM events GROUP BY event_type, severity"
+    )
+    for ddl in SQLITE_TRIGGERS:
+        op.execute(ddl)
+
+
+def downgrade() -> None:
+    for name in TRIGGER_NAMES:
+        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    op.drop_table("event_counts")
+    _replace_indexes(SPEC_INDEXES)

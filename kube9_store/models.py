@@ -1,0 +1,297 @@
+"""Validated event models: the spec's Zod schema as pydantic, plus the query filter.
+
+Every model raises :class:`kube9_store.errors.ValidationError` (never pydantic's own), naming
+each offending field and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+from kube9_store.errors import FieldProblem, ValidationError
+from kube9_store.redaction import redact, scrub_text
+from kube9_store.timestamps import normalize_timestamp, parse_timestamp
+
+EventType = Literal["cluster", "operator", "insight", "assessment", "health", "system"]
+Severity = Literal["info", "warning", "error", "critical"]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+EVENT_ID_PATTERN = re.compile(r"evt_[0-9]{8}_[0-9]{6}_[a-z0-9]{6}")
+TITLE_MAX = 200
+DESCRIPTION_MAX = 1000
+OBJECT_FIELD_MAX = 253  # Kubernetes' longest object name (a DNS subdomain)
+METADATA_MAX_BYTES = 10 * 1024
+METADATA_MAX_DEPTH = 32
+
+
+def problems_from(exc: pydantic.ValidationError) -> list[FieldProblem]:
+    """pydantic's errors as (field, rule) pairs, with the field as a dotted path."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(p) for p in err["loc"]) or "event"
+        msg = err["msg"].removeprefix("Value error, ")
+        out.append(FieldProblem(field, msg))
+    return out
+
+
+class _Model(BaseModel):
+    """Base: frozen, no unknown fields, errors raised as the package's ValidationError."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise ValidationError(problems_from(exc)) from None
+
+    @classmethod
+    def parse(cls, data: Self | Mapping[str, Any]) -> Self:
+        """Validate a mapping (or pass through an instance) with the package's errors."""
+        if isinstance(data, cls):
+            return data
+        if not isinstance(data, Mapping):
+            raise ValidationError.single(
+                cls.__name__, f"must be a {cls.__name__} or a mapping, got {type(data).__name__}"
+            )
+        bad_keys = [k for k in data if not isinstance(k, str)]
+        if bad_keys:
+            raise ValidationError.single(
+                cls.__name__, f"field names must be strings, got {bad_keys[0]!r}"
+            )
+        return cls(**data)
+
+
+def _clean_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    _check_encodable(value)
+    return value
+
+
+def _check_encodable(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
+
+
+def check_json_object(value: Any) -> dict[str, Any]:
+    """Check that ``value`` is a JSON object of JSON values, iteratively (no recursion limit).
+
+    Rules: string keys, values of str/int/float/bool/None/list/dict only, finite numbers,
+    valid Unicode, at most METADATA_MAX_DEPTH levels.
+    """
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a JSON object (a dict), got {type(value).__name__}")
+    stack: list[tuple[Any, int, str]] = [(value, 1, "metadata")]
+    while stack:
+        node, depth, where = stack.pop()
+        if isinstance(node, dict | list) and depth > METADATA_MAX_DEPTH:
+            raise ValueError(f"is nested more than {METADATA_MAX_DEPTH} levels deep at {where}")
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise ValueError(f"keys must be strings; {where} has key {key!r}")
+                _check_encodable(key)
+                stack.append((child, depth + 1, f"{where}.{key}"))
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(node))
+        elif isinstance(node, str):
+            _check_encodable(node)
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                raise ValueError(f"numbers must be finite; {where} is {node!r}")
+        elif node is not None and not isinstance(node, bool | int):
+            raise ValueError(
+                f"values must be JSON (str, number, bool, null, list, object); "
+                f"{where} is a {type(node).__name__}"
+            )
+    return value
+
+
+def dump_metadata(value: Mapping[str, Any] | None) -> str | None:
+    """The stored JSON text of (already validated) metadata."""
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+OptionalObjectField = Annotated[str | None, Field(default=None, max_length=OBJECT_FIELD_MAX)]
+
+
+class NewEvent(_Model):
+    """An event to record. ``id`` and ``created_at`` are generated when left out.
+
+    Secrets in ``metadata`` are redacted on validation (see :mod:`kube9_store.redaction`), so
+    the instance holds exactly what will be stored.
+    """
+
+    id: str | None = None
+    event_type: EventType
+    severity: Severity
+    title: str = Field(max_length=TITLE_MAX)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    object_kind: OptionalObjectField
+    object_namespace: OptionalObjectField
+    object_name: OptionalObjectField
+    metadata: dict[str, Any] | None = None
+    created_at: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        if value is not None and not EVENT_ID_PATTERN.fullmatch(value):
+            raise ValueError("must match evt_YYYYMMDD_HHMMSS_xxxxxx (6 characters a-z, 0-9)")
+        return value
+
+    @field_validator("title", "description")
+    @classmethod
+    def _free_text(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        cleaned = _clean_text(value)
+        return scrub_text(cleaned, info.field_name or "text") if cleaned else cleaned
+
+    @field_validator("object_kind", "object_namespace", "object_name")
+    @classmethod
+    def _object_ref(cls, value: str | None) -> str | None:
+        return _clean_text(value)
+
+    @field_validator("metadata", mode="plain")
+    @classmethod
+    def _metadata(cls, value: Any) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        redacted: dict[str, Any] = redact(check_json_object(value))
+        size = len(dump_metadata(redacted).encode("utf-8"))  # type: ignore[union-attr]
+        if size > METADATA_MAX_BYTES:
+            raise ValueError(
+                f"must be at most {METADATA_MAX_BYTES} bytes as JSON, got {size} bytes"
+            )
+        return redacted
+
+    @field_validator("created_at", mode="plain")
+    @classmethod
+    def _created_at(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime | str):
+            raise ValueError(
+                f"must be a datetime or an ISO 8601 string, got {type(value).__name__}"
+            )
+        return normalize_timestamp(value)
+
+
+class Event(_Model):
+    """A stored event, as read back. ``created_at`` is in the stored form
+    ``YYYY-MM-DDTHH:MM:SS.mmmZ``; :attr:`created` gives it as an aware datetime."""
+
+    id: str
+    event_type: EventType
+    severity: Severity
+    title: str
+    description: str | None = None
+    object_kind: str | None = None
+    object_namespace: str | None = None
+    object_name: str | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: str
+    acknowledged: bool = False
+
+    SPEC_FIELDS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "event_type",
+        "severity",
+        "title",
+        "description",
+        "object_kind",
+        "object_namespace",
+        "object_name",
+        "metadata",
+        "created_at",
+    )
+
+    @property
+    def created(self) -> datetime:
+        return parse_timestamp(self.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as the CLI and JSON consumers see it (metadata as an object)."""
+        return {
+            "id": self.id,
+            "event_type": self.event_type,
+            "severity": self.severity,
+            "title": self.title,
+            "description": self.description,
+            "object_kind": self.object_kind,
+            "object_namespace": self.object_namespace,
+            "object_name": self.object_name,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+            "acknowledged": self.acknowledged,
+        }
+
+
+def _one_or_many(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(value)
+    return value
+
+
+class EventFilter(_Model):
+    """Which events a query or count matches; every field left None matches everything.
+
+    ``since`` is inclusive and ``until`` exclusive; both accept an aware or naive (UTC)
+    datetime or an ISO 8601 string, normalized to the stored form.
+    """
+
+    event_type: tuple[EventType, ...] | None = None
+    severity: tuple[Severity, ...] | None = None
+    since: str | None = None
+    until: str | None = None
+    object_kind: str | None = None
+    object_namespace: str | None = None
+    object_name: str | None = None
+    acknowledged: StrictBool | None = None
+
+    @field_validator("event_type", "severity", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return _one_or_many(value)
+
+    @field_validator("event_type", "severity")
+    @classmethod
+    def _non_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("must name at least one value (or be left out)")
+        return tuple(sorted(set(value))) if value is not None else None
+
+    @field_validator("since", "until", mode="plain")
+    @classmethod
+    def _timestamp(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime | str):
+            raise ValueError(
+                f"must be a datetime or an ISO 8601 string, got {type(value).__name__}"
+            )
+        return normalize_timestamp(value)
+
+    @field_validator("object_kind", "object_namespace", "object_name")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return _clean_text(value)

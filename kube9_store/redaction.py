@@ -1,0 +1,156 @@
+"""Scrubbing secrets before they are stored (spec: "Never store passwords, tokens, secrets").
+
+Metadata, at every depth: a value under a key that *names* a secret becomes ``[REDACTED]``; keys
+are split into words (snake, kebab, dotted, camel case) and matched word by word, so ``author``
+and ``authority`` stay while ``auth_token``, ``X-Auth-Token`` and ``apiKey`` go. A string value
+that is plainly a credential (a bearer or basic authorization value, a JWT, a PEM private key) is
+redacted whatever its key.
+
+Title and description are free text: no key rule applies there, but the same credential
+patterns are replaced in place. Anything else (a password typed into a sentence) is not detected.
+A key whose last word describes
+the secret instead of holding it (``secretName``, ``passwordFile``) is kept.
+The secret itself is never logged; the key path is, at warning level.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from itertools import pairwise
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+REDACTED = "[REDACTED]"
+
+#: Single words that name a secret.
+SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwords",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "apikey",
+        "credential",
+        "credentials",
+        "authorization",
+        "auth",
+        "cookie",
+        "privatekey",
+        "signature",
+    }
+)
+#: Adjacent word pairs that together name a secret (``api_key``, ``privateKey``, ``access-key``).
+SECRET_PAIRS = frozenset(
+    {
+        ("api", "key"),
+        ("private", "key"),
+        ("access", "key"),
+        ("secret", "key"),
+        ("client", "secret"),
+        ("session", "id"),
+        ("set", "cookie"),
+        ("connection", "string"),
+    }
+)
+
+#: A key ending in one of these words describes a secret rather than holding one
+#: (``secretName``, ``passwordFile``, ``token_ttl``) and is kept.
+DESCRIBING_WORDS = frozenset(
+    {
+        "name",
+        "names",
+        "ref",
+        "namespace",
+        "count",
+        "length",
+        "type",
+        "ttl",
+        "expiry",
+        "expires",
+        "path",
+        "file",
+        "version",
+        "rotated",
+        "provider",
+        "source",
+    }
+)
+
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|[0-9]|\b|_)|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_CREDENTIAL_PATTERNS = (
+    # Authorization header values.
+    re.compile(r"\b(?:Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE),
+    # JSON Web Tokens: base64url header (always starting with {"), payload, signature.
+    re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    # PEM private keys, whole block (or to the end when the block is cut off).
+    re.compile(
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|.*)",
+        re.DOTALL,
+    ),
+)
+
+
+def key_words(key: str) -> list[str]:
+    """Split a key into lower-case words: ``X-Auth-Token`` -> ``['x', 'auth', 'token']``."""
+    return [w.lower() for w in _WORD.findall(key)]
+
+
+def is_secret_key(key: str) -> bool:
+    words = key_words(key)
+    if words and words[-1] in DESCRIBING_WORDS:
+        return False
+    if any(w in SECRET_WORDS for w in words):
+        return True
+    return any(pair in SECRET_PAIRS for pair in pairwise(words))
+
+
+def contains_credential(text: str) -> bool:
+    return any(p.search(text) for p in _CREDENTIAL_PATTERNS)
+
+
+def scrub_text(text: str, field: str) -> str:
+    """Replace credential-shaped substrings of free text."""
+    out = text
+    for pattern in _CREDENTIAL_PATTERNS:
+        out = pattern.sub(REDACTED, out)
+    if out != text:
+        log.warning("redacted a credential-shaped value in %s", field)
+    return out
+
+
+def redact(value: Any, path: str = "metadata") -> Any:
+    """A copy of a JSON value with secrets replaced; containers are walked iteratively, so
+    depth is bounded only by the caller's validation, not by the recursion limit."""
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, str]] = [(value, root, 0, path)]
+    while stack:
+        node, parent, slot, where = stack.pop()
+        if isinstance(node, dict):
+            copy: dict[str, Any] = {}
+            parent[slot] = copy
+            for key, child in node.items():
+                child_path = f"{where}.{key}"
+                if is_secret_key(key) and child is not None:
+                    copy[key] = REDACTED
+                    log.warning("redacted the value of %s", child_path)
+                else:
+                    copy[key] = None
+                    stack.append((child, copy, key, child_path))
+        elif isinstance(node, list):
+            items: list[Any] = [None] * len(node)
+            parent[slot] = items
+            for i, child in enumerate(node):
+                stack.append((child, items, i, f"{where}[{i}]"))
+        elif isinstance(node, str) and contains_credential(node):
+            parent[slot] = REDACTED
+            log.warning("redacted a credential-shaped value at %s", where)
+        else:
+            parent[slot] = node
+    return root[0]

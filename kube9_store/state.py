@@ -1,0 +1,42 @@
+"""Reading a database's schema version without Alembic (cheap enough for every open)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, inspect, select, text
+
+from kube9_store.errors import SchemaError
+from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, schema_version
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """What a database says about its schema."""
+
+    revision: str | None
+    version: int | None
+    tables: frozenset[str]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.tables
+
+    @property
+    def at_package_head(self) -> bool:
+        return self.revision == HEAD_REVISION and self.version == HEAD_VERSION
+
+
+def read_state(conn: Connection) -> SchemaState:
+    """Read the Alembic revision, the spec's schema version and the table names (no writes)."""
+    tables = frozenset(t for t in inspect(conn).get_table_names() if not t.startswith("sqlite_"))
+    revision: str | None = None
+    if "alembic_version" in tables:
+        revisions = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        if len(revisions) > 1:
+            raise SchemaError(f"alembic_version holds several revisions {revisions}; expected one")
+        revision = revisions[0] if revisions else None
+    version: int | None = None
+    if "schema_version" in tables:
+        version = conn.execute(select(func.max(schema_version.c.version))).scalar()
+    return SchemaState(revision=revision, version=version, tables=tables)

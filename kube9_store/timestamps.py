@@ -1,0 +1,60 @@
+"""The one stored timestamp form: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC, fixed width.
+
+Fixed width and a single zone make text order equal time order, so range filters and retention
+cutoffs compare exactly as text. A naive datetime (or an ISO string without an offset) is taken
+to be UTC, as Kubernetes and ``datetime.utcnow()`` produce them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (naive means UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is out of range once converted to UTC") from None
+
+
+def format_timestamp(value: datetime) -> str:
+    """The stored form of ``value``, truncated to milliseconds."""
+    v = to_utc(value)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+        f".{v.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an ISO 8601 date or date-time (``Z`` or an offset allowed) into aware UTC.
+
+    Raises ValueError with the reason when ``text`` is not ISO 8601.
+    """
+    raw = text.strip()
+    if not raw:
+        raise ValueError("must be an ISO 8601 timestamp, got an empty string")
+    if raw[-1] in "zZ":
+        raw = raw[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(
+            f"must be an ISO 8601 timestamp such as 2025-12-02T10:30:45.123Z, got {text!r}"
+        ) from None
+    return to_utc(parsed)
+
+
+def normalize_timestamp(value: datetime | str) -> str:
+    """Any accepted timestamp input, in the stored form."""
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return format_timestamp(parse_timestamp(value))

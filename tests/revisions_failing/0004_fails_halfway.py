@@ -1,0 +1,27 @@
+"""A revision that fails after some DDL, to prove the whole revision rolls back.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+SCHEMA_VERSION = 4
+DESCRIPTION = "Deliberately failing revision"
+
+
+def upgrade() -> None:
+    op.add_column("events", sa.Column("doomed", sa.Integer))
+    op.create_index("idx_events_doomed", "events", ["doomed"])
+    op.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+def downgrade() -> None:
+    op.drop_index("idx_events_doomed", table_name="events")

@@ -1,0 +1,37 @@
+"""A revision that records the connection settings it runs under, for the PRAGMA tests.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+SCHEMA_VERSION = 4
+DESCRIPTION = "Records the PRAGMAs seen inside a migration"
+
+
+def upgrade() -> None:
+    conn = op.get_bind()
+    seen = {
+        p: str(conn.exec_driver_sql(f"PRAGMA {p}").scalar())
+        for p in ("journal_mode", "synchronous", "foreign_keys", "cache_size", "busy_timeout")
+    }
+    seen["in_transaction"] = str(conn.connection.driver_connection.in_transaction)
+    op.create_table("pragma_seen", sa.Column("name", sa.Text), sa.Column("value", sa.Text))
+    op.execute(
+        sa.text(
+            "INSERT INTO pragma_seen VALUES "
+            + ", ".join(f"('{k}', '{v}')" for k, v in seen.items())
+        )
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("pragma_seen")

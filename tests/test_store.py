@@ -1,0 +1,385 @@
+"""The EventStore API on real SQLite files: every spec query pattern, pagination, counts."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kube9_store import (
+    DuplicateEventError,
+    Event,
+    EventFilter,
+    EventStore,
+    NewEvent,
+    ReadOnlyError,
+    SchemaError,
+    ValidationError,
+)
+from kube9_store.models import EVENT_ID_PATTERN
+from tests.conftest import event_data, file_fingerprint
+
+T0 = datetime(2025, 12, 2, 10, 0, tzinfo=UTC)
+
+
+def ts(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat()
+
+
+@pytest.fixture
+def sample(store: EventStore) -> list[Event]:
+    """A small cluster history, recorded in one batch."""
+    rows = [
+        dict(
+            event_type="operator",
+            severity="info",
+            title="Operator started",
+            created_at=ts(0),
+            metadata={"version": "1.0.0", "tier": "free"},
+        ),
+        dict(
+            event_type="cluster",
+            severity="critical",
+            title="Node NotReady",
+            created_at=ts(1),
+            object_kind="Node",
+            object_name="worker-3",
+        ),
+        dict(
+            event_type="cluster",
+            severity="warning",
+            title="Pod BackOff",
+            created_at=ts(2),
+            object_kind="Pod",
+            object_namespace="default",
+            object_name="nginx-1",
+        ),
+        dict(
+            event_type="cluster",
+            severity="info",
+            title="Deployment scaled",
+            created_at=ts(3),
+            object_kind="Deployment",
+            object_namespace="default",
+            object_name="nginx",
+            metadata={"previous_replicas": 2, "new_replicas": 4},
+        ),
+        dict(
+            event_type="cluster",
+            severity="error",
+            title="Image pull failed",
+            created_at=ts(4),
+            object_kind="Pod",
+            object_namespace="production",
+            object_name="api-7",
+        ),
+        dict(
+            event_type="insight",
+            severity="warning",
+            title="Missing resource limits",
+            created_at=ts(5),
+            object_kind="Deployment",
+            object_namespace="default",
+            object_name="nginx",
+            metadata={"insight_id": "ins_1", "category": "resources"},
+        ),
+        dict(
+            event_type="operator",
+            severity="error",
+            title="Operator health degraded",
+            created_at=ts(6),
+        ),
+        dict(
+            event_type="cluster",
+            severity="warning",
+            title="Pod BackOff",
+            created_at=ts(6),
+            object_kind="Pod",
+            object_namespace="default",
+            object_name="nginx-2",
+        ),
+    ]
+    return store.record_many(rows)
+
+
+def titles(events: list[Event]) -> list[str]:
+    return [e.title for e in events]
+
+
+def test_record_returns_the_stored_event(store: EventStore) -> None:
+    ev = store.record(NewEvent(**event_data()))
+    assert EVENT_ID_PATTERN.fullmatch(ev.id)
+    assert ev.created_at.endswith("Z") and len(ev.created_at) == 24
+    assert store.get(ev.id) == ev
+    assert ev.metadata == {"version": "1.0.0", "tier": "free"}
+    assert ev.acknowledged is False
+
+
+def test_id_time_is_the_event_time(store: EventStore) -> None:
+    ev = store.record(event_data(created_at="2025-12-02T10:30:45.123Z"))
+    assert ev.id.startswith("evt_20251202_103045_")
+
+
+def test_record_accepts_a_mapping_and_an_explicit_id(store: EventStore) -> None:
+    ev = store.record(event_data(id="evt_20251202_103045_a7f3b9"))
+    assert ev.id == "evt_20251202_103045_a7f3b9"
+    assert store.get("evt_20251202_103045_a7f3b9") == ev
+
+
+def test_explicit_duplicate_id_is_an_error_and_keeps_the_original(store: EventStore) -> None:
+    first = store.record(event_data(id="evt_20251202_103045_a7f3b9", title="first"))
+    with pytest.raises(DuplicateEventError) as info:
+        store.record(event_data(id="evt_20251202_103045_a7f3b9", title="second"))
+    assert info.value.event_id == first.id
+    assert store.get(first.id).title == "first"
+    assert store.count() == 1
+
+
+def test_colliding_generated_id_is_retried(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suffixes = iter(["aaaaaa", "aaaaaa", "aaaaaa", "bbbbbb"])
+    monkeypatch.setattr("kube9_store.store.random_suffix", lambda: next(suffixes))
+    a = store.record(event_data(created_at=ts(0)))
+    b = store.record(event_data(created_at=ts(0)))
+    assert a.id.endswith("aaaaaa") and b.id.endswith("bbbbbb")
+    assert store.count() == 2
+
+
+def test_colliding_generated_ids_in_a_batch_are_retried(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.record(event_data(id="evt_20251202_100000_aaaaaa"))
+    suffixes = iter(["aaaaaa", "aaaaaa", "bbbbbb", "cccccc", "dddddd"])
+    monkeypatch.setattr("kube9_store.store.random_suffix", lambda: next(suffixes))
+    batch = store.record_many([event_data(created_at=ts(0)), event_data(created_at=ts(0))])
+    assert len({e.id for e in batch}) == 2
+    assert store.count() == 3
+
+
+def test_record_many_is_all_or_nothing(store: EventStore) -> None:
+    store.record(event_data(id="evt_20251202_103045_a7f3b9"))
+    with pytest.raises(ValidationError) as info:
+        store.record_many([event_data(), event_data(severity="loud"), event_data(title=None)])
+    assert info.value.fields == ["[1].severity", "[2].title"]
+    with pytest.raises(DuplicateEventError):
+        store.record_many([event_data(), event_data(id="evt_20251202_103045_a7f3b9")])
+    with pytest.raises(DuplicateEventError):
+        store.record_many(
+            [
+                event_data(id="evt_20251202_103045_bbbbbb"),
+                event_data(id="evt_20251202_103045_bbbbbb"),
+            ]
+        )
+    assert store.count() == 1
+
+
+def test_get_missing_is_none(store: EventStore) -> None:
+    assert store.get("evt_20251202_103045_zzzzzz") is None
+    assert store.get("' OR 1=1 --") is None
+
+
+def test_list_newest_first(store: EventStore, sample: list[Event]) -> None:
+    got = store.query()
+    assert [e.created_at for e in got] == sorted((e.created_at for e in sample), reverse=True)
+    tied = [e for e in got if e.created_at == ts_stored(6)]
+    assert [e.id for e in tied] == sorted((e.id for e in tied), reverse=True)
+
+
+def ts_stored(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        ({"event_type": "operator"}, ["Operator health degraded", "Operator started"]),
+        ({"severity": "critical"}, ["Node NotReady"]),
+        (
+            {"severity": ["error", "critical"]},
+            ["Operator health degraded", "Image pull failed", "Node NotReady"],
+        ),
+        ({"since": ts(2), "until": ts(4)}, ["Deployment scaled", "Pod BackOff"]),
+        (
+            {"object_kind": "Deployment", "object_namespace": "default", "object_name": "nginx"},
+            ["Missing resource limits", "Deployment scaled"],
+        ),
+        (
+            {"object_kind": "Deployment", "object_name": "nginx"},
+            ["Missing resource limits", "Deployment scaled"],
+        ),
+        ({"object_kind": "Pod", "object_namespace": "default"}, ["Pod BackOff", "Pod BackOff"]),
+        (
+            {"event_type": "cluster", "severity": ["warning", "error"], "since": ts(2)},
+            ["Pod BackOff", "Image pull failed", "Pod BackOff"],
+        ),
+        (
+            {"event_type": ["insight", "operator"], "until": ts(5.5)},
+            ["Missing resource limits", "Operator started"],
+        ),
+    ],
+)
+def test_spec_query_patterns(
+    store: EventStore, sample: list[Event], flt: dict[str, Any], expected: list[str]
+) -> None:
+    assert titles(store.query(flt)) == expected
+    assert titles(store.query(EventFilter(**flt))) == expected
+    assert store.count(flt) == len(expected)
+
+
+def test_combined_filter_with_pagination(store: EventStore, sample: list[Event]) -> None:
+    flt = {"event_type": "cluster", "severity": ["info", "warning", "error"], "since": ts(0)}
+    full = store.query(flt, limit=None)
+    assert titles(store.query(flt, limit=2, offset=1)) == titles(full[1:3])
+    assert store.query(flt, limit=2, offset=10) == []
+
+
+def test_pages_never_repeat_or_skip(store: EventStore) -> None:
+    store.record_many([event_data(created_at=ts(i // 7), title=f"e{i}") for i in range(95)])
+    by_offset = [e.id for off in range(0, 95, 10) for e in store.query(limit=10, offset=off)]
+    keyset: list[str] = []
+    cursor = None
+    while True:
+        page = store.page(limit=10, cursor=cursor)
+        keyset.extend(e.id for e in page.events)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    everything = [e.id for e in store.query(limit=None)]
+    assert by_offset == keyset == everything
+    assert len(set(everything)) == 95
+
+
+def test_cursor_works_with_a_filter(store: EventStore, sample: list[Event]) -> None:
+    first = store.page({"event_type": "cluster"}, limit=2)
+    rest = store.query({"event_type": "cluster"}, limit=None, cursor=first.next_cursor)
+    assert titles(first.events + rest) == titles(store.query({"event_type": "cluster"}))
+
+
+@pytest.mark.parametrize("cursor", ["", "garbage", "W10", "WyJhIl0"])
+def test_bad_cursor_is_named(store: EventStore, cursor: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        store.query(cursor=cursor)
+    assert info.value.fields == ["cursor"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": -1}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"limit": "10"}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"offset": 1.5}, "offset"),
+    ],
+)
+def test_bad_paging_arguments_are_named(
+    store: EventStore, kwargs: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        store.query(**kwargs)
+    assert info.value.fields == [field]
+
+
+def test_counts(store: EventStore, sample: list[Event]) -> None:
+    assert store.count() == 8
+    assert store.count_by_type() == {"cluster": 5, "insight": 1, "operator": 2}
+    assert store.count_by_severity() == {"critical": 1, "error": 2, "info": 2, "warning": 3}
+    assert store.count({"event_type": "cluster", "severity": "warning"}) == 2
+    assert store.count({"object_kind": "Pod"}) == 3
+
+
+def test_counts_stay_exact_whoever_writes(
+    store: EventStore, sample: list[Event], db_path: Path
+) -> None:
+    with sqlite3.connect(db_path) as con:
+        con.execute(
+            "INSERT INTO events (id, event_type, severity, title, created_at)"
+            " VALUES ('raw-1', 'health', 'critical', 'raw insert', '2025-12-03T00:00:00.000Z')"
+        )
+        con.execute("DELETE FROM events WHERE title = 'Pod BackOff'")
+        con.execute("UPDATE events SET severity = 'critical' WHERE title = 'Operator started'")
+    store.acknowledge(sample[0].id)
+    with sqlite3.connect(db_path) as con:
+        truth = dict(con.execute("SELECT event_type, COUNT(*) FROM events GROUP BY event_type"))
+        sev = dict(con.execute("SELECT severity, COUNT(*) FROM events GROUP BY severity"))
+    assert store.count_by_type() == truth
+    assert store.count_by_severity() == sev
+    assert store.count() == sum(truth.values())
+
+
+def test_acknowledge(store: EventStore, sample: list[Event]) -> None:
+    target = sample[1]
+    assert store.acknowledge(target.id) is True
+    assert store.get(target.id).acknowledged is True
+    assert store.acknowledge("evt_20990101_000000_nopeno") is False
+    assert titles(store.query({"acknowledged": True})) == ["Node NotReady"]
+    assert store.count({"acknowledged": False}) == 7
+    assert store.acknowledge(target.id, acknowledged=False) is True
+    assert store.count({"acknowledged": True}) == 0
+
+
+def test_filters_are_bound_parameters(store: EventStore, sample: list[Event]) -> None:
+    hostile = "x' OR '1'='1"
+    assert store.query({"object_name": hostile}) == []
+    assert store.count({"object_namespace": "default'; DROP TABLE events; --"}) == 0
+    assert store.count() == 8
+
+
+def test_threads_share_one_store(store: EventStore) -> None:
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(50):
+                store.record(event_data(title=f"t{n}-{i}"))
+                store.query(limit=5)
+                store.count_by_type()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.count() == 300
+    assert len({e.id for e in store.query(limit=None)}) == 300
+
+
+def test_read_only_store_never_writes(db_path: Path) -> None:
+    with EventStore.open(db_path) as s:
+        s.record(event_data())
+    before = file_fingerprint(db_path)
+    with EventStore.open(db_path, read_only=True) as ro:
+        assert ro.count() == 1
+        assert len(ro.query()) == 1
+        with pytest.raises(ReadOnlyError):
+            ro.record(event_data())
+        with pytest.raises(ReadOnlyError):
+            ro.acknowledge("evt_20251202_103045_a7f3b9")
+    assert file_fingerprint(db_path) == before
+
+
+def test_read_only_open_never_creates_or_migrates(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "kube9.db"
+    with pytest.raises(SchemaError, match=r"does not exist.*db upgrade"):
+        EventStore.open(missing, read_only=True)
+    assert not missing.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"synchronous": "SOMETIMES"}, "synchronous"), ({"busy_timeout": -1}, "busy_timeout")],
+)
+def test_bad_open_arguments_are_named(db_path: Path, kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        EventStore.open(db_path, **kwargs)
+    assert info.value.fields == [field]
+    assert not db_path.exists()
