@@ -15,7 +15,7 @@ from kube9_store.backends import sqlite
 from kube9_store.backends.sqlite import Synchronous
 from kube9_store.config import sqlite_file
 from kube9_store.engine import make_engine
-from kube9_store.errors import SchemaError, translated
+from kube9_store.errors import SchemaError, ValidationError, translated
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
 from kube9_store.state import SchemaState, read_state
 
@@ -28,10 +28,15 @@ def open_engine(
     synchronous: Synchronous = "NORMAL",
     busy_timeout: float = 5.0,
     extra_version_locations: Sequence[str] = (),
+    target: str = "head",
 ) -> Engine:
-    """An engine on a database at the schema head (migrating it first when allowed)."""
+    """An engine on a database at the schema head (migrating it first when allowed).
+
+    ``target`` other than head stops the upgrade at that revision (``db upgrade --revision``).
+    """
     settings: dict[str, Any] = {"synchronous": synchronous, "busy_timeout": busy_timeout}
     path = sqlite_file(url)
+    fast = target == "head" and not extra_version_locations
     if read_only:
         return _open_read_only(url, path, settings)
     if path is None:
@@ -39,15 +44,15 @@ def open_engine(
         try:
             with translated(f"cannot open {url.render_as_string()}"):
                 state = _read(engine, path)
-            if not (state.at_package_head and not extra_version_locations):
-                _migrate(engine, state, path, migrate, extra_version_locations)
+            if not (state.at_package_head and fast):
+                _migrate(engine, state, path, migrate, extra_version_locations, target=target)
         except BaseException:
             engine.dispose()
             raise
         return engine
 
     sqlite.check_existing(path, empty_ok=True)  # emptiness is judged under the lock
-    if path.exists() and path.stat().st_size > 0 and not extra_version_locations:
+    if path.exists() and path.stat().st_size > 0 and fast:
         state = _inspect_read_only(url, path, busy_timeout)
         if state.at_package_head:
             return make_engine(url, **settings)
@@ -60,7 +65,7 @@ def open_engine(
             state = SchemaState(revision=None, version=None, tables=frozenset())
         engine = make_engine(url, **settings)
         try:
-            _migrate(engine, state, path, migrate, extra_version_locations, url=url)
+            _migrate(engine, state, path, migrate, extra_version_locations, url=url, target=target)
         except BaseException:
             engine.dispose()
             raise
@@ -75,11 +80,15 @@ def _migrate(
     extra_version_locations: Sequence[str],
     *,
     url: URL | None = None,
+    target: str = "head",
 ) -> None:
     from kube9_store.migrate import Migrator
 
     migrator = Migrator(engine, extra_version_locations=extra_version_locations)
-    if migrator.is_current(state):
+    if target != "head" and target not in migrator.versions:
+        known = ", ".join(sorted(migrator.versions))
+        raise ValidationError.single("revision", f"must be one of {known} or head, got {target!r}")
+    if migrator.is_current(state) or (target != "head" and state.revision == target):
         return
     stamp_first = migrator.plan(state)
     if not migrate:
@@ -90,7 +99,7 @@ def _migrate(
     if stamp_first is not None and path is not None and url is not None:
         _verify_adoptable(url, path, migrator, stamp_first)
     with translated("migration failed"):
-        migrator.upgrade("head", stamp_first=stamp_first)
+        migrator.upgrade(target, stamp_first=stamp_first)
 
 
 def _verify_adoptable(url: URL, path: Path, migrator: Any, revision: str) -> None:

@@ -10,10 +10,12 @@ import base64
 import binascii
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import (
@@ -31,14 +33,18 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
+from kube9_store import snapshots
+from kube9_store.backends import sqlite_maintenance as maintenance
 from kube9_store.backends.sqlite import Synchronous
-from kube9_store.config import DbLocation, resolve_url
+from kube9_store.backends.sqlite_maintenance import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.config import DbLocation, resolve_url, sqlite_file
 from kube9_store.database import open_engine
 from kube9_store.engine import write_engine
 from kube9_store.errors import (
     DatabaseLockedError,
     DuplicateEventError,
     FieldProblem,
+    Kube9StoreError,
     ReadOnlyError,
     ValidationError,
     translate,
@@ -46,7 +52,13 @@ from kube9_store.errors import (
 )
 from kube9_store.ids import random_suffix
 from kube9_store.models import Event, EventFilter, NewEvent, dump_metadata
-from kube9_store.schema import event_counts, events
+from kube9_store.retention import (
+    VACUUM_FREE_SHARE,
+    RetentionPolicy,
+    RetentionResult,
+    apply_retention,
+)
+from kube9_store.schema import HEAD_VERSION, event_counts, events
 from kube9_store.timestamps import format_timestamp, utcnow
 
 log = logging.getLogger(__name__)
@@ -177,11 +189,14 @@ class EventStore:
         url: URL,
         read_only: bool = False,
         clock: Callable[[], datetime] = utcnow,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.url = url
         self.read_only = read_only
         self.clock = clock
+        self.retention = retention if retention is not None else RetentionPolicy()
+        self.path = sqlite_file(url)
         self._writer = write_engine(engine)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -196,6 +211,7 @@ class EventStore:
         synchronous: Synchronous = "NORMAL",
         busy_timeout: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
+        retention: RetentionPolicy | None = None,
         extra_version_locations: Sequence[str] = (),
     ) -> Self:
         """Open (creating and migrating when needed) the database at ``db``: a path or a
@@ -203,7 +219,9 @@ class EventStore:
 
         ``read_only`` never creates, migrates or writes; ``migrate=False`` refuses a database
         that is behind instead of upgrading it. ``synchronous="FULL"`` trades insert speed for
-        durability across power loss.
+        durability across power loss. ``retention`` defaults to the environment
+        ($EVENT_RETENTION_INFO_WARNING_DAYS, $EVENT_RETENTION_ERROR_CRITICAL_DAYS), else the
+        spec's 7 and 30 days.
         """
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValidationError.single(
@@ -216,6 +234,7 @@ class EventStore:
         ):
             raise ValidationError.single("busy_timeout", "must be a number of seconds >= 0")
         url = resolve_url(db)
+        policy = retention if retention is not None else RetentionPolicy.from_env()
         engine = open_engine(
             url,
             read_only=read_only,
@@ -224,7 +243,7 @@ class EventStore:
             busy_timeout=busy_timeout,
             extra_version_locations=extra_version_locations,
         )
-        return cls(engine, url=url, read_only=read_only, clock=clock)
+        return cls(engine, url=url, read_only=read_only, clock=clock, retention=policy)
 
     def close(self) -> None:
         """Release every pooled connection (the WAL is checkpointed by the last one)."""
@@ -242,8 +261,9 @@ class EventStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _write(self, action: str, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one write transaction, retrying bounded times while SQLite is busy."""
+    def write(self, action: str, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction, retrying a bounded number of times (with
+        backoff) when the database stays locked past the busy timeout."""
         if self.read_only:
             raise ReadOnlyError(f"{action}: this store was opened read-only")
         delay = BUSY_BACKOFF_S
@@ -290,7 +310,7 @@ class EventStore:
         row = self._to_row(new)
         for _attempt in range(ID_ATTEMPTS):
             try:
-                self._write("record event", lambda conn: conn.execute(_INSERT, row))
+                self.write("record event", lambda conn: conn.execute(_INSERT, row))
                 return _event_from_row_dict(row, new)
             except sa_exc.IntegrityError as exc:
                 if not _is_id_conflict(exc):
@@ -301,8 +321,14 @@ class EventStore:
                 row["id"] = _id_for(row["created_at"])
         raise DuplicateEventError(row["id"])
 
-    def record_many(self, batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[Event]:
-        """Store a batch in one transaction: every event or none of them."""
+    def record_many(
+        self, batch: Iterable[NewEvent | Mapping[str, Any]], *, skip_existing: bool = False
+    ) -> list[Event]:
+        """Store a batch in one transaction: every event or none of them.
+
+        ``skip_existing`` makes re-recording idempotent: events whose explicit id is already
+        stored (or repeated in the batch) are left out, and only the new ones are returned.
+        """
         news: list[NewEvent] = []
         problems: list[FieldProblem] = []
         for i, item in enumerate(batch):
@@ -312,6 +338,8 @@ class EventStore:
                 problems.extend(FieldProblem(f"[{i}].{p.field}", p.rule) for p in exc.problems)
         if problems:
             raise ValidationError(problems)
+        if skip_existing:
+            news = self._drop_known(news)
         if not news:
             return []
         rows = [self._to_row(n) for n in news]
@@ -326,7 +354,7 @@ class EventStore:
         for _attempt in range(ID_ATTEMPTS):
             self._renew_batch_duplicates(rows, news)
             try:
-                self._write("record events", lambda conn: conn.execute(_INSERT, rows))
+                self.write("record events", lambda conn: conn.execute(_INSERT, rows))
                 return [_event_from_row_dict(r, n) for r, n in zip(rows, news, strict=True)]
             except sa_exc.IntegrityError as exc:
                 if not _is_id_conflict(exc):
@@ -339,6 +367,16 @@ class EventStore:
                     if r["id"] in taken:
                         r["id"] = _id_for(r["created_at"])
         raise DuplicateEventError(rows[0]["id"])
+
+    def _drop_known(self, news: list[NewEvent]) -> list[NewEvent]:
+        known = self._existing_ids([n.id for n in news if n.id is not None])
+        kept: list[NewEvent] = []
+        for n in news:
+            if n.id is None or n.id not in known:
+                kept.append(n)
+                if n.id is not None:
+                    known.add(n.id)
+        return kept
 
     @staticmethod
     def _renew_batch_duplicates(rows: list[dict[str, Any]], news: list[NewEvent]) -> None:
@@ -363,7 +401,7 @@ class EventStore:
         """Mark an event (un)acknowledged; False when no event has that id."""
         if not isinstance(event_id, str):
             raise ValidationError.single("event_id", "must be a string")
-        result = self._write(
+        result = self.write(
             "acknowledge event",
             lambda conn: conn.execute(_ACK, {"event_id": event_id, "value": int(acknowledged)}),
         )
@@ -453,6 +491,89 @@ class EventStore:
     def count_by_severity(self) -> dict[str, int]:
         """Events per severity (severities with none are left out)."""
         return self._counts_by("severity")
+
+    def _scalar(self, stmt: Any, params: Mapping[str, Any] | None = None) -> int:
+        with translated("read events"), self.engine.connect() as conn:
+            return int(conn.execute(stmt, dict(params or {})).scalar_one())
+
+    # -- retention and maintenance -----------------------------------------------------------
+
+    def apply_retention(
+        self,
+        now: datetime | None = None,
+        *,
+        policy: RetentionPolicy | None = None,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+        vacuum_free_share: float | None = VACUUM_FREE_SHARE,
+    ) -> RetentionResult:
+        """Delete events past the retention policy (``now`` defaults to the store's clock).
+
+        After a run that leaves at least ``vacuum_free_share`` of the file's pages free, the
+        file is vacuumed (None disables that); the planner statistics are refreshed either way.
+        """
+        result = apply_retention(
+            self, policy or self.retention, now=now, batch_size=batch_size, dry_run=dry_run
+        )
+        if not dry_run and self.path is not None and result.deleted:
+            with translated("maintain after retention"):
+                with self.engine.connect() as conn:
+                    share = maintenance.free_share(conn)
+                if vacuum_free_share is not None and share >= vacuum_free_share:
+                    maintenance.vacuum(self.engine)
+                    result.vacuumed = True
+                else:
+                    maintenance.optimize(self.engine)
+        return result
+
+    def _sqlite_only(self, action: str) -> None:
+        if self.engine.dialect.name != "sqlite":
+            raise Kube9StoreError(
+                f"{action} is for SQLite databases; on {self.engine.dialect.name} use the "
+                "server's own tools (pg_dump, VACUUM, amcheck)"
+            )
+
+    def vacuum(self) -> SizeInfo:
+        """Give the space of deleted events back to the filesystem; returns the new sizes."""
+        self._sqlite_only("vacuum")
+        if self.read_only:
+            raise ReadOnlyError("vacuum: this store was opened read-only")
+        with translated("vacuum"):
+            maintenance.vacuum(self.engine)
+        return self.size_bytes()
+
+    def integrity_check(self, full: bool = False) -> IntegrityResult:
+        """quick_check (``full=False``, daily) or integrity_check plus count check (weekly)."""
+        self._sqlite_only("integrity_check")
+        with translated("integrity check"):
+            return maintenance.integrity_check(self.engine, full=full)
+
+    def size_bytes(self) -> SizeInfo:
+        """The database (page_count x page_size) and its -wal file, as separate figures."""
+        self._sqlite_only("size_bytes")
+        with translated("read size"), self.engine.connect() as conn:
+            return maintenance.size_info(conn, self.path)
+
+    def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
+        """A consistent, verified online copy at ``dest`` (which must not exist yet)."""
+        self._sqlite_only("backup")
+        with translated("backup"):
+            return maintenance.backup(self.engine, Path(dest), head_version=HEAD_VERSION)
+
+    def backup_snapshot(
+        self, directory: str | os.PathLike[str], *, keep_days: int = 7
+    ) -> BackupResult:
+        """A timestamped backup in ``directory``; snapshots older than ``keep_days`` go."""
+        return snapshots.take_snapshot(self, Path(directory), keep_days=keep_days)
+
+    @classmethod
+    def restore(
+        cls, backup_path: str | os.PathLike[str], db: DbLocation, **open_kwargs: Any
+    ) -> Self:
+        """Replace the database at ``db`` with a verified backup and open it (migrating it when
+        behind). Stop every writer first. The previous database is kept beside it as
+        ``<name>.pre-restore-<time>``; a failed restore puts it back."""
+        return snapshots.restore(cls, Path(backup_path), resolve_url(db), **open_kwargs)
 
 
 def _event_from_row_dict(row: dict[str, Any], new: NewEvent) -> Event:

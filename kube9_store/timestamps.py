@@ -58,3 +58,27 @@ def normalize_timestamp(value: datetime | str) -> str:
     if isinstance(value, datetime):
         return format_timestamp(value)
     return format_timestamp(parse_timestamp(value))
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_moment(text: str, now: datetime | None = None) -> datetime:
+    """A point in time: a date (``2025-12-01``), an ISO timestamp, or an age before ``now``
+    (``30m``, ``24h``, ``7d``, ``2w``, ``45s``). Raises ValueError naming the accepted forms."""
+    raw = text.strip()
+    unit = raw[-1:].lower()
+    if unit in _AGE_UNITS and raw[:-1].isdigit() and raw[:-1].isascii():
+        from datetime import timedelta
+
+        try:
+            return (now or utcnow()) - timedelta(seconds=int(raw[:-1]) * _AGE_UNITS[unit])
+        except OverflowError:
+            raise ValueError(f"age {text!r} reaches before year 1") from None
+    try:
+        return parse_timestamp(raw)
+    except ValueError:
+        raise ValueError(
+            f"must be a date (2025-12-01), an ISO 8601 timestamp (2025-12-01T10:30:00Z) "
+            f"or an age (30m, 24h, 7d), got {text!r}"
+        ) from None

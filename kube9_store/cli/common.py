@@ -1,0 +1,92 @@
+"""What every command shares: the --db option, opening the store, and turning library errors
+into one JSON line on stderr with exit code 1 (the reference operator's error contract)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from kube9_store.store import EventStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Library field names as the flags a user typed.
+FLAG_NAMES = {
+    "event_type": "--type",
+    "severity": "--severity",
+    "since": "--since",
+    "until": "--until",
+    "object_kind": "--object-kind",
+    "object_namespace": "--object-namespace",
+    "object_name": "--object-name",
+    "acknowledged": "--acknowledged",
+    "limit": "--limit",
+    "offset": "--offset",
+    "cursor": "--cursor",
+    "title": "--title",
+    "description": "--description",
+    "metadata": "--metadata",
+    "created_at": "--created-at",
+    "id": "--id",
+    "db": "--db",
+}
+
+
+def db_option(func: F) -> F:
+    """``--db PATH_OR_URL``, shared by every command."""
+    return click.option(
+        "--db",
+        "db",
+        metavar="PATH_OR_URL",
+        default=None,
+        help="Database file or SQLAlchemy URL. Default: $KUBE9_DB_URL, else $DB_PATH/kube9.db, "
+        "else /data/kube9.db.",
+    )(func)
+
+
+def emit_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def fail(payload: Mapping[str, Any], code: int = 1) -> NoReturn:
+    """One JSON line on stderr, then exit."""
+    click.echo(json.dumps(dict(payload), ensure_ascii=False), err=True)
+    sys.exit(code)
+
+
+def describe_error(exc: BaseException) -> str:
+    from kube9_store.errors import ValidationError
+
+    if isinstance(exc, ValidationError):
+        parts = []
+        for p in exc.problems:
+            head, _, rest = p.field.partition(".")
+            flag = FLAG_NAMES.get(head, head)
+            parts.append(f"{flag}{'.' + rest if rest else ''}: {p.rule}")
+        return "; ".join(parts)
+    return str(exc)
+
+
+@contextmanager
+def reporting(error: str) -> Iterator[None]:
+    """Library errors (and anything unexpected) become ``{"error", "details"}``, exit 1."""
+    try:
+        yield
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        raise
+    except KeyboardInterrupt:
+        fail({"error": error, "details": "interrupted"}, 130)
+    except Exception as exc:
+        fail({"error": error, "details": describe_error(exc)})
+
+
+def open_store(db: str | None, *, read_only: bool = False, migrate: bool = True) -> EventStore:
+    from kube9_store.store import EventStore
+
+    return EventStore.open(db, read_only=read_only, migrate=migrate)

@@ -1,0 +1,160 @@
+"""``db ...`` and ``retention run``: schema, maintenance, backup and retention commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kube9_store.cli.common import db_option, emit_json, open_store, reporting
+
+
+@click.group()
+def db() -> None:
+    """Schema, maintenance and backups of the database file."""
+
+
+@db.command("status")
+@db_option
+def db_status(db: str | None) -> None:
+    """Path, schema version, Alembic revision, whether at head, event count and size.
+    Read-only.
+
+    \b
+    Example:
+      kube9-store db status --db /data/kube9.db
+    """
+    from kube9_store.admin import status
+
+    with reporting("Failed to read database status"):
+        emit_json(status(db).as_dict())
+
+
+@db.command("upgrade")
+@db_option
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(db: str | None, revision: str) -> None:
+    """Create the database, or upgrade it along the revision chain.
+
+    \b
+    Example:
+      kube9-store db upgrade --db /data/kube9.db
+      kube9-store db upgrade --revision 0002
+    """
+    from kube9_store.admin import upgrade
+
+    with reporting("Failed to upgrade database"):
+        emit_json(upgrade(db, revision).as_dict())
+
+
+@db.command("downgrade")
+@db_option
+@click.option("--revision", required=True, help="Target revision, or 'base' to remove all.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_downgrade(db: str | None, revision: str, yes: bool) -> None:
+    """Downgrade the database to an earlier revision (may drop columns and their data).
+
+    \b
+    Example:
+      kube9-store db downgrade --revision 0002 --yes
+    """
+    from kube9_store.admin import downgrade
+
+    if not yes:
+        click.confirm(f"Downgrade the database to revision {revision}?", abort=True)
+    with reporting("Failed to downgrade database"):
+        emit_json(downgrade(db, revision).as_dict())
+
+
+@db.command("check")
+@db_option
+@click.option("--full", is_flag=True, help="Full integrity_check (weekly) instead of quick.")
+def db_check(db: str | None, full: bool) -> None:
+    """Check the file's integrity; exit 1 when a problem is found.
+
+    \b
+    Example:
+      kube9-store db check --full
+    """
+    with reporting("Failed to check database"), open_store(db, read_only=True) as store:
+        result = store.integrity_check(full=full)
+    emit_json(result.as_dict())
+    if not result.ok:
+        raise SystemExit(1)
+
+
+@db.command("vacuum")
+@db_option
+def db_vacuum(db: str | None) -> None:
+    """Reclaim the space of deleted events (run at low load).
+
+    \b
+    Example:
+      kube9-store db vacuum
+    """
+    with reporting("Failed to vacuum database"), open_store(db) as store:
+        before = store.size_bytes()
+        after = store.vacuum()
+    emit_json({"before": before.as_dict(), "after": after.as_dict()})
+
+
+@db.command("backup")
+@db_option
+@click.argument("dest", type=click.Path(path_type=Path))
+def db_backup(db: str | None, dest: Path) -> None:
+    """Write a consistent, verified copy of the live database to DEST, or, when DEST is a
+    directory, a timestamped snapshot there (snapshots older than 7 days are pruned).
+
+    \b
+    Example:
+      kube9-store db backup /backups/kube9-manual.db
+      kube9-store db backup /backups/
+    """
+    with reporting("Failed to back up database"), open_store(db) as store:
+        result = store.backup_snapshot(dest) if dest.is_dir() else store.backup(dest)
+    emit_json(result.as_dict())
+
+
+@db.command("restore")
+@db_option
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_restore(db: str | None, src: Path, yes: bool) -> None:
+    """Replace the database with the backup SRC (stop the operator first). The current file
+    is kept beside it as <name>.pre-restore-<time>.
+
+    \b
+    Example:
+      kube9-store db restore /backups/kube9-20251202T030000Z.db --yes
+    """
+    from kube9_store.config import resolve_url
+    from kube9_store.store import EventStore
+
+    if not yes:
+        click.confirm(f"Replace the database with {src}?", abort=True)
+    with reporting("Failed to restore database"):
+        url = resolve_url(db)
+        with EventStore.restore(src, url) as store:
+            emit_json({"restored_from": str(src), "events": store.count()})
+
+
+@click.group()
+def retention() -> None:
+    """Delete events past their retention period."""
+
+
+@retention.command("run")
+@db_option
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+def retention_run(db: str | None, dry_run: bool) -> None:
+    """Apply the retention policy once (info/warning 7 days, error/critical 30 days, or
+    $EVENT_RETENTION_INFO_WARNING_DAYS / $EVENT_RETENTION_ERROR_CRITICAL_DAYS).
+
+    \b
+    Example:
+      kube9-store retention run --dry-run
+    """
+    with reporting("Failed to apply retention"):
+        with open_store(db, read_only=dry_run) as store:
+            result = store.apply_retention(dry_run=dry_run)
+        emit_json(result.as_dict())

@@ -1,0 +1,149 @@
+"""``events record|ack|count`` and ``import k8s-events``: writing events from the shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from kube9_store.cli.common import db_option, emit_json, fail, open_store, reporting
+from kube9_store.cli.query import build_filter, filter_options
+
+
+@click.group()
+def events() -> None:
+    """Record, acknowledge and count events."""
+
+
+@events.command("record")
+@db_option
+@click.option("--type", "event_type", help="cluster|operator|insight|assessment|health|system")
+@click.option("--severity", help="info|warning|error|critical")
+@click.option("--title", help="Short summary (at most 200 characters).")
+@click.option("--description", help="Details (at most 1000 characters).")
+@click.option("--object-kind", help="Kubernetes kind, e.g. Deployment.")
+@click.option("--object-namespace", help="Kubernetes namespace.")
+@click.option("--object-name", help="Kubernetes object name.")
+@click.option("--metadata", "metadata_json", metavar="JSON", help="A JSON object.")
+@click.option("--created-at", help="ISO 8601 time (default: now).")
+@click.option("--id", "event_id", help="Explicit id evt_YYYYMMDD_HHMMSS_xxxxxx.")
+@click.option(
+    "--json",
+    "json_source",
+    type=click.File("r"),
+    help="Read the event (an object) or a batch (a list) from a file, or - for stdin.",
+)
+def record(db: str | None, json_source: Any, metadata_json: str | None, **fields: Any) -> None:
+    """Record an event from flags, or events from JSON.
+
+    \b
+    Example:
+      kube9-store events record --type operator --severity info --title "Operator started" \\
+          --metadata '{"version": "1.0.0", "tier": "free"}'
+      echo '{"event_type": "health", "severity": "error", "title": "Probe failed"}' \\
+          | kube9-store events record --json -
+    """
+    from kube9_store.errors import ValidationError
+
+    with reporting("Failed to record event"):
+        if json_source is not None:
+            try:
+                payload = json.load(json_source)
+            except json.JSONDecodeError as exc:
+                raise ValidationError.single("--json", f"is not valid JSON: {exc}") from None
+        else:
+            payload = {k: v for k, v in fields.items() if v is not None}
+            if "event_id" in payload:
+                payload["id"] = payload.pop("event_id")
+            if metadata_json is not None:
+                try:
+                    payload["metadata"] = json.loads(metadata_json)
+                except json.JSONDecodeError as exc:
+                    raise ValidationError.single(
+                        "--metadata", f"is not valid JSON: {exc}"
+                    ) from None
+        with open_store(db) as store:
+            if isinstance(payload, list):
+                emit_json([e.to_dict() for e in store.record_many(payload)])
+            else:
+                emit_json(store.record(payload).to_dict())
+
+
+@events.command("ack")
+@db_option
+@click.argument("event_ids", nargs=-1, required=True)
+@click.option("--undo", is_flag=True, help="Mark the events unacknowledged again.")
+def ack(db: str | None, event_ids: tuple[str, ...], undo: bool) -> None:
+    """Acknowledge events; exit 1 when an id is not found.
+
+    \b
+    Example:
+      kube9-store events ack evt_20251202_103045_a7f3b9 evt_20251202_103046_b8g4c0
+    """
+    with reporting("Failed to acknowledge events"), open_store(db) as store:
+        done = [i for i in event_ids if store.acknowledge(i, acknowledged=not undo)]
+    missing = [i for i in event_ids if i not in done]
+    emit_json({"acknowledged" if not undo else "unacknowledged": done, "not_found": missing})
+    if missing:
+        sys.exit(1)
+
+
+@events.command("count")
+@db_option
+@filter_options
+@click.option(
+    "--by",
+    type=click.Choice(["type", "severity"]),
+    default=None,
+    help="Group the counts by event type or by severity.",
+)
+def count(db: str | None, by: str | None, **flags: Any) -> None:
+    """Count events (all, filtered, or grouped). Read-only.
+
+    \b
+    Example:
+      kube9-store events count --by severity
+      kube9-store events count --type cluster --since 24h
+    """
+    with reporting("Failed to count events"):
+        flt = build_filter(**flags)
+        with open_store(db, read_only=True) as store:
+            if by == "type":
+                emit_json({"by_type": store.count_by_type()})
+            elif by == "severity":
+                emit_json({"by_severity": store.count_by_severity()})
+            else:
+                emit_json({"count": store.count(flt)})
+
+
+@click.group("import")
+def import_group() -> None:
+    """Bring events from elsewhere into the database."""
+
+
+@import_group.command("k8s-events")
+@db_option
+@click.argument("source", type=click.File("r"))
+def import_k8s_events(db: str | None, source: Any) -> None:
+    """Import `kubectl get events -A -o json` output (a file, or - for stdin) as cluster
+    events. Idempotent: importing the same events again stores nothing new. Malformed items
+    are reported by index on stderr and skipped.
+
+    \b
+    Example:
+      kubectl get events -A -o json | kube9-store import k8s-events -
+    """
+    from kube9_store.k8s_import import import_events
+
+    with reporting("Failed to import Kubernetes events"):
+        text = source.read()
+        with open_store(db) as store:
+            report = import_events(store, text)
+    for problem in report.invalid:
+        click.echo(json.dumps({"warning": "skipped malformed item", **problem}), err=True)
+    if report.read and not report.imported and not report.already_present:
+        emit_json(report.as_dict())
+        fail({"error": "Failed to import Kubernetes events", "details": "no valid item"})
+    emit_json(report.as_dict())

@@ -1,0 +1,94 @@
+"""Rendering events as JSON (the contract), YAML, CSV, or a table that fits the terminal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+FORMATS = ("json", "yaml", "table", "csv")
+TABLE_COLUMNS = ("ID", "TYPE", "SEVERITY", "TITLE", "CREATED")
+CSV_FIELDS = (
+    "id",
+    "event_type",
+    "severity",
+    "title",
+    "description",
+    "object_kind",
+    "object_namespace",
+    "object_name",
+    "metadata",
+    "created_at",
+    "acknowledged",
+)
+MIN_TITLE_WIDTH = 10
+
+
+def to_json(payload: Any) -> str:
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+def to_yaml(payload: Any) -> str:
+    import yaml
+
+    text: str = yaml.safe_dump(payload, sort_keys=False, allow_unicode=True)
+    return text.rstrip("\n")
+
+
+def to_csv(events: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for e in events:
+        row = dict(e)
+        if row.get("metadata") is not None:
+            row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False)
+        writer.writerow({k: row.get(k) for k in CSV_FIELDS})
+    return buf.getvalue().rstrip("\n")
+
+
+def _cell(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: max(width - 1, 0)] + "…"
+
+
+def to_table(events: Sequence[dict[str, Any]], width: int | None = None) -> str:
+    """Columns ID TYPE SEVERITY TITLE CREATED; the title takes what the terminal has left."""
+    total = width or shutil.get_terminal_size((80, 24)).columns
+    rows = [
+        (e["id"], e["event_type"], e["severity"], e["title"], e["created_at"][:19] + "Z")
+        for e in events
+    ]
+    fixed = [max([len(TABLE_COLUMNS[i])] + [len(r[i]) for r in rows]) for i in (0, 1, 2, 4)]
+    gap = " " if sum(fixed) + 4 * 2 + MIN_TITLE_WIDTH > total else "  "
+    title_width = max(MIN_TITLE_WIDTH, total - sum(fixed) - 4 * len(gap))
+    title_width = min(title_width, max([len(TABLE_COLUMNS[3])] + [len(r[3]) for r in rows]))
+    widths = (fixed[0], fixed[1], fixed[2], title_width, fixed[3])
+
+    def line(cells: Sequence[str]) -> str:
+        return gap.join(_cell(c, w).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(TABLE_COLUMNS), *(line(r) for r in rows)])
+
+
+def render_list(payload: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return to_json(payload)
+    if fmt == "yaml":
+        return to_yaml(payload)
+    if fmt == "csv":
+        return to_csv(payload["events"])
+    return to_table(payload["events"])
+
+
+def render_one(event: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return to_json(event)
+    if fmt == "yaml":
+        return to_yaml(event)
+    if fmt == "csv":
+        return to_csv([event])
+    return to_table([event])

@@ -1,0 +1,184 @@
+"""Kubernetes events (``kubectl get events -A -o json``) as kube9 ``cluster`` events.
+
+Both core/v1 ``Event`` and events.k8s.io/v1 ``Event`` items are understood. The mapping is the
+reference operator's: severity by reason, title ``"<Kind> <Reason>: <name>"``, the involved
+object as the object reference, reason/count/first and last timestamps in metadata.
+Ids are derived from the Kubernetes event's uid and occurrence, so importing the same file twice
+stores nothing new while a later repetition of the same event (higher count) is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kube9_store.errors import ValidationError
+from kube9_store.models import DESCRIPTION_MAX, NewEvent, Severity
+from kube9_store.timestamps import format_timestamp, parse_timestamp
+
+CRITICAL_REASONS = frozenset({"OOMKilled", "NodeNotReady", "FailedKillPod"})
+ERROR_REASONS = frozenset(
+    {
+        "Failed",
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "FailedScheduling",
+        "FailedBinding",
+        "FailedCreate",
+        "FailedMount",
+    }
+)
+WARNING_REASONS = frozenset({"BackOff", "Unhealthy", "EvictedPod"})
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def severity_for(reason: str, k8s_type: str | None) -> Severity:
+    """The reference operator's severity mapping for a Kubernetes event reason."""
+    if reason in CRITICAL_REASONS:
+        return "critical"
+    if reason in ERROR_REASONS:
+        return "error"
+    if reason in WARNING_REASONS or k8s_type == "Warning":
+        return "warning"
+    return "info"
+
+
+@dataclass
+class ImportReport:
+    """What an import did: events stored, events already present, items refused (by index)."""
+
+    read: int = 0
+    imported: int = 0
+    already_present: int = 0
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "imported": self.imported,
+            "already_present": self.already_present,
+            "invalid": self.invalid,
+        }
+
+
+def load_items(text: str) -> list[Any]:
+    """The items of an EventList (or a single Event) given as JSON text."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError.single("file", f"is not JSON: {exc}") from exc
+    if isinstance(doc, dict) and isinstance(doc.get("items"), list):
+        return list(doc["items"])
+    if isinstance(doc, dict) and doc.get("kind") == "Event":
+        return [doc]
+    if isinstance(doc, list):
+        return doc
+    raise ValidationError.single(
+        "file", "must be an EventList (kubectl get events -A -o json) or an Event object"
+    )
+
+
+def _str(item: Mapping[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = item.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def to_new_event(item: Any) -> NewEvent:
+    """Map one Kubernetes Event object; raises ValidationError naming what is missing."""
+    if not isinstance(item, Mapping):
+        raise ValidationError.single("item", "must be a JSON object")
+    meta = item.get("metadata") if isinstance(item.get("metadata"), Mapping) else {}
+    assert isinstance(meta, Mapping)
+    obj = item.get("regarding") or item.get("involvedObject")
+    if not isinstance(obj, Mapping):
+        raise ValidationError.single("involvedObject", "is missing (or regarding, for events/v1)")
+    reason = _str(item, "reason")
+    if reason is None:
+        raise ValidationError.single("reason", "is missing")
+    kind = _str(obj, "kind") or "Object"
+    name = _str(obj, "name") or ""
+    namespace = _str(obj, "namespace")
+    series = item.get("series") if isinstance(item.get("series"), Mapping) else None
+    count = item.get("count")
+    if count is None and series is not None:
+        count = series.get("count")
+    first = _str(item, "firstTimestamp", "deprecatedFirstTimestamp", "eventTime")
+    last = (
+        (series and _str(series, "lastObservedTime"))
+        or _str(item, "lastTimestamp", "deprecatedLastTimestamp", "eventTime", "firstTimestamp")
+        or _str(meta, "creationTimestamp")
+    )
+    if last is None:
+        raise ValidationError.single("lastTimestamp", "no event time (lastTimestamp, eventTime)")
+    try:
+        created_at = format_timestamp(parse_timestamp(last))
+    except ValueError as exc:
+        raise ValidationError.single("lastTimestamp", str(exc)) from exc
+    message = _str(item, "message", "note")
+    uid = _str(meta, "uid") or f"{namespace}/{_str(meta, 'name')}"
+    k8s_type = _str(item, "type")
+    metadata: dict[str, Any] = {
+        "reason": reason,
+        "count": count if isinstance(count, int) and not isinstance(count, bool) else 1,
+        "first_timestamp": first,
+        "last_timestamp": last,
+        "k8s_type": k8s_type,
+        "k8s_uid": uid,
+    }
+    source = item.get("source")
+    component = _str(item, "reportingController", "reportingComponent") or (
+        _str(source, "component") if isinstance(source, Mapping) else None
+    )
+    if component:
+        metadata["source"] = component
+    return NewEvent(
+        id=_stable_id(created_at, uid, metadata["count"]),
+        event_type="cluster",
+        severity=severity_for(reason, k8s_type),
+        title=f"{kind} {reason}: {name}"[:200],
+        description=message[:DESCRIPTION_MAX] if message else None,
+        object_kind=kind,
+        object_namespace=namespace,
+        object_name=name or None,
+        metadata=metadata,
+        created_at=created_at,
+    )
+
+
+def _stable_id(created_at: str, uid: str, count: Any) -> str:
+    """The same Kubernetes occurrence always gets the same id."""
+    digest = int.from_bytes(hashlib.sha256(f"{uid}|{count}|{created_at}".encode()).digest()[:8])
+    suffix = ""
+    for _ in range(6):
+        digest, d = divmod(digest, 36)
+        suffix += _BASE36[d]
+    c = created_at
+    return f"evt_{c[0:4]}{c[5:7]}{c[8:10]}_{c[11:13]}{c[14:16]}{c[17:19]}_{suffix}"
+
+
+def convert(items: Iterable[Any], report: ImportReport) -> list[NewEvent]:
+    """Map every item; malformed ones are recorded in ``report`` by index and skipped."""
+    out: list[NewEvent] = []
+    for index, item in enumerate(items):
+        report.read += 1
+        try:
+            out.append(to_new_event(item))
+        except ValidationError as exc:
+            report.invalid.append({"index": index, "error": str(exc)})
+    return out
+
+
+def import_events(store: Any, text: str) -> ImportReport:
+    """Import a kubectl events JSON document into ``store`` (one transaction, idempotent)."""
+    report = ImportReport()
+    news = convert(load_items(text), report)
+    stored = store.record_many(news, skip_existing=True)
+    report.imported = len(stored)
+    report.already_present = len(news) - len(stored)
+    return report
