@@ -22,9 +22,10 @@ if TYPE_CHECKING:
         SchemaError,
         ValidationError,
     )
+    from kube9_store.filters import Page
     from kube9_store.ids import generate_event_id
     from kube9_store.models import EVENT_TYPES, SEVERITIES, Event, EventFilter, NewEvent
-    from kube9_store.store import EventStore, Page
+    from kube9_store.store import EventStore
 
 __version__ = "0.1.0"
 
@@ -45,7 +46,7 @@ _HOMES = {
     "EventFilter": "models",
     "NewEvent": "models",
     "EventStore": "store",
-    "Page": "store",
+    "Page": "filters",
 }
 
 __all__ = [

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
@@ -35,3 +39,23 @@ def write_engine(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return sqlite.writer(engine)
     return engine
+
+
+def read_engine(engine: Engine) -> Engine:
+    """The engine for single-statement reads (SQLite: no BEGIN round trip)."""
+    if engine.dialect.name == "sqlite":
+        return sqlite.reader(engine)
+    return engine
+
+
+@dataclass(frozen=True)
+class DriverTransactions:
+    """How to run a write transaction directly on this backend's driver connection."""
+
+    begin_write: Callable[[Any], None]
+    commit: Callable[[Any], None]
+    rollback: Callable[[Any], None]
+
+
+def driver_transactions(engine: Engine) -> DriverTransactions:
+    return DriverTransactions(sqlite.begin_write, sqlite.commit, sqlite.rollback)

@@ -17,10 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select
-
 from kube9_store.errors import ValidationError
-from kube9_store.schema import events
 from kube9_store.timestamps import format_timestamp, to_utc, utcnow
 
 if TYPE_CHECKING:
@@ -34,22 +31,6 @@ DEFAULT_BATCH_SIZE = 1000
 DEFAULT_INTERVAL_S = 6 * 3600
 #: Run VACUUM after a retention run when at least this share of the file's pages is free.
 VACUUM_FREE_SHARE = 0.25
-
-_BATCH = delete(events).where(
-    events.c.id.in_(
-        select(events.c.id)
-        .where(events.c.severity == bindparam("severity"))
-        .where(events.c.created_at < bindparam("cutoff"))
-        .limit(bindparam("batch"))
-        .scalar_subquery()
-    )
-)
-_COUNT = (
-    select(func.count())
-    .select_from(events)
-    .where(events.c.severity == bindparam("severity"))
-    .where(events.c.created_at < bindparam("cutoff"))
-)
 
 
 def _days(name: str, value: object) -> int:
@@ -147,15 +128,18 @@ def apply_retention(
     for severity, cutoff in cutoffs.items():
         params = {"severity": severity, "cutoff": cutoff, "batch": batch_size}
         if dry_run:
-            by_severity[severity] = store._scalar(_COUNT, params)
+            count = store.sql.retention_count
+            by_severity[severity] = int(store._fetch(count, params, "count expired")[0][0])
             continue
+        batch = store.sql.retention_batch
+        values = batch.params(params)
+
+        def delete_batch(con: Any, sql: str = batch.sql, v: Any = values) -> int:
+            return int(con.execute(sql, v).rowcount)
+
         total = 0
         while True:
-
-            def _delete(conn: Connection, p: dict[str, Any] = params) -> int:
-                return int(conn.execute(_BATCH, p).rowcount)
-
-            removed = store.write("apply retention", _delete)
+            removed = store.write("apply retention", delete_batch)
             batches += 1
             total += removed
             if removed < batch_size:

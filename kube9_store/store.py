@@ -1,36 +1,24 @@
-"""EventStore: record, get, query, count and acknowledge events.
+"""EventStore: record, get, query, count and acknowledge events; retention and maintenance.
 
 Threading model: one store per process, shared by any number of threads. Each call checks a
 connection out of the engine's pool for its own duration, so threads never share a connection.
+Record, get, acknowledge and the counts run on the pooled driver connection with statements
+compiled once (see :mod:`kube9_store.statements`); filtered queries go through SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    Row,
-    bindparam,
-    func,
-    insert,
-    select,
-    tuple_,
-    update,
-)
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import URL
 
 from kube9_store import snapshots
@@ -39,7 +27,7 @@ from kube9_store.backends.sqlite import Synchronous
 from kube9_store.backends.sqlite_maintenance import BackupResult, IntegrityResult, SizeInfo
 from kube9_store.config import DbLocation, resolve_url, sqlite_file
 from kube9_store.database import open_engine
-from kube9_store.engine import write_engine
+from kube9_store.engine import driver_transactions, read_engine
 from kube9_store.errors import (
     DatabaseLockedError,
     DuplicateEventError,
@@ -50,6 +38,14 @@ from kube9_store.errors import (
     translate,
     translated,
 )
+from kube9_store.filters import (
+    NEWEST_FIRST,
+    Page,
+    after_cursor,
+    check_count,
+    counted_only,
+    where_clauses,
+)
 from kube9_store.ids import random_suffix
 from kube9_store.models import Event, EventFilter, NewEvent, dump_metadata
 from kube9_store.retention import (
@@ -58,7 +54,8 @@ from kube9_store.retention import (
     RetentionResult,
     apply_retention,
 )
-from kube9_store.schema import HEAD_VERSION, event_counts, events
+from kube9_store.schema import EVENT_COLUMNS, HEAD_VERSION, event_counts, events
+from kube9_store.statements import CompiledSQL, Statements
 from kube9_store.timestamps import format_timestamp, utcnow
 
 log = logging.getLogger(__name__)
@@ -70,57 +67,25 @@ ID_ATTEMPTS = 8
 #: How often a write that still meets SQLITE_BUSY after the busy timeout is retried.
 BUSY_RETRIES = 5
 BUSY_BACKOFF_S = 0.05
-
-_NEWEST_FIRST = (events.c.created_at.desc(), events.c.id.desc())
-_INSERT = insert(events)
-_GET = select(events).where(events.c.id == bindparam("event_id"))
-_ACK = (
-    update(events)
-    .where(events.c.id == bindparam("event_id"))
-    .values(acknowledged=bindparam("value"))
-)
-_COUNT_COLUMNS = frozenset({"event_type", "severity"})
+#: How many ids one existence check sends at once.
+ID_CHUNK = 500
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of a keyset-paginated query; ``next_cursor`` is None on the last page."""
-
-    events: list[Event]
-    next_cursor: str | None
-
-
-def encode_cursor(event: Event) -> str:
-    """An opaque cursor pointing just after ``event`` in newest-first order."""
-    raw = json.dumps([event.created_at, event.id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, event_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        if isinstance(created_at, str) and isinstance(event_id, str):
-            return created_at, event_id
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
-        pass
-    raise ValidationError.single("cursor", "is not a cursor returned by a previous page")
-
-
-def _row_to_event(row: Row[Any]) -> Event:
-    m = row.metadata
+def _event_from_tuple(row: Sequence[Any]) -> Event:
+    """A stored row (columns in table order) as an Event, without re-validating it."""
+    metadata = row[8]
     return Event.model_construct(
-        id=row.id,
-        event_type=row.event_type,
-        severity=row.severity,
-        title=row.title,
-        description=row.description,
-        object_kind=row.object_kind,
-        object_namespace=row.object_namespace,
-        object_name=row.object_name,
-        metadata=json.loads(m) if m is not None else None,
-        created_at=row.created_at,
-        acknowledged=bool(row.acknowledged),
+        id=row[0],
+        event_type=row[1],
+        severity=row[2],
+        title=row[3],
+        description=row[4],
+        object_kind=row[5],
+        object_namespace=row[6],
+        object_name=row[7],
+        metadata=json.loads(metadata) if metadata is not None else None,
+        created_at=row[9],
+        acknowledged=bool(row[10]),
     )
 
 
@@ -130,52 +95,14 @@ def _id_for(created_at: str) -> str:
     return f"evt_{c[0:4]}{c[5:7]}{c[8:10]}_{c[11:13]}{c[14:16]}{c[17:19]}_{random_suffix()}"
 
 
-def _is_id_conflict(exc: sa_exc.IntegrityError) -> bool:
-    text = str(exc.orig).lower()
+def _is_id_conflict(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
     return ("unique" in text and "events.id" in text) or "events_pkey" in text
 
 
-def _is_busy(exc: sa_exc.OperationalError) -> bool:
-    return "database is locked" in str(exc.orig).lower()
-
-
-def _check_limit(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValidationError.single(name, f"must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def where_clauses(flt: EventFilter | None) -> list[ColumnElement[bool]]:
-    """The WHERE terms of a filter, all as bound parameters."""
-    if flt is None:
-        return []
-    c = events.c
-    out: list[ColumnElement[bool]] = []
-    if flt.event_type:
-        out.append(
-            c.event_type == flt.event_type[0]
-            if len(flt.event_type) == 1
-            else c.event_type.in_(flt.event_type)
-        )
-    if flt.severity:
-        out.append(
-            c.severity == flt.severity[0]
-            if len(flt.severity) == 1
-            else c.severity.in_(flt.severity)
-        )
-    if flt.since is not None:
-        out.append(c.created_at >= flt.since)
-    if flt.until is not None:
-        out.append(c.created_at < flt.until)
-    if flt.object_kind is not None:
-        out.append(c.object_kind == flt.object_kind)
-    if flt.object_namespace is not None:
-        out.append(c.object_namespace == flt.object_namespace)
-    if flt.object_name is not None:
-        out.append(c.object_name == flt.object_name)
-    if flt.acknowledged is not None:
-        out.append(c.acknowledged == int(flt.acknowledged))
-    return out
+def _is_busy(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "database table is locked" in text
 
 
 class EventStore:
@@ -197,7 +124,13 @@ class EventStore:
         self.clock = clock
         self.retention = retention if retention is not None else RetentionPolicy()
         self.path = sqlite_file(url)
-        self._writer = write_engine(engine)
+        self.sql = Statements(engine.dialect)
+        self._reader = read_engine(engine)
+        self._tx = driver_transactions(engine)
+        dbapi = engine.dialect.loaded_dbapi
+        self._integrity_error: type[Exception] = dbapi.IntegrityError
+        self._operational_error: type[Exception] = dbapi.OperationalError
+        self._driver_error: type[Exception] = dbapi.Error
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -230,7 +163,7 @@ class EventStore:
         if (
             isinstance(busy_timeout, bool)
             or not isinstance(busy_timeout, int | float)
-            or (busy_timeout < 0)
+            or busy_timeout < 0
         ):
             raise ValidationError.single("busy_timeout", "must be a number of seconds >= 0")
         url = resolve_url(db)
@@ -246,7 +179,7 @@ class EventStore:
         return cls(engine, url=url, read_only=read_only, clock=clock, retention=policy)
 
     def close(self) -> None:
-        """Release every pooled connection (the WAL is checkpointed by the last one)."""
+        """Release every pooled connection (the last one checkpoints the WAL)."""
         self.engine.dispose()
 
     def __enter__(self) -> Self:
@@ -259,34 +192,57 @@ class EventStore:
         mode = "read-only" if self.read_only else "read-write"
         return f"EventStore({self.url.render_as_string()!r}, {mode})"
 
-    # -- writing -----------------------------------------------------------------------------
+    # -- driver-level access -----------------------------------------------------------------
 
-    def write(self, action: str, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one write transaction, retrying a bounded number of times (with
-        backoff) when the database stays locked past the busy timeout."""
+    @contextmanager
+    def _driver(self) -> Iterator[Any]:
+        """A pooled driver connection for the duration of one call."""
+        proxy = self.engine.raw_connection()
+        try:
+            yield proxy.driver_connection
+        finally:
+            proxy.close()
+
+    def write(self, action: str, work: Callable[[Any], T]) -> T:
+        """Run ``work(driver_connection)`` in one write transaction. The busy timeout bounds
+        each wait; a write still locked out after it is retried with backoff a bounded number
+        of times, then fails with DatabaseLockedError. Integrity errors reach the caller."""
         if self.read_only:
             raise ReadOnlyError(f"{action}: this store was opened read-only")
         delay = BUSY_BACKOFF_S
         for attempt in range(BUSY_RETRIES + 1):
             try:
-                with self._writer.begin() as conn:
-                    return work(conn)
-            except sa_exc.OperationalError as exc:
-                if not _is_busy(exc) or attempt == BUSY_RETRIES:
-                    if _is_busy(exc):
-                        raise DatabaseLockedError(
-                            f"{action}: the database stayed locked through {BUSY_RETRIES} "
-                            "retries after the busy timeout"
-                        ) from exc
+                with self._driver() as con:
+                    self._tx.begin_write(con)
+                    try:
+                        result = work(con)
+                        self._tx.commit(con)
+                    except BaseException:
+                        self._tx.rollback(con)
+                        raise
+                    return result
+            except self._integrity_error:
+                raise
+            except self._operational_error as exc:
+                if not _is_busy(exc):
                     raise translate(exc, action) from exc
+                if attempt == BUSY_RETRIES:
+                    raise DatabaseLockedError(
+                        f"{action}: the database stayed locked through {BUSY_RETRIES} retries "
+                        "after the busy timeout"
+                    ) from exc
                 log.warning("%s: database busy, retry %d in %.2fs", action, attempt + 1, delay)
                 time.sleep(delay)
                 delay *= 2
-            except (sa_exc.IntegrityError, DuplicateEventError, ValidationError):
-                raise
-            except sa_exc.SQLAlchemyError as exc:
+            except self._driver_error as exc:
                 raise translate(exc, action) from exc
         raise AssertionError("unreachable")
+
+    def _fetch(self, stmt: CompiledSQL, values: Mapping[str, Any], action: str) -> list[Any]:
+        with translated(action), self._driver() as con:
+            return list(con.execute(stmt.sql, stmt.params(values)).fetchall())
+
+    # -- writing -----------------------------------------------------------------------------
 
     def _to_row(self, event: NewEvent) -> dict[str, Any]:
         created_at = event.created_at or format_timestamp(self.clock())
@@ -308,11 +264,12 @@ class EventStore:
         """Validate, redact and store one event in its own transaction; return it as stored."""
         new = NewEvent.parse(event)
         row = self._to_row(new)
+        insert = self.sql.insert
         for _attempt in range(ID_ATTEMPTS):
             try:
-                self.write("record event", lambda conn: conn.execute(_INSERT, row))
-                return _event_from_row_dict(row, new)
-            except sa_exc.IntegrityError as exc:
+                self.write("record event", lambda con: con.execute(insert.sql, insert.params(row)))
+                return _event_from_row(row, new)
+            except self._integrity_error as exc:
                 if not _is_id_conflict(exc):
                     raise translate(exc, "record event") from exc
                 if new.id is not None:
@@ -329,34 +286,25 @@ class EventStore:
         ``skip_existing`` makes re-recording idempotent: events whose explicit id is already
         stored (or repeated in the batch) are left out, and only the new ones are returned.
         """
-        news: list[NewEvent] = []
-        problems: list[FieldProblem] = []
-        for i, item in enumerate(batch):
-            try:
-                news.append(NewEvent.parse(item))
-            except ValidationError as exc:
-                problems.extend(FieldProblem(f"[{i}].{p.field}", p.rule) for p in exc.problems)
-        if problems:
-            raise ValidationError(problems)
+        news = self._validate_batch(batch)
         if skip_existing:
             news = self._drop_known(news)
+        else:
+            _refuse_repeated_ids(news)
         if not news:
             return []
         rows = [self._to_row(n) for n in news]
         explicit = {n.id for n in news if n.id is not None}
-        if len(explicit) != sum(1 for n in news if n.id is not None):
-            seen: set[str] = set()
-            for n in news:
-                if n.id in seen:
-                    raise DuplicateEventError(n.id)
-                if n.id is not None:
-                    seen.add(n.id)
+        insert = self.sql.insert
         for _attempt in range(ID_ATTEMPTS):
-            self._renew_batch_duplicates(rows, news)
+            _renew_batch_duplicates(rows, news)
             try:
-                self.write("record events", lambda conn: conn.execute(_INSERT, rows))
-                return [_event_from_row_dict(r, n) for r, n in zip(rows, news, strict=True)]
-            except sa_exc.IntegrityError as exc:
+                self.write(
+                    "record events",
+                    lambda con: con.executemany(insert.sql, [insert.params(r) for r in rows]),
+                )
+                return [_event_from_row(r, n) for r, n in zip(rows, news, strict=True)]
+            except self._integrity_error as exc:
                 if not _is_id_conflict(exc):
                     raise translate(exc, "record events") from exc
                 taken = self._existing_ids([r["id"] for r in rows])
@@ -368,6 +316,19 @@ class EventStore:
                         r["id"] = _id_for(r["created_at"])
         raise DuplicateEventError(rows[0]["id"])
 
+    @staticmethod
+    def _validate_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]:
+        news: list[NewEvent] = []
+        problems: list[FieldProblem] = []
+        for i, item in enumerate(batch):
+            try:
+                news.append(NewEvent.parse(item))
+            except ValidationError as exc:
+                problems.extend(FieldProblem(f"[{i}].{p.field}", p.rule) for p in exc.problems)
+        if problems:
+            raise ValidationError(problems)
+        return news
+
     def _drop_known(self, news: list[NewEvent]) -> list[NewEvent]:
         known = self._existing_ids([n.id for n in news if n.id is not None])
         kept: list[NewEvent] = []
@@ -378,20 +339,11 @@ class EventStore:
                     known.add(n.id)
         return kept
 
-    @staticmethod
-    def _renew_batch_duplicates(rows: list[dict[str, Any]], news: list[NewEvent]) -> None:
-        seen: set[str] = {n.id for n in news if n.id is not None}
-        for r, n in zip(rows, news, strict=True):
-            if n.id is None:
-                while r["id"] in seen:
-                    r["id"] = _id_for(r["created_at"])
-                seen.add(r["id"])
-
     def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
-        with translated("check event ids"), self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
+        with translated("check event ids"), self._reader.connect() as conn:
+            for start in range(0, len(ids), ID_CHUNK):
+                chunk = ids[start : start + ID_CHUNK]
                 found.update(
                     conn.execute(select(events.c.id).where(events.c.id.in_(chunk))).scalars()
                 )
@@ -401,11 +353,12 @@ class EventStore:
         """Mark an event (un)acknowledged; False when no event has that id."""
         if not isinstance(event_id, str):
             raise ValidationError.single("event_id", "must be a string")
-        result = self.write(
-            "acknowledge event",
-            lambda conn: conn.execute(_ACK, {"event_id": event_id, "value": int(acknowledged)}),
-        )
-        return bool(result.rowcount)
+        if not isinstance(acknowledged, bool):
+            raise ValidationError.single("acknowledged", "must be True or False")
+        ack = self.sql.acknowledge
+        params = ack.params({"id": event_id, "ack": int(acknowledged)})
+        changed = self.write("acknowledge event", lambda con: con.execute(ack.sql, params).rowcount)
+        return bool(changed)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -415,9 +368,8 @@ class EventStore:
             raise ValidationError.single(
                 "event_id", f"must be a string, got {type(event_id).__name__}"
             )
-        with translated("get event"), self.engine.connect() as conn:
-            row = conn.execute(_GET, {"event_id": event_id}).first()
-        return _row_to_event(row) if row is not None else None
+        rows = self._fetch(self.sql.get, {"id": event_id}, "get event")
+        return _event_from_tuple(rows[0]) if rows else None
 
     def query(
         self,
@@ -429,24 +381,21 @@ class EventStore:
     ) -> list[Event]:
         """Matching events, newest first (ties broken by id, descending), one page.
 
-        ``cursor`` (from :meth:`page` or :func:`encode_cursor`) starts just after that event:
-        keyset pagination, as fast 1000 pages deep as on the first.
+        ``limit=None`` returns every match. ``cursor`` (from :meth:`page`) starts just after
+        that event: keyset pagination, as fast a thousand pages deep as on the first.
         """
         f = EventFilter.parse(flt) if flt is not None else None
         conds = where_clauses(f)
         if limit is not None:
-            _check_limit("limit", limit, 1)
-        _check_limit("offset", offset, 0)
+            check_count("limit", limit, 1)
+        check_count("offset", offset, 0)
         if cursor is not None:
-            if not isinstance(cursor, str):
-                raise ValidationError.single("cursor", "must be a string")
-            created_at, after_id = decode_cursor(cursor)
-            conds.append(tuple_(events.c.created_at, events.c.id) < tuple_(created_at, after_id))
-        stmt = select(events).where(*conds).order_by(*_NEWEST_FIRST).limit(limit)
+            conds.append(after_cursor(cursor))
+        stmt = select(events).where(*conds).order_by(*NEWEST_FIRST).limit(limit)
         if offset:
             stmt = stmt.offset(offset)
-        with translated("query events"), self.engine.connect() as conn:
-            return [_row_to_event(r) for r in conn.execute(stmt)]
+        with translated("query events"), self._reader.connect() as conn:
+            return [_event_from_tuple(r) for r in conn.execute(stmt)]
 
     def page(
         self,
@@ -455,46 +404,38 @@ class EventStore:
         cursor: str | None = None,
     ) -> Page:
         """One keyset page and the cursor of the next (None when this is the last)."""
-        _check_limit("limit", limit, 1)
+        from kube9_store.filters import encode_cursor
+
+        check_count("limit", limit, 1)
         rows = self.query(flt, limit + 1, cursor=cursor)
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1]) if more else None)
 
     def count(self, flt: EventFilter | Mapping[str, Any] | None = None) -> int:
-        """How many events match; filters on type and severity alone are answered from the
-        trigger-maintained counts without touching the events."""
+        """How many events match. No filter, or one on type and severity alone, is answered
+        from the trigger-maintained counts without reading the events."""
         f = EventFilter.parse(flt) if flt is not None else None
-        set_fields = f.model_dump(exclude_none=True).keys() if f is not None else set()
-        if set_fields <= _COUNT_COLUMNS:
+        if f is None or (f.event_type is None and f.severity is None and counted_only(f)):
+            return int(self._fetch(self.sql.count_all, {}, "count events")[0][0])
+        if counted_only(f):
             stmt = select(func.coalesce(func.sum(event_counts.c.n), 0))
-            if f is not None and f.event_type:
+            if f.event_type:
                 stmt = stmt.where(event_counts.c.event_type.in_(f.event_type))
-            if f is not None and f.severity:
+            if f.severity:
                 stmt = stmt.where(event_counts.c.severity.in_(f.severity))
         else:
             stmt = select(func.count()).select_from(events).where(*where_clauses(f))
-        with translated("count events"), self.engine.connect() as conn:
+        with translated("count events"), self._reader.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
-
-    def _counts_by(self, column: str) -> dict[str, int]:
-        col = event_counts.c[column]
-        total = func.sum(event_counts.c.n)
-        stmt = select(col, total).group_by(col).having(total > 0).order_by(col)
-        with translated("count events"), self.engine.connect() as conn:
-            return {key: int(n) for key, n in conn.execute(stmt)}
 
     def count_by_type(self) -> dict[str, int]:
         """Events per event_type (types with none are left out)."""
-        return self._counts_by("event_type")
+        return {k: int(n) for k, n in self._fetch(self.sql.count_by["event_type"], {}, "count")}
 
     def count_by_severity(self) -> dict[str, int]:
         """Events per severity (severities with none are left out)."""
-        return self._counts_by("severity")
-
-    def _scalar(self, stmt: Any, params: Mapping[str, Any] | None = None) -> int:
-        with translated("read events"), self.engine.connect() as conn:
-            return int(conn.execute(stmt, dict(params or {})).scalar_one())
+        return {k: int(n) for k, n in self._fetch(self.sql.count_by["severity"], {}, "count")}
 
     # -- retention and maintenance -----------------------------------------------------------
 
@@ -576,17 +517,28 @@ class EventStore:
         return snapshots.restore(cls, Path(backup_path), resolve_url(db), **open_kwargs)
 
 
-def _event_from_row_dict(row: dict[str, Any], new: NewEvent) -> Event:
-    return Event.model_construct(
-        id=row["id"],
-        event_type=row["event_type"],
-        severity=row["severity"],
-        title=row["title"],
-        description=row["description"],
-        object_kind=row["object_kind"],
-        object_namespace=row["object_namespace"],
-        object_name=row["object_name"],
-        metadata=new.metadata,
-        created_at=row["created_at"],
-        acknowledged=False,
-    )
+def _event_from_row(row: dict[str, Any], new: NewEvent) -> Event:
+    """The Event just stored from ``row`` (metadata as validated, not re-parsed)."""
+    values = {name: row[name] for name in EVENT_COLUMNS}
+    values["metadata"] = new.metadata
+    values["acknowledged"] = False
+    return Event.model_construct(**values)
+
+
+def _refuse_repeated_ids(news: list[NewEvent]) -> None:
+    seen: set[str] = set()
+    for n in news:
+        if n.id is not None:
+            if n.id in seen:
+                raise DuplicateEventError(n.id)
+            seen.add(n.id)
+
+
+def _renew_batch_duplicates(rows: list[dict[str, Any]], news: list[NewEvent]) -> None:
+    """Give generated ids that repeat within the batch fresh suffixes."""
+    seen: set[str] = {n.id for n in news if n.id is not None}
+    for r, n in zip(rows, news, strict=True):
+        if n.id is None:
+            while r["id"] in seen:
+                r["id"] = _id_for(r["created_at"])
+            seen.add(r["id"])

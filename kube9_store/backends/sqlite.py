@@ -86,13 +86,35 @@ def install_pragmas(
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
+        statement = conn.get_execution_options().get(BEGIN_OPTION, "BEGIN")
+        if statement:  # None: a single-statement read, left in autocommit
+            conn.exec_driver_sql(statement)
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for single-statement reads: no BEGIN, the statement is its own
+    snapshot (saves two round trips per query)."""
+    return engine.execution_options(**{BEGIN_OPTION: None})
 
 
 def writer(engine: Engine) -> Engine:
     """The same engine, but its transactions take the write lock up front (BEGIN IMMEDIATE), so
     a writer waits in the busy handler instead of failing when a reader's snapshot goes stale."""
     return engine.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
+
+
+def begin_write(dbapi_connection: Any) -> None:
+    """Open a write transaction on a driver connection, taking the write lock up front."""
+    dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
+def commit(dbapi_connection: Any) -> None:
+    dbapi_connection.execute("COMMIT")
+
+
+def rollback(dbapi_connection: Any) -> None:
+    if dbapi_connection.in_transaction:
+        dbapi_connection.execute("ROLLBACK")
 
 
 def _file_of(url: URL) -> Path | None:
