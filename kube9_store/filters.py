@@ -6,8 +6,9 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, select, tuple_
 
 from kube9_store.errors import ValidationError
 from kube9_store.models import Event, EventFilter
@@ -45,13 +46,6 @@ def decode_cursor(cursor: object) -> tuple[str, str]:
     raise ValidationError.single("cursor", "is not a cursor returned by a previous page")
 
 
-def after_cursor(cursor: object) -> ColumnElement[bool]:
-    """Rows strictly after the cursor's row in newest-first order (a row-value comparison,
-    which SQLite and PostgreSQL both answer with an index range scan)."""
-    created_at, event_id = decode_cursor(cursor)
-    return tuple_(events.c.created_at, events.c.id) < tuple_(created_at, event_id)
-
-
 def check_count(name: str, value: object, minimum: int) -> int:
     """A limit or offset: an int (not a bool) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -59,31 +53,113 @@ def check_count(name: str, value: object, minimum: int) -> int:
     return value
 
 
-def where_clauses(flt: EventFilter | None) -> list[ColumnElement[bool]]:
-    """The WHERE terms of a filter, all as bound parameters."""
-    if flt is None:
-        return []
-    c = events.c
-    out: list[ColumnElement[bool]] = []
-    for column, values in ((c.event_type, flt.event_type), (c.severity, flt.severity)):
-        if values:
-            out.append(column == values[0] if len(values) == 1 else column.in_(values))
-    if flt.since is not None:
-        out.append(c.created_at >= flt.since)
-    if flt.until is not None:
-        out.append(c.created_at < flt.until)
-    for column, value in (
-        (c.object_kind, flt.object_kind),
-        (c.object_namespace, flt.object_namespace),
-        (c.object_name, flt.object_name),
-    ):
-        if value is not None:
-            out.append(column == value)
-    if flt.acknowledged is not None:
-        out.append(c.acknowledged == int(flt.acknowledged))
-    return out
-
-
 def counted_only(flt: EventFilter | None) -> bool:
     """True when the filter touches only what ``event_counts`` can answer."""
     return flt is None or flt.model_dump(exclude_none=True).keys() <= COUNTED_FIELDS
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a query's SQL depends on (not the values): one compiled statement per shape."""
+
+    types: int
+    severities: int
+    since: bool
+    until: bool
+    kind: bool
+    namespace: bool
+    name: bool
+    acknowledged: bool | None
+    cursor: bool
+    limit: bool
+    offset: bool
+    count: bool
+
+
+def shape_and_values(
+    flt: EventFilter | None,
+    *,
+    cursor: tuple[str, str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    count: bool = False,
+) -> tuple[Shape, dict[str, object]]:
+    """The statement shape of a query and its bound values, by parameter name."""
+    values: dict[str, object] = {}
+    f = flt or EventFilter()
+    for prefix, items in (("type", f.event_type or ()), ("severity", f.severity or ())):
+        for i, item in enumerate(items):
+            values[f"{prefix}_{i}"] = item
+    simple = (
+        ("since", f.since),
+        ("until", f.until),
+        ("kind", f.object_kind),
+        ("namespace", f.object_namespace),
+        ("name", f.object_name),
+    )
+    for key, value in simple:
+        if value is not None:
+            values[key] = value
+    if cursor is not None:
+        values["cursor_created_at"], values["cursor_id"] = cursor
+    if limit is not None:
+        values["limit"] = limit
+    if offset:
+        values["offset"] = offset
+    shape = Shape(
+        types=len(f.event_type or ()),
+        severities=len(f.severity or ()),
+        since=f.since is not None,
+        until=f.until is not None,
+        kind=f.object_kind is not None,
+        namespace=f.object_namespace is not None,
+        name=f.object_name is not None,
+        acknowledged=f.acknowledged,
+        cursor=cursor is not None,
+        limit=limit is not None,
+        offset=bool(offset),
+        count=count,
+    )
+    return shape, values
+
+
+def statement_for(shape: Shape) -> Select[Any]:
+    """The SELECT (or COUNT) for a shape, every value a named bound parameter."""
+    c = events.c
+    conds: list[ColumnElement[bool]] = []
+    for column, prefix, size in (
+        (c.event_type, "type", shape.types),
+        (c.severity, "severity", shape.severities),
+    ):
+        if size == 1:
+            conds.append(column == bindparam(f"{prefix}_0"))
+        elif size > 1:
+            conds.append(column.in_([bindparam(f"{prefix}_{i}") for i in range(size)]))
+    if shape.since:
+        conds.append(c.created_at >= bindparam("since"))
+    if shape.until:
+        conds.append(c.created_at < bindparam("until"))
+    for flag, column, key in (
+        (shape.kind, c.object_kind, "kind"),
+        (shape.namespace, c.object_namespace, "namespace"),
+        (shape.name, c.object_name, "name"),
+    ):
+        if flag:
+            conds.append(column == bindparam(key))
+    if shape.acknowledged is not None:
+        # A literal, not a parameter: SQLite uses the partial index of acknowledged events
+        # only when the query states acknowledged = 1 in its text.
+        conds.append(c.acknowledged == literal_column("1" if shape.acknowledged else "0"))
+    if shape.cursor:
+        conds.append(
+            tuple_(c.created_at, c.id)
+            < tuple_(bindparam("cursor_created_at"), bindparam("cursor_id"))
+        )
+    if shape.count:
+        return select(func.count()).select_from(events).where(*conds)
+    stmt = select(events).where(*conds).order_by(*NEWEST_FIRST)
+    if shape.limit:
+        stmt = stmt.limit(bindparam("limit"))
+    if shape.offset:
+        stmt = stmt.offset(bindparam("offset"))
+    return stmt

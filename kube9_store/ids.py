@@ -13,16 +13,15 @@ SUFFIX_LENGTH = 6
 
 
 _SPACE = len(ALPHABET) ** SUFFIX_LENGTH
+_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]  # 1296 two-character digits
 
 
 def random_suffix() -> str:
     """Six characters drawn uniformly from [a-z0-9] (one CSPRNG draw, base-36 digits)."""
     n = secrets.randbelow(_SPACE)
-    chars = []
-    for _ in range(SUFFIX_LENGTH):
-        n, digit = divmod(n, 36)
-        chars.append(ALPHABET[digit])
-    return "".join(chars)
+    high, low = divmod(n, 1296 * 1296)
+    mid, low = divmod(low, 1296)
+    return _PAIRS[high] + _PAIRS[mid] + _PAIRS[low]
 
 
 def generate_event_id(at: datetime | None = None) -> str:

@@ -15,10 +15,10 @@ The secret itself is never logged; the key path is, at warning level.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from itertools import pairwise
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +84,14 @@ DESCRIBING_WORDS = frozenset(
 )
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|[0-9]|\b|_)|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
-_CREDENTIAL_PATTERNS = (
+_CREDENTIAL = re.compile(
     # Authorization header values.
-    re.compile(r"\b(?:Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE),
+    r"\b(?:Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{8,}=*"
     # JSON Web Tokens: base64url header (always starting with {"), payload, signature.
-    re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    r"|\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
     # PEM private keys, whole block (or to the end when the block is cut off).
-    re.compile(
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|.*)",
-        re.DOTALL,
-    ),
+    r"|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|.*)",
+    re.IGNORECASE | re.DOTALL,
 )
 
 
@@ -102,7 +100,9 @@ def key_words(key: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(key)]
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
+    """Whether ``key`` names a secret (cached: the same keys come back event after event)."""
     words = key_words(key)
     if words and words[-1] in DESCRIBING_WORDS:
         return False
@@ -112,45 +112,12 @@ def is_secret_key(key: str) -> bool:
 
 
 def contains_credential(text: str) -> bool:
-    return any(p.search(text) for p in _CREDENTIAL_PATTERNS)
+    return _CREDENTIAL.search(text) is not None
 
 
 def scrub_text(text: str, field: str) -> str:
     """Replace credential-shaped substrings of free text."""
-    out = text
-    for pattern in _CREDENTIAL_PATTERNS:
-        out = pattern.sub(REDACTED, out)
-    if out != text:
+    out, replaced = _CREDENTIAL.subn(REDACTED, text)
+    if replaced:
         log.warning("redacted a credential-shaped value in %s", field)
     return out
-
-
-def redact(value: Any, path: str = "metadata") -> Any:
-    """A copy of a JSON value with secrets replaced; containers are walked iteratively, so
-    depth is bounded only by the caller's validation, not by the recursion limit."""
-    root: list[Any] = [None]
-    stack: list[tuple[Any, Any, Any, str]] = [(value, root, 0, path)]
-    while stack:
-        node, parent, slot, where = stack.pop()
-        if isinstance(node, dict):
-            copy: dict[str, Any] = {}
-            parent[slot] = copy
-            for key, child in node.items():
-                child_path = f"{where}.{key}"
-                if is_secret_key(key) and child is not None:
-                    copy[key] = REDACTED
-                    log.warning("redacted the value of %s", child_path)
-                else:
-                    copy[key] = None
-                    stack.append((child, copy, key, child_path))
-        elif isinstance(node, list):
-            items: list[Any] = [None] * len(node)
-            parent[slot] = items
-            for i, child in enumerate(node):
-                stack.append((child, items, i, f"{where}[{i}]"))
-        elif isinstance(node, str) and contains_credential(node):
-            parent[slot] = REDACTED
-            log.warning("redacted a credential-shaped value at %s", where)
-        else:
-            parent[slot] = node
-    return root[0]

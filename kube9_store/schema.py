@@ -2,7 +2,8 @@
 
 Versions 1 and 2 are the spec's tables exactly; version 3 extends the spec's indexes with the
 sort key (so every filtered, newest-first page is an index range scan with no sort) and adds the
-``event_counts`` table that triggers keep exact, so counting never scans the events.
+``event_counts`` table that triggers keep exact, so counting never scans the events
+(see revision 0003 for the reasoning behind each index).
 The revisions in ``kube9_store/migrations/versions`` build this; a test checks they agree.
 """
 
@@ -49,19 +50,26 @@ event_counts = Table(
     sqlite_with_rowid=False,
 )
 
-_newest_first = (events.c.created_at.desc(), events.c.id.desc())
+# Ascending keys read backwards give newest first; new events land at the end of each range.
+_sort_key = (events.c.created_at, events.c.id)
 
-Index("idx_events_type", events.c.event_type, *_newest_first)
-Index("idx_events_severity", events.c.severity, *_newest_first)
-Index("idx_events_created", *_newest_first)
+Index("idx_events_type", events.c.event_type, *_sort_key, events.c.severity)
+Index("idx_events_severity", events.c.severity, *_sort_key, events.c.event_type)
+Index("idx_events_created", *_sort_key)
 Index(
     "idx_events_object",
     events.c.object_kind,
     events.c.object_namespace,
     events.c.object_name,
-    *_newest_first,
+    *_sort_key,
 )
-Index("idx_events_acknowledged", events.c.acknowledged, *_newest_first)
+Index("idx_events_object_scope", events.c.object_kind, events.c.object_namespace, *_sort_key)
+Index(
+    "idx_events_acknowledged",
+    *_sort_key,
+    sqlite_where=events.c.acknowledged == 1,
+    postgresql_where=events.c.acknowledged == 1,
+)
 
 #: Columns of ``events`` in the spec's order, as stored.
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)

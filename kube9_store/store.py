@@ -39,15 +39,17 @@ from kube9_store.errors import (
     translated,
 )
 from kube9_store.filters import (
-    NEWEST_FIRST,
     Page,
-    after_cursor,
+    Shape,
     check_count,
     counted_only,
-    where_clauses,
+    decode_cursor,
+    encode_cursor,
+    shape_and_values,
+    statement_for,
 )
 from kube9_store.ids import random_suffix
-from kube9_store.models import Event, EventFilter, NewEvent, dump_metadata
+from kube9_store.models import Event, EventFilter, NewEvent, stored_event
 from kube9_store.retention import (
     VACUUM_FREE_SHARE,
     RetentionPolicy,
@@ -74,18 +76,20 @@ ID_CHUNK = 500
 def _event_from_tuple(row: Sequence[Any]) -> Event:
     """A stored row (columns in table order) as an Event, without re-validating it."""
     metadata = row[8]
-    return Event.model_construct(
-        id=row[0],
-        event_type=row[1],
-        severity=row[2],
-        title=row[3],
-        description=row[4],
-        object_kind=row[5],
-        object_namespace=row[6],
-        object_name=row[7],
-        metadata=json.loads(metadata) if metadata is not None else None,
-        created_at=row[9],
-        acknowledged=bool(row[10]),
+    return stored_event(
+        {
+            "id": row[0],
+            "event_type": row[1],
+            "severity": row[2],
+            "title": row[3],
+            "description": row[4],
+            "object_kind": row[5],
+            "object_namespace": row[6],
+            "object_name": row[7],
+            "metadata": json.loads(metadata) if metadata is not None else None,
+            "created_at": row[9],
+            "acknowledged": bool(row[10]),
+        }
     )
 
 
@@ -126,6 +130,7 @@ class EventStore:
         self.path = sqlite_file(url)
         self.sql = Statements(engine.dialect)
         self._reader = read_engine(engine)
+        self._shapes: dict[Shape, CompiledSQL] = {}
         self._tx = driver_transactions(engine)
         dbapi = engine.dialect.loaded_dbapi
         self._integrity_error: type[Exception] = dbapi.IntegrityError
@@ -255,7 +260,7 @@ class EventStore:
             "object_kind": event.object_kind,
             "object_namespace": event.object_namespace,
             "object_name": event.object_name,
-            "metadata": dump_metadata(event.metadata),
+            "metadata": event.metadata_json,
             "created_at": created_at,
             "acknowledged": 0,
         }
@@ -385,17 +390,21 @@ class EventStore:
         that event: keyset pagination, as fast a thousand pages deep as on the first.
         """
         f = EventFilter.parse(flt) if flt is not None else None
-        conds = where_clauses(f)
         if limit is not None:
             check_count("limit", limit, 1)
         check_count("offset", offset, 0)
-        if cursor is not None:
-            conds.append(after_cursor(cursor))
-        stmt = select(events).where(*conds).order_by(*NEWEST_FIRST).limit(limit)
-        if offset:
-            stmt = stmt.offset(offset)
-        with translated("query events"), self._reader.connect() as conn:
-            return [_event_from_tuple(r) for r in conn.execute(stmt)]
+        key = decode_cursor(cursor) if cursor is not None else None
+        shape, values = shape_and_values(f, cursor=key, limit=limit, offset=offset)
+        rows = self._fetch(self._compiled(shape), values, "query events")
+        return [_event_from_tuple(r) for r in rows]
+
+    def _compiled(self, shape: Shape) -> CompiledSQL:
+        """The statement for a query shape, compiled once per store."""
+        compiled = self._shapes.get(shape)
+        if compiled is None:
+            compiled = CompiledSQL.of(statement_for(shape), self.engine.dialect)
+            self._shapes[shape] = compiled
+        return compiled
 
     def page(
         self,
@@ -404,8 +413,6 @@ class EventStore:
         cursor: str | None = None,
     ) -> Page:
         """One keyset page and the cursor of the next (None when this is the last)."""
-        from kube9_store.filters import encode_cursor
-
         check_count("limit", limit, 1)
         rows = self.query(flt, limit + 1, cursor=cursor)
         more = len(rows) > limit
@@ -418,14 +425,14 @@ class EventStore:
         f = EventFilter.parse(flt) if flt is not None else None
         if f is None or (f.event_type is None and f.severity is None and counted_only(f)):
             return int(self._fetch(self.sql.count_all, {}, "count events")[0][0])
-        if counted_only(f):
-            stmt = select(func.coalesce(func.sum(event_counts.c.n), 0))
-            if f.event_type:
-                stmt = stmt.where(event_counts.c.event_type.in_(f.event_type))
-            if f.severity:
-                stmt = stmt.where(event_counts.c.severity.in_(f.severity))
-        else:
-            stmt = select(func.count()).select_from(events).where(*where_clauses(f))
+        if not counted_only(f):
+            shape, values = shape_and_values(f, count=True)
+            return int(self._fetch(self._compiled(shape), values, "count events")[0][0])
+        stmt = select(func.coalesce(func.sum(event_counts.c.n), 0))
+        if f.event_type:
+            stmt = stmt.where(event_counts.c.event_type.in_(f.event_type))
+        if f.severity:
+            stmt = stmt.where(event_counts.c.severity.in_(f.severity))
         with translated("count events"), self._reader.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
@@ -451,7 +458,7 @@ class EventStore:
         """Delete events past the retention policy (``now`` defaults to the store's clock).
 
         After a run that leaves at least ``vacuum_free_share`` of the file's pages free, the
-        file is vacuumed (None disables that); the planner statistics are refreshed either way.
+        file is vacuumed (None disables that).
         """
         result = apply_retention(
             self, policy or self.retention, now=now, batch_size=batch_size, dry_run=dry_run
@@ -463,8 +470,6 @@ class EventStore:
                 if vacuum_free_share is not None and share >= vacuum_free_share:
                     maintenance.vacuum(self.engine)
                     result.vacuumed = True
-                else:
-                    maintenance.optimize(self.engine)
         return result
 
     def _sqlite_only(self, action: str) -> None:
@@ -522,7 +527,7 @@ def _event_from_row(row: dict[str, Any], new: NewEvent) -> Event:
     values = {name: row[name] for name in EVENT_COLUMNS}
     values["metadata"] = new.metadata
     values["acknowledged"] = False
-    return Event.model_construct(**values)
+    return stored_event(values)
 
 
 def _refuse_repeated_ids(news: list[NewEvent]) -> None:

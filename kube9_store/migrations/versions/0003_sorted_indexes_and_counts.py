@@ -1,9 +1,15 @@
 """Sort-key indexes and trigger-maintained event counts (performance at 1M events).
 
 The spec's single-column indexes make every filtered, newest-first page sort all matching rows.
-Each index is rebuilt under its spec name with (created_at DESC, id DESC) appended, so a page is
-an index range scan; ``event_counts`` holds exact per (event_type, severity) counts kept by
-triggers, so counting reads a handful of rows whoever wrote the events.
+Each index is rebuilt under its spec name with (created_at, id) appended, so a page is an index
+range scan read backwards (newest first, no sort). Ascending order makes new events land at the
+end of each range, which keeps pages fuller than descending keys would. The type and severity
+indexes also carry the other column, so a combined type + severity filter is checked inside the
+index without a table lookup per skipped row. idx_events_object_scope serves "all Pods in a
+namespace" (the VS Code extension's query); idx_events_acknowledged becomes a partial index of
+the acknowledged events, the rare side (unacknowledged pages read idx_events_created).
+``event_counts`` holds exact per (event_type, severity) counts kept by triggers, so counting
+reads a handful of rows whoever wrote the events.
 
 Revision ID: 0003
 Revises: 0002
@@ -26,7 +32,7 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA_VERSION = 3
 DESCRIPTION = "Sort-key indexes and trigger-maintained event counts"
 
-NEWEST_FIRST: list[str | sa.TextClause] = [sa.text("created_at DESC"), sa.text("id DESC")]
+SORT_KEY = ["created_at", "id"]
 SPEC_INDEXES: dict[str, list[str | sa.TextClause]] = {
     "idx_events_type": ["event_type"],
     "idx_events_severity": ["severity"],
@@ -35,11 +41,10 @@ SPEC_INDEXES: dict[str, list[str | sa.TextClause]] = {
     "idx_events_acknowledged": ["acknowledged"],
 }
 SORTED_INDEXES: dict[str, list[str | sa.TextClause]] = {
-    "idx_events_type": ["event_type", *NEWEST_FIRST],
-    "idx_events_severity": ["severity", *NEWEST_FIRST],
-    "idx_events_created": NEWEST_FIRST,
-    "idx_events_object": ["object_kind", "object_namespace", "object_name", *NEWEST_FIRST],
-    "idx_events_acknowledged": ["acknowledged", *NEWEST_FIRST],
+    "idx_events_type": ["event_type", *SORT_KEY, "severity"],
+    "idx_events_severity": ["severity", *SORT_KEY, "event_type"],
+    "idx_events_created": [*SORT_KEY],
+    "idx_events_object": ["object_kind", "object_namespace", "object_name", *SORT_KEY],
 }
 
 SQLITE_TRIGGERS = [
@@ -71,6 +76,12 @@ SQLITE_TRIGGERS = [
 TRIGGER_NAMES = ["trg_events_count_insert", "trg_events_count_delete", "trg_events_count_update"]
 
 
+#: All events of a kind in a namespace, newest first: what the VS Code extension asks for.
+SCOPE_INDEX = "idx_events_object_scope"
+SCOPE_COLUMNS: list[str | sa.TextClause] = ["object_kind", "object_namespace", *SORT_KEY]
+ACK_INDEX = "idx_events_acknowledged"
+
+
 def _replace_indexes(indexes: dict[str, list[str | sa.TextClause]]) -> None:
     for name, columns in indexes.items():
         op.drop_index(name, table_name="events")
@@ -79,6 +90,15 @@ def _replace_indexes(indexes: dict[str, list[str | sa.TextClause]]) -> None:
 
 def upgrade() -> None:
     _replace_indexes(SORTED_INDEXES)
+    op.create_index(SCOPE_INDEX, "events", SCOPE_COLUMNS)
+    op.drop_index(ACK_INDEX, table_name="events")
+    op.create_index(
+        ACK_INDEX,
+        "events",
+        SORT_KEY,
+        sqlite_where=sa.text("acknowledged = 1"),
+        postgresql_where=sa.text("acknowledged = 1"),
+    )
     op.create_table(
         "event_counts",
         sa.Column("event_type", sa.Text, primary_key=True),
@@ -98,4 +118,5 @@ def downgrade() -> None:
     for name in TRIGGER_NAMES:
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
     op.drop_table("event_counts")
+    op.drop_index(SCOPE_INDEX, table_name="events")
     _replace_indexes(SPEC_INDEXES)

@@ -1,0 +1,275 @@
+"""Every operation the spec and the performance issue name: the kube9_store API and the same
+SQL on raw stdlib sqlite3, on the same file, in the same run.
+
+    python -m pytest benchmarks                 # 10k and 100k events
+    python -m pytest benchmarks --scale 1m      # the spec's 1,000,000 events
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sqlite3
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from benchmarks.conftest import Bench, check_spec, record
+from benchmarks.datagen import NOW
+from kube9_store import NewEvent
+from kube9_store.ids import random_suffix
+from kube9_store.timestamps import format_timestamp
+
+COLUMNS = (
+    "id, event_type, severity, title, description, object_kind, object_namespace, object_name,"
+    " metadata, created_at, acknowledged"
+)
+ORDER = "ORDER BY created_at DESC, id DESC"
+INSERT = f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+EVENT = {
+    "event_type": "cluster",
+    "severity": "warning",
+    "title": "Pod BackOff: web-7c5b8d9f6-x2k4p",
+    "description": "Back-off restarting failed container web",
+    "object_kind": "Pod",
+    "object_namespace": "default",
+    "object_name": "web-7c5b8d9f6-x2k4p",
+    "metadata": {"reason": "BackOff", "count": 3, "source": "kubelet", "node": "worker-2"},
+}
+_serial = itertools.count()
+
+
+def _raw_row() -> tuple[Any, ...]:
+    """The benchmark event as the API stores it (same id form, same JSON)."""
+    return (
+        f"evt_20260115_120000_{random_suffix()}",
+        "cluster",
+        "warning",
+        EVENT["title"],
+        EVENT["description"],
+        "Pod",
+        "default",
+        EVENT["object_name"],
+        '{"reason":"BackOff","count":3,"source":"kubelet","node":"worker-2"}',
+        format_timestamp(NOW),
+        0,
+    )
+
+
+def _raw_write(con: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    con.execute("BEGIN IMMEDIATE")
+    con.executemany(sql, rows)
+    con.execute("COMMIT")
+
+
+FILTERS: dict[str, tuple[dict[str, Any], str, tuple[Any, ...]]] = {
+    "filter: type, 100 rows": (
+        {"event_type": "insight"},
+        "WHERE event_type = ?",
+        ("insight",),
+    ),
+    "filter: severity, 100 rows": (
+        {"severity": "critical"},
+        "WHERE severity = ?",
+        ("critical",),
+    ),
+    "filter: date range, 100 rows": (
+        {"since": NOW - timedelta(days=20), "until": NOW - timedelta(days=19)},
+        "WHERE created_at >= ? AND created_at < ?",
+        (format_timestamp(NOW - timedelta(days=20)), format_timestamp(NOW - timedelta(days=19))),
+    ),
+    "filter: object reference, 100 rows": (
+        {"object_kind": "Pod", "object_namespace": "default", "object_name": "OBJECT"},
+        "WHERE object_kind = ? AND object_namespace = ? AND object_name = ?",
+        ("Pod", "default", "OBJECT"),
+    ),
+}
+
+
+def _common_object(b: Bench) -> str:
+    row = b.raw.execute(
+        "SELECT object_name FROM events WHERE object_kind = 'Pod' AND object_namespace = 'default'"
+        " LIMIT 1"
+    ).fetchone()
+    return str(row[0])
+
+
+@pytest.mark.parametrize("impl", ["api", "raw"])
+def test_get_by_id(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
+    benchmark.group = f"get by id, {n}"
+    ids = itertools.cycle(bench.ids)
+    sql = f"SELECT {COLUMNS} FROM events WHERE id = ?"
+    if impl == "api":
+        benchmark(lambda: bench.store.get(next(ids)))
+    else:
+        benchmark(lambda: bench.raw.execute(sql, (next(ids),)).fetchone())
+    check_spec("get by id", record("get by id", n, impl, benchmark))
+
+
+@pytest.mark.parametrize("impl", ["api", "raw"])
+def test_newest_50(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
+    benchmark.group = f"newest 50, {n}"
+    sql = f"SELECT {COLUMNS} FROM events {ORDER} LIMIT 50"
+    if impl == "api":
+        got = benchmark(lambda: bench.store.query(limit=50))
+    else:
+        got = benchmark(lambda: bench.raw.execute(sql).fetchall())
+    assert len(got) == 50
+    check_spec("newest 50", record("newest 50", n, impl, benchmark))
+
+
+@pytest.mark.parametrize("impl", ["api", "raw"])
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_spec_filters(benchmark: Any, bench: Bench, n: int, impl: str, name: str) -> None:
+    benchmark.group = f"{name}, {n}"
+    flt, where, params = FILTERS[name]
+    if "object_name" in flt:
+        obj = _common_object(bench)
+        flt = {**flt, "object_name": obj}
+        params = (*params[:2], obj)
+    sql = f"SELECT {COLUMNS} FROM events {where} {ORDER} LIMIT 100"
+    if impl == "api":
+        got = benchmark(lambda: bench.store.query(flt, limit=100))
+    else:
+        got = benchmark(lambda: bench.raw.execute(sql, params).fetchall())
+    assert got
+    check_spec(name, record(name, n, impl, benchmark))
+
+
+@pytest.mark.parametrize("impl", ["api", "raw"])
+def test_combined_filter_with_offset(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
+    name = "filter: combined + offset"
+    benchmark.group = f"{name}, {n}"
+    since = NOW - timedelta(days=30)
+    flt = {"event_type": "cluster", "severity": ["error", "critical"], "since": since}
+    sql = (
+        f"SELECT {COLUMNS} FROM events WHERE event_type = ? AND severity IN (?, ?)"
+        f" AND created_at >= ? {ORDER} LIMIT 100 OFFSET 100"
+    )
+    params = ("cluster", "critical", "error", format_timestamp(since))
+    if impl == "api":
+        benchmark(lambda: bench.store.query(flt, limit=100, offset=100))
+    else:
+        benchmark(lambda: bench.raw.execute(sql, params).fetchall())
+    check_spec(name, record(name, n, impl, benchmark))
+
+
+@pytest.mark.parametrize("impl", ["api", "raw"])
+def test_keyset_page_1000_deep(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
+    name = "keyset page 1000 rows deep"
+    benchmark.group = f"{name}, {n}"
+    sql = f"SELECT {COLUMNS} FROM events WHERE (created_at, id) < (?, ?) {ORDER} LIMIT 100"
+    if impl == "api":
+        got = benchmark(lambda: bench.store.page(limit=100, cursor=bench.deep_cursor))
+        assert len(got.events) == 100
+    else:
+        benchmark(lambda: bench.raw.execute(sql, bench.deep_key).fetchall())
+    check_spec(name, record(name, n, impl, benchmark))
+
+
+@pytest.mark.parametrize("impl", ["api", "raw", "spec GROUP BY on events"])
+def test_count_by_type(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
+    name = "count by type"
+    benchmark.group = f"{name}, {n}"
+    counted = (
+        "SELECT event_type, SUM(n) FROM event_counts GROUP BY event_type HAVING SUM(n) > 0"
+        " ORDER BY event_type"
+    )
+    if impl == "api":
+        got = benchmark(bench.store.count_by_type)
+    elif impl == "raw":
+        got = dict(benchmark(lambda: bench.raw.execute(counted).fetchall()))
+    else:
+        got = dict(
+            benchmark(
+                lambda: bench.raw.execute(
+                    "SELECT event_type, COUNT(*) FROM events GROUP BY event_type"
+                ).fetchall()
+            )
+        )
+    assert sum(got.values()) >= n
+    median = record(name, n, impl, benchmark)
+    if impl != "spec GROUP BY on events":
+        check_spec(name, median)
+
+
+@pytest.mark.parametrize("impl", ["api", "raw"])
+def test_count_with_a_filter(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
+    name = "count with a filter"
+    benchmark.group = f"{name}, {n}"
+    since = NOW - timedelta(days=2)
+    sql = "SELECT COUNT(*) FROM events WHERE event_type = ? AND created_at >= ?"
+    if impl == "api":
+        benchmark(lambda: bench.store.count({"event_type": "cluster", "since": since}))
+    else:
+        benchmark(lambda: bench.raw.execute(sql, ("cluster", format_timestamp(since))).fetchone())
+    check_spec(name, record(name, n, impl, benchmark))
+
+
+def _expired_rows() -> list[tuple[Any, ...]]:
+    rnd = random.Random()
+    out = []
+    for _ in range(1000):
+        row = list(_raw_row())
+        row[0] = f"evt_20000101_000000_{next(_serial):06d}"
+        row[2] = rnd.choice(["info", "warning", "error", "critical"])
+        row[9] = "2000-01-01T00:00:00.000Z"
+        out.append(tuple(row))
+    return out
+
+
+@pytest.mark.parametrize("impl", ["api", "raw"])
+def test_retention_1000_deletes(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
+    name = "retention, 1000 deletes"
+    benchmark.group = f"{name}, {n}"
+    sql = (
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE severity = ?"
+        " AND created_at < ? LIMIT 1000)"
+    )
+    cutoff = format_timestamp(NOW - timedelta(days=3650))
+
+    def setup() -> tuple[tuple[()], dict[str, Any]]:
+        _raw_write(bench.raw, INSERT, _expired_rows())
+        return (), {}
+
+    def raw() -> None:
+        for severity in ("info", "warning", "error", "critical"):
+            _raw_write(bench.raw, sql, [(severity, cutoff)])
+
+    def api() -> None:
+        result = bench.store.apply_retention(now=NOW, policy=bench.policy, vacuum_free_share=None)
+        assert result.deleted == 1000
+
+    benchmark.pedantic(api if impl == "api" else raw, setup=setup, rounds=15)
+    check_spec(name, record(name, n, impl, benchmark))
+
+
+# -- writes last, so the reads above see the generated data as built --------------------------
+
+
+@pytest.mark.parametrize("impl", ["api", "raw"])
+def test_record_one_event(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
+    benchmark.group = f"record one event, {n}"
+    if impl == "api":
+        benchmark(lambda: bench.store.record(NewEvent(**EVENT)))
+    else:
+        benchmark(lambda: _raw_write(bench.raw, INSERT, [_raw_row()]))
+    check_spec("record one event", record("record one event", n, impl, benchmark))
+
+
+@pytest.mark.parametrize("impl", ["api", "raw"])
+def test_record_batch_of_1000(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
+    benchmark.group = f"record 1000 in one batch, {n}"
+    batch = [dict(EVENT) for _ in range(1000)]
+    if impl == "api":
+        benchmark.pedantic(lambda: bench.store.record_many(batch), rounds=15, warmup_rounds=1)
+    else:
+        benchmark.pedantic(
+            lambda: _raw_write(bench.raw, INSERT, [_raw_row() for _ in range(1000)]),
+            rounds=15,
+            warmup_rounds=1,
+        )
+    ms = record("record 1000 in one batch", n, impl, benchmark)
+    benchmark.extra_info["events_per_second"] = 1000 / (ms / 1000)
