@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from benchmarks.datagen import NOW, build, working_copy
 from kube9_store import EventStore
@@ -102,7 +103,7 @@ def raw_connection(path: Path) -> sqlite3.Connection:
 def bench(n: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     path = working_copy(n, tmp_path_factory.mktemp(f"bench-{n}"))
     SIZES[f"{n} events at head"] = path.stat().st_size / n
-    store = EventStore.open(path, clock=lambda: NOW)
+    store = EventStore.open(path, clock=lambda: NOW, registry=CollectorRegistry())
     raw = raw_connection(path)
     rnd = random.Random(5)
     all_ids = [r[0] for r in raw.execute("SELECT id FROM events")]

@@ -26,7 +26,13 @@ from pydantic import (
 )
 
 from kube9_store.errors import FieldProblem, ValidationError
-from kube9_store.redaction import REDACTED, contains_credential, is_secret_key, scrub_text
+from kube9_store.redaction import (
+    REDACTED,
+    contains_credential,
+    is_secret_key,
+    note_redaction,
+    scrub_text,
+)
 from kube9_store.timestamps import normalize_timestamp, parse_timestamp
 
 log = logging.getLogger("kube9_store.redaction")
@@ -124,12 +130,14 @@ def clean_metadata(value: Any) -> dict[str, Any]:
                 _check_encodable(key)
                 if child is not None and is_secret_key(key):
                     copy[key] = REDACTED
+                    note_redaction()
                     log.warning("redacted the value of %s.%s", where, key)
                     continue
             if isinstance(child, str):
                 _check_encodable(child)
                 if contains_credential(child):
                     log.warning("redacted a credential-shaped value at %s", _at(where, key))
+                    note_redaction()
                     child = REDACTED
                 copy[key] = child
             elif isinstance(child, dict | list):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 from itertools import pairwise
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,21 @@ _CREDENTIAL = re.compile(
 )
 
 
+_redactions = 0
+_redactions_lock = threading.Lock()
+
+
+def note_redaction() -> None:
+    """Count one redaction (exposed as kube9_events_redactions_total)."""
+    global _redactions
+    with _redactions_lock:
+        _redactions += 1
+
+
+def redaction_count() -> int:
+    return _redactions
+
+
 def key_words(key: str) -> list[str]:
     """Split a key into lower-case words: ``X-Auth-Token`` -> ``['x', 'auth', 'token']``."""
     return [w.lower() for w in _WORD.findall(key)]
@@ -119,5 +135,6 @@ def scrub_text(text: str, field: str) -> str:
     """Replace credential-shaped substrings of free text."""
     out, replaced = _CREDENTIAL.subn(REDACTED, text)
     if replaced:
+        note_redaction()
         log.warning("redacted a credential-shaped value in %s", field)
     return out

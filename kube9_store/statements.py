@@ -12,7 +12,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from kube9_store.schema import EVENT_COLUMNS, event_counts, events
+from kube9_store.schema import EVENT_COLUMNS, event_counts, events, schema_version
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,13 @@ class Statements:
             )
             for name in ("event_type", "severity")
         }
+        self.count_pairs = CompiledSQL.of(
+            select(event_counts.c.event_type, event_counts.c.severity, event_counts.c.n).where(
+                event_counts.c.n > 0
+            ),
+            dialect,
+        )
+        self.schema_version = CompiledSQL.of(select(func.max(schema_version.c.version)), dialect)
         self.retention_batch = CompiledSQL.of(RETENTION_BATCH, dialect)
         self.retention_count = CompiledSQL.of(RETENTION_COUNT, dialect)
 

@@ -8,16 +8,19 @@ compiled once (see :mod:`kube9_store.statements`); filtered queries go through S
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import URL
 
@@ -49,6 +52,7 @@ from kube9_store.filters import (
     statement_for,
 )
 from kube9_store.ids import random_suffix
+from kube9_store.metrics import NoMetrics, StoreMetrics, metrics_for
 from kube9_store.models import Event, EventFilter, NewEvent, stored_event
 from kube9_store.retention import (
     VACUUM_FREE_SHARE,
@@ -71,6 +75,34 @@ BUSY_RETRIES = 5
 BUSY_BACKOFF_S = 0.05
 #: How many ids one existence check sends at once.
 ID_CHUNK = 500
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _instrumented(
+    operation: str,
+) -> Callable[[Callable[Concatenate[EventStore, P], R]], Callable[Concatenate[EventStore, P], R]]:
+    """Count the call as a success or a failure of ``operation`` and time it."""
+
+    def wrap(
+        fn: Callable[Concatenate[EventStore, P], R],
+    ) -> Callable[Concatenate[EventStore, P], R]:
+        @functools.wraps(fn)
+        def inner(self: EventStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            started = time.perf_counter()
+            try:
+                result = fn(self, *args, **kwargs)
+            except BaseException as exc:
+                self.metrics.failed(operation, exc)
+                raise
+            self.metrics.succeeded(operation, started)
+            return result
+
+        return inner
+
+    return wrap
 
 
 def _event_from_tuple(row: Sequence[Any]) -> Event:
@@ -121,6 +153,7 @@ class EventStore:
         read_only: bool = False,
         clock: Callable[[], datetime] = utcnow,
         retention: RetentionPolicy | None = None,
+        metrics: StoreMetrics | NoMetrics | None = None,
     ) -> None:
         self.engine = engine
         self.url = url
@@ -136,6 +169,9 @@ class EventStore:
         self._integrity_error: type[Exception] = dbapi.IntegrityError
         self._operational_error: type[Exception] = dbapi.OperationalError
         self._driver_error: type[Exception] = dbapi.Error
+        self.metrics = metrics if metrics is not None else NoMetrics()
+        if isinstance(self.metrics, StoreMetrics):
+            self.metrics.scrape.stores.add(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -150,6 +186,8 @@ class EventStore:
         busy_timeout: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
         retention: RetentionPolicy | None = None,
+        registry: CollectorRegistry | None = None,
+        metrics: bool = True,
         extra_version_locations: Sequence[str] = (),
     ) -> Self:
         """Open (creating and migrating when needed) the database at ``db``: a path or a
@@ -159,7 +197,8 @@ class EventStore:
         that is behind instead of upgrading it. ``synchronous="FULL"`` trades insert speed for
         durability across power loss. ``retention`` defaults to the environment
         ($EVENT_RETENTION_INFO_WARNING_DAYS, $EVENT_RETENTION_ERROR_CRITICAL_DAYS), else the
-        spec's 7 and 30 days.
+        spec's 7 and 30 days. Metrics go to ``registry`` (default: prometheus_client's global
+        registry); ``metrics=False`` switches instrumentation off.
         """
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValidationError.single(
@@ -181,10 +220,19 @@ class EventStore:
             busy_timeout=busy_timeout,
             extra_version_locations=extra_version_locations,
         )
-        return cls(engine, url=url, read_only=read_only, clock=clock, retention=policy)
+        return cls(
+            engine,
+            url=url,
+            read_only=read_only,
+            clock=clock,
+            retention=policy,
+            metrics=metrics_for(registry) if metrics else NoMetrics(),
+        )
 
     def close(self) -> None:
         """Release every pooled connection (the last one checkpoints the WAL)."""
+        if isinstance(self.metrics, StoreMetrics):
+            self.metrics.scrape.stores.discard(self)
         self.engine.dispose()
 
     def __enter__(self) -> Self:
@@ -192,6 +240,11 @@ class EventStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def location(self) -> str:
+        """The database file, or the URL (password hidden) for other backends."""
+        return str(self.path) if self.path is not None else self.url.render_as_string()
 
     def __repr__(self) -> str:
         mode = "read-only" if self.read_only else "read-write"
@@ -265,6 +318,7 @@ class EventStore:
             "acknowledged": 0,
         }
 
+    @_instrumented("insert")
     def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
         """Validate, redact and store one event in its own transaction; return it as stored."""
         new = NewEvent.parse(event)
@@ -273,6 +327,7 @@ class EventStore:
         for _attempt in range(ID_ATTEMPTS):
             try:
                 self.write("record event", lambda con: con.execute(insert.sql, insert.params(row)))
+                self.metrics.recorded(new.event_type, new.severity)
                 return _event_from_row(row, new)
             except self._integrity_error as exc:
                 if not _is_id_conflict(exc):
@@ -283,6 +338,7 @@ class EventStore:
                 row["id"] = _id_for(row["created_at"])
         raise DuplicateEventError(row["id"])
 
+    @_instrumented("insert")
     def record_many(
         self, batch: Iterable[NewEvent | Mapping[str, Any]], *, skip_existing: bool = False
     ) -> list[Event]:
@@ -308,6 +364,10 @@ class EventStore:
                     "record events",
                     lambda con: con.executemany(insert.sql, [insert.params(r) for r in rows]),
                 )
+                for (event_type, severity), n in Counter(
+                    (n.event_type, n.severity) for n in news
+                ).items():
+                    self.metrics.recorded(event_type, severity, n)
                 return [_event_from_row(r, n) for r, n in zip(rows, news, strict=True)]
             except self._integrity_error as exc:
                 if not _is_id_conflict(exc):
@@ -354,6 +414,7 @@ class EventStore:
                 )
         return found
 
+    @_instrumented("update")
     def acknowledge(self, event_id: str, acknowledged: bool = True) -> bool:
         """Mark an event (un)acknowledged; False when no event has that id."""
         if not isinstance(event_id, str):
@@ -367,6 +428,7 @@ class EventStore:
 
     # -- reading -----------------------------------------------------------------------------
 
+    @_instrumented("select")
     def get(self, event_id: str) -> Event | None:
         """The event with this id, or None."""
         if not isinstance(event_id, str):
@@ -376,6 +438,7 @@ class EventStore:
         rows = self._fetch(self.sql.get, {"id": event_id}, "get event")
         return _event_from_tuple(rows[0]) if rows else None
 
+    @_instrumented("select")
     def query(
         self,
         flt: EventFilter | Mapping[str, Any] | None = None,
@@ -419,6 +482,7 @@ class EventStore:
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1]) if more else None)
 
+    @_instrumented("select")
     def count(self, flt: EventFilter | Mapping[str, Any] | None = None) -> int:
         """How many events match. No filter, or one on type and severity alone, is answered
         from the trigger-maintained counts without reading the events."""
@@ -436,16 +500,28 @@ class EventStore:
         with translated("count events"), self._reader.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
+    @_instrumented("select")
     def count_by_type(self) -> dict[str, int]:
         """Events per event_type (types with none are left out)."""
         return {k: int(n) for k, n in self._fetch(self.sql.count_by["event_type"], {}, "count")}
 
+    @_instrumented("select")
     def count_by_severity(self) -> dict[str, int]:
         """Events per severity (severities with none are left out)."""
         return {k: int(n) for k, n in self._fetch(self.sql.count_by["severity"], {}, "count")}
 
+    def counts_by_type_and_severity(self) -> dict[tuple[str, str], int]:
+        """Events per (event_type, severity), from the trigger-maintained counts."""
+        rows = self._fetch(self.sql.count_pairs, {}, "count events")
+        return {(t, s): int(n) for t, s, n in rows}
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the spec's schema_version table."""
+        return int(self._fetch(self.sql.schema_version, {}, "read schema version")[0][0])
+
     # -- retention and maintenance -----------------------------------------------------------
 
+    @_instrumented("delete")
     def apply_retention(
         self,
         now: datetime | None = None,
@@ -463,6 +539,7 @@ class EventStore:
         result = apply_retention(
             self, policy or self.retention, now=now, batch_size=batch_size, dry_run=dry_run
         )
+        self.metrics.retention_ran(result)
         if not dry_run and self.path is not None and result.deleted:
             with translated("maintain after retention"):
                 with self.engine.connect() as conn:

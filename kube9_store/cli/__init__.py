@@ -10,6 +10,7 @@ from kube9_store import __version__
 from kube9_store.cli.db import db, retention
 from kube9_store.cli.demo import demo
 from kube9_store.cli.events import events, import_group
+from kube9_store.cli.observe import health, metrics
 from kube9_store.cli.query import query
 
 
@@ -26,7 +27,7 @@ def cli() -> None:
     """
 
 
-for command in (query, events, import_group, db, retention, demo):
+for command in (query, events, import_group, db, retention, metrics, health, demo):
     cli.add_command(command)
 
 

@@ -86,7 +86,9 @@ def reporting(error: str) -> Iterator[None]:
         fail({"error": error, "details": describe_error(exc)})
 
 
-def open_store(db: str | None, *, read_only: bool = False, migrate: bool = True) -> EventStore:
+def open_store(db: str | None, *, read_only: bool = False, registry: Any = None) -> EventStore:
+    """Open the store for one command. Metrics are off unless a registry is given: counters
+    of a short-lived process mean nothing."""
     from kube9_store.store import EventStore
 
-    return EventStore.open(db, read_only=read_only, migrate=migrate)
+    return EventStore.open(db, read_only=read_only, registry=registry, metrics=registry is not None)

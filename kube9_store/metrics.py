@@ -1,0 +1,212 @@
+"""Prometheus metrics: the spec's five names plus what an operator of the store wants beside
+them. Operation counters count successes only; failures have their own counter, so a failed
+insert is never reported as stored. Sizes and stored-event gauges are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from kube9_store import redaction
+
+if TYPE_CHECKING:
+    from kube9_store.retention import RetentionResult
+    from kube9_store.store import EventStore
+
+OPERATIONS = ("insert", "select", "update", "delete")
+#: Buckets from 25 µs: the store's operations live well under a millisecond.
+DURATION_BUCKETS = (
+    0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+)  # fmt: skip
+
+
+class _ScrapeCollector(Collector):
+    """Reads every tracked store when scraped: storage size, stored events, schema version."""
+
+    def __init__(self) -> None:
+        self.stores: weakref.WeakSet[EventStore] = weakref.WeakSet()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        size = GaugeMetricFamily(
+            "kube9_events_storage_size_bytes",
+            "Size of the event database file plus its -wal file, in bytes.",
+            labels=["database"],
+        )
+        wal = GaugeMetricFamily(
+            "kube9_events_storage_wal_size_bytes",
+            "Size of the -wal file alone, in bytes.",
+            labels=["database"],
+        )
+        stored = GaugeMetricFamily(
+            "kube9_events_stored",
+            "Events currently stored, by type and severity.",
+            labels=["database", "event_type", "severity"],
+        )
+        version = GaugeMetricFamily(
+            "kube9_database_schema_version",
+            "The schema version the database is at.",
+            labels=["database"],
+        )
+        for store in list(self.stores):
+            name = store.location
+            try:
+                sizes = store.size_bytes()
+                size.add_metric([name], sizes.total_bytes)
+                wal.add_metric([name], sizes.wal_bytes)
+                for (event_type, severity), n in store.counts_by_type_and_severity().items():
+                    stored.add_metric([name, event_type, severity], n)
+                version.add_metric([name], store.schema_version())
+            except Exception:  # a scrape must not fail because one store is unavailable
+                continue
+        yield from (size, wal, stored, version)
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
+class _RedactionCollector(Collector):
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        yield CounterMetricFamily(
+            "kube9_events_redactions",
+            "Secret values replaced with [REDACTED] before storage (this process).",
+            value=redaction.redaction_count(),
+        )
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
+class StoreMetrics:
+    """The collectors of one registry, shared by every store that reports to it."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        ops = Counter(
+            "kube9_database_operations",
+            "Database operations that succeeded, by operation.",
+            ["operation"],
+            registry=registry,
+        )
+        errors = Counter(
+            "kube9_database_errors",
+            "Database operations that failed, by operation and kind of failure.",
+            ["operation", "kind"],
+            registry=registry,
+        )
+        duration = Histogram(
+            "kube9_database_query_duration_seconds",
+            "Time taken by database operations, by operation.",
+            ["operation"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self._ok = {op: ops.labels(op) for op in OPERATIONS}
+        self._duration = {op: duration.labels(op) for op in OPERATIONS}
+        self._errors = errors
+        self.events_recorded = Counter(
+            "kube9_events_recorded",
+            "Events stored, by type and severity.",
+            ["event_type", "severity"],
+            registry=registry,
+        )
+        self.retention_last_run = Gauge(
+            "kube9_events_retention_cleanup_last_run_timestamp",
+            "When the last retention run finished (Unix time).",
+            registry=registry,
+        )
+        self.retention_deleted = Gauge(
+            "kube9_events_retention_cleanup_events_deleted",
+            "Events the last retention run deleted.",
+            registry=registry,
+        )
+        self.retention_deleted_total = Counter(
+            "kube9_events_retention_deleted",
+            "Events deleted by retention, by severity.",
+            ["severity"],
+            registry=registry,
+        )
+        self.scrape = _ScrapeCollector()
+        registry.register(self.scrape)
+        registry.register(_RedactionCollector())
+
+    def succeeded(self, operation: str, started: float) -> None:
+        self._ok[operation].inc()
+        self._duration[operation].observe(time.perf_counter() - started)
+
+    def failed(self, operation: str, exc: BaseException) -> None:
+        self._errors.labels(operation, _kind(exc)).inc()
+
+    def recorded(self, event_type: str, severity: str, n: int = 1) -> None:
+        self.events_recorded.labels(event_type, severity).inc(n)
+
+    def retention_ran(self, result: RetentionResult) -> None:
+        if result.dry_run:
+            return
+        self.retention_last_run.set(time.time())
+        self.retention_deleted.set(result.deleted)
+        for severity, n in result.by_severity.items():
+            self.retention_deleted_total.labels(severity).inc(n)
+
+
+class NoMetrics:
+    """Instrumentation switched off: every hook does nothing."""
+
+    def succeeded(self, operation: str, started: float) -> None:
+        pass
+
+    def failed(self, operation: str, exc: BaseException) -> None:
+        pass
+
+    def recorded(self, event_type: str, severity: str, n: int = 1) -> None:
+        pass
+
+    def retention_ran(self, result: RetentionResult) -> None:
+        pass
+
+
+def _kind(exc: BaseException) -> str:
+    from kube9_store.errors import DuplicateEventError, ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "validation"
+    if isinstance(exc, DuplicateEventError):
+        return "duplicate"
+    return "database"
+
+
+_lock = threading.Lock()
+_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, StoreMetrics] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def metrics_for(registry: CollectorRegistry | None = None) -> StoreMetrics:
+    """The shared collectors of ``registry`` (default: prometheus_client's global one)."""
+    target = REGISTRY if registry is None else registry
+    with _lock:
+        found = _by_registry.get(target)
+        if found is None:
+            found = StoreMetrics(target)
+            _by_registry[target] = found
+        return found
+
+
+def serve_metrics(
+    port: int = 9090, addr: str = "0.0.0.0", registry: CollectorRegistry | None = None
+) -> Any:
+    """Serve /metrics in a daemon thread; returns the server (call ``shutdown()`` to stop)."""
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(port, addr=addr, registry=registry or REGISTRY)
+    return server

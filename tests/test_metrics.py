@@ -1,0 +1,287 @@
+"""Prometheus metrics scraped from the real HTTP endpoint, and health checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from kube9_store import DuplicateEventError, EventStore, ValidationError
+from kube9_store.cli import cli
+from kube9_store.health import check_health
+from kube9_store.metrics import serve_metrics
+from tests.conftest import build_spec_db, event_data
+
+SPEC_METRICS = {
+    "kube9_events_storage_size_bytes": "gauge",
+    "kube9_database_operations": "counter",
+    "kube9_database_query_duration_seconds": "histogram",
+    "kube9_events_retention_cleanup_last_run_timestamp": "gauge",
+    "kube9_events_retention_cleanup_events_deleted": "gauge",
+}
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def served(db_path: Path, registry: CollectorRegistry) -> Iterator[tuple[EventStore, str]]:
+    store = EventStore.open(db_path, registry=registry)
+    server = serve_metrics(0, "127.0.0.1", registry=registry)
+    try:
+        yield store, f"http://127.0.0.1:{server.server_port}/metrics"
+    finally:
+        server.shutdown()
+        store.close()
+
+
+def scrape(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def value(families: dict[str, Any], name: str, sample: str | None = None, **labels: str) -> float:
+    total = 0.0
+    found = False
+    for s in families[name].samples:
+        if (sample is None or s.name == sample) and all(
+            s.labels.get(k) == v for k, v in labels.items()
+        ):
+            total += s.value
+            found = True
+    assert found, (name, sample, labels)
+    return total
+
+
+def test_every_spec_metric_is_exposed_with_its_type(served: tuple[EventStore, str]) -> None:
+    store, url = served
+    store.record(event_data())
+    families = scrape(url)
+    for name, kind in SPEC_METRICS.items():
+        assert families[name].type == kind, name
+    for extra in (
+        "kube9_database_errors",
+        "kube9_events_recorded",
+        "kube9_events_stored",
+        "kube9_database_schema_version",
+        "kube9_events_redactions",
+        "kube9_events_storage_wal_size_bytes",
+        "kube9_events_retention_deleted",
+    ):
+        assert extra in families, extra
+
+
+def test_counters_move_by_exactly_the_operations_performed(served: tuple[EventStore, str]) -> None:
+    store, url = served
+    before = scrape(url)
+
+    def ops(families: dict[str, Any], op: str) -> float:
+        return (
+            value(
+                families,
+                "kube9_database_operations",
+                "kube9_database_operations_total",
+                operation=op,
+            )
+            if any(
+                s.labels.get("operation") == op
+                for s in families["kube9_database_operations"].samples
+            )
+            else 0.0
+        )
+
+    evs = [store.record(event_data(title=f"e{i}")) for i in range(3)]
+    store.record_many([event_data(), event_data(severity="error")])
+    for e in evs:
+        store.get(e.id)
+    store.query(limit=5)
+    store.count()
+    store.acknowledge(evs[0].id)
+    after = scrape(url)
+    assert ops(after, "insert") - ops(before, "insert") == 4
+    assert ops(after, "select") - ops(before, "select") == 5
+    assert ops(after, "update") - ops(before, "update") == 1
+    assert (
+        value(
+            after,
+            "kube9_events_recorded",
+            "kube9_events_recorded_total",
+            event_type="operator",
+            severity="info",
+        )
+        == 4
+    )
+    assert (
+        value(after, "kube9_events_recorded", "kube9_events_recorded_total", severity="error") == 1
+    )
+    hist = value(
+        after,
+        "kube9_database_query_duration_seconds",
+        "kube9_database_query_duration_seconds_count",
+        operation="select",
+    )
+    assert hist == 5
+    fast = value(
+        after,
+        "kube9_database_query_duration_seconds",
+        "kube9_database_query_duration_seconds_bucket",
+        operation="select",
+        le="0.01",
+    )
+    assert fast >= 4  # sub-millisecond buckets resolve these operations
+    assert value(after, "kube9_events_stored", severity="info") == 4
+    assert value(after, "kube9_database_schema_version") == 3
+
+
+def test_failures_land_in_the_failure_series(served: tuple[EventStore, str]) -> None:
+    store, url = served
+    store.record(event_data(id="evt_20251202_103045_a7f3b9"))
+    with pytest.raises(ValidationError):
+        store.record(event_data(severity="loud"))
+    with pytest.raises(DuplicateEventError):
+        store.record(event_data(id="evt_20251202_103045_a7f3b9"))
+    families = scrape(url)
+    assert (
+        value(
+            families,
+            "kube9_database_operations",
+            "kube9_database_operations_total",
+            operation="insert",
+        )
+        == 1
+    )
+    assert (
+        value(
+            families,
+            "kube9_database_errors",
+            "kube9_database_errors_total",
+            operation="insert",
+            kind="validation",
+        )
+        == 1
+    )
+    assert (
+        value(
+            families,
+            "kube9_database_errors",
+            "kube9_database_errors_total",
+            operation="insert",
+            kind="duplicate",
+        )
+        == 1
+    )
+    assert value(families, "kube9_events_recorded", "kube9_events_recorded_total") == 1
+
+
+def test_retention_metrics_change_after_a_run(served: tuple[EventStore, str]) -> None:
+    store, url = served
+    store.record_many(event_data(created_at="2020-01-01T00:00:00Z") for _ in range(7))
+    assert value(scrape(url), "kube9_events_retention_cleanup_last_run_timestamp") == 0
+    started = datetime.now(UTC).timestamp()
+    store.apply_retention(vacuum_free_share=None)
+    families = scrape(url)
+    assert value(families, "kube9_events_retention_cleanup_events_deleted") == 7
+    assert value(families, "kube9_events_retention_cleanup_last_run_timestamp") >= started - 1
+    assert (
+        value(
+            families,
+            "kube9_events_retention_deleted",
+            "kube9_events_retention_deleted_total",
+            severity="info",
+        )
+        == 7
+    )
+
+
+def test_storage_size_follows_the_file(served: tuple[EventStore, str], db_path: Path) -> None:
+    store, url = served
+    first = value(scrape(url), "kube9_events_storage_size_bytes", database=str(db_path))
+    store.record_many(event_data(description="d" * 900) for _ in range(500))
+    families = scrape(url)
+    second = value(families, "kube9_events_storage_size_bytes", database=str(db_path))
+    wal = db_path.with_name("kube9.db-wal").stat().st_size
+    assert second > first
+    assert value(families, "kube9_events_storage_wal_size_bytes") == wal
+    assert second == store.size_bytes().total_bytes
+
+
+def test_redactions_are_counted(served: tuple[EventStore, str]) -> None:
+    store, url = served
+    before = value(scrape(url), "kube9_events_redactions")
+    store.record(event_data(metadata={"password": "x", "nested": {"api_key": "y"}}))
+    assert value(scrape(url), "kube9_events_redactions") == before + 2
+
+
+def test_two_stores_share_a_registry_without_collisions(
+    tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    with (
+        EventStore.open(tmp_path / "a.db", registry=registry) as a,
+        EventStore.open(tmp_path / "b.db", registry=registry) as b,
+    ):
+        a.record(event_data())
+        b.record(event_data())
+        from prometheus_client import generate_latest
+
+        families = {
+            f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())
+        }
+        dbs = {s.labels["database"] for s in families["kube9_events_storage_size_bytes"].samples}
+        assert dbs == {str(tmp_path / "a.db"), str(tmp_path / "b.db")}
+
+
+def test_metrics_cli_prints_the_exposition(db_path: Path) -> None:
+    with EventStore.open(db_path, metrics=False) as s:
+        s.record(event_data())
+    r = CliRunner().invoke(cli, ["metrics", "--db", str(db_path)])
+    assert r.exit_code == 0, r.stderr
+    families = {f.name: f for f in text_string_to_metric_families(r.stdout)}
+    assert value(families, "kube9_events_stored") == 1
+    assert families["kube9_events_storage_size_bytes"].type == "gauge"
+
+
+# -- health -------------------------------------------------------------------------------------
+
+
+def test_health_ok(db_path: Path) -> None:
+    with EventStore.open(db_path, metrics=False) as s:
+        s.record(event_data())
+    report = check_health(db_path)
+    assert report.ok
+    assert set(report.checks) == {"open", "query", "schema", "quick_check"}
+    r = CliRunner().invoke(cli, ["health", "--db", str(db_path)])
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["ok"] is True
+
+
+@pytest.mark.parametrize("damage", ["missing", "random bytes", "behind", "corrupt page"])
+def test_health_fails(db_path: Path, damage: str) -> None:
+    db_path.parent.mkdir(parents=True)
+    if damage == "random bytes":
+        db_path.write_bytes(os.urandom(4096 * 4))
+    elif damage == "behind":
+        build_spec_db(db_path)
+    elif damage == "corrupt page":
+        with EventStore.open(db_path, metrics=False) as s:
+            s.record_many(event_data(description="d" * 900) for _ in range(400))
+            s.vacuum()
+        with open(db_path, "r+b") as f:
+            f.seek(4096 * 20)
+            f.write(b"\xff" * 4096)
+    report = check_health(db_path)
+    assert not report.ok
+    r = CliRunner().invoke(cli, ["health", "--db", str(db_path)])
+    assert r.exit_code == 1
+    assert json.loads(r.stdout)["ok"] is False
