@@ -55,7 +55,7 @@ def _unique_suffix() -> str:
 def _raw_row() -> tuple[Any, ...]:
     """The benchmark event as the API stores it (same id form, same JSON)."""
     return (
-        f"evt_20260115_120000_{_unique_suffix()}",
+        f"evt_20260115_115959_{_unique_suffix()}",  # a second the API ids never use
         "cluster",
         "warning",
         EVENT["title"],
