@@ -120,6 +120,7 @@ class StoreMetrics:
             ["event_type", "severity"],
             registry=registry,
         )
+        self._recorded: dict[tuple[str, str], Any] = {}
         self.retention_last_run = Gauge(
             "kube9_events_retention_cleanup_last_run_timestamp",
             "When the last retention run finished (Unix time).",
@@ -148,7 +149,12 @@ class StoreMetrics:
         self._errors.labels(operation, _kind(exc)).inc()
 
     def recorded(self, event_type: str, severity: str, n: int = 1) -> None:
-        self.events_recorded.labels(event_type, severity).inc(n)
+        child = self._recorded.get((event_type, severity))
+        if child is None:
+            child = self._recorded[(event_type, severity)] = self.events_recorded.labels(
+                event_type, severity
+            )
+        child.inc(n)
 
     def retention_ran(self, result: RetentionResult) -> None:
         if result.dry_run:

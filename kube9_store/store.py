@@ -14,8 +14,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
@@ -252,15 +251,6 @@ class EventStore:
 
     # -- driver-level access -----------------------------------------------------------------
 
-    @contextmanager
-    def _driver(self) -> Iterator[Any]:
-        """A pooled driver connection for the duration of one call."""
-        proxy = self.engine.raw_connection()
-        try:
-            yield proxy.driver_connection
-        finally:
-            proxy.close()
-
     def write(self, action: str, work: Callable[[Any], T]) -> T:
         """Run ``work(driver_connection)`` in one write transaction. The busy timeout bounds
         each wait; a write still locked out after it is retried with backoff a bounded number
@@ -270,7 +260,9 @@ class EventStore:
         delay = BUSY_BACKOFF_S
         for attempt in range(BUSY_RETRIES + 1):
             try:
-                with self._driver() as con:
+                proxy = self.engine.raw_connection()
+                try:
+                    con = proxy.driver_connection
                     self._tx.begin_write(con)
                     try:
                         result = work(con)
@@ -279,6 +271,8 @@ class EventStore:
                         self._tx.rollback(con)
                         raise
                     return result
+                finally:
+                    proxy.close()
             except self._integrity_error:
                 raise
             except self._operational_error as exc:
@@ -297,8 +291,18 @@ class EventStore:
         raise AssertionError("unreachable")
 
     def _fetch(self, stmt: CompiledSQL, values: Mapping[str, Any], action: str) -> list[Any]:
-        with translated(action), self._driver() as con:
-            return list(con.execute(stmt.sql, stmt.params(values)).fetchall())
+        """Run one read statement on a pooled driver connection (no BEGIN: it is its own
+        snapshot)."""
+        try:
+            proxy = self.engine.raw_connection()
+            try:
+                con: Any = proxy.driver_connection
+                rows: list[Any] = con.execute(stmt.sql, stmt.params(values)).fetchall()
+                return rows
+            finally:
+                proxy.close()
+        except self._driver_error as exc:
+            raise translate(exc, action) from exc
 
     # -- writing -----------------------------------------------------------------------------
 
