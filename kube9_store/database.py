@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL
 from kube9_store.backends import sqlite
 from kube9_store.backends.sqlite import Synchronous
 from kube9_store.config import sqlite_file
-from kube9_store.engine import make_engine
+from kube9_store.engine import make_engine, migration_lock
 from kube9_store.errors import SchemaError, ValidationError, translated
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
 from kube9_store.state import SchemaState, read_state
@@ -39,13 +39,22 @@ def open_engine(
     fast = target == "head" and not extra_version_locations
     if read_only:
         return _open_read_only(url, path, settings)
-    if path is None:
+    if path is None:  # a server (or an in-memory SQLite database)
         engine = make_engine(url, **settings)
+        where = url.render_as_string()
         try:
-            with translated(f"cannot open {url.render_as_string()}"):
+            with translated(f"cannot open {where}"):
                 state = _read(engine, path)
             if not (state.at_package_head and fast):
-                _migrate(engine, state, path, migrate, extra_version_locations, target=target)
+                with translated(f"cannot lock {where} for migration"):
+                    lock = migration_lock(engine, url)
+                    lock.__enter__()
+                try:
+                    with translated(f"cannot open {where}"):
+                        state = _read(engine, path)
+                    _migrate(engine, state, path, migrate, extra_version_locations, target=target)
+                finally:
+                    lock.__exit__(None, None, None)
         except BaseException:
             engine.dispose()
             raise
@@ -96,7 +105,12 @@ def _migrate(
             f"the database is at {migrator.describe(state.revision)}, behind this package's "
             f"{migrator.describe(migrator.head)}; run `kube9-store db upgrade`"
         )
-    if stamp_first is not None and path is not None and url is not None:
+    if stamp_first is not None:
+        if path is None or url is None:
+            raise SchemaError(
+                "this database has a schema_version table but no alembic_version: adopting a "
+                "database made without Alembic is supported for SQLite files only"
+            )
         _verify_adoptable(url, path, migrator, stamp_first)
     with translated("migration failed"):
         migrator.upgrade(target, stamp_first=stamp_first)

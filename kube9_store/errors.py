@@ -91,7 +91,8 @@ def translate(exc: BaseException, action: str) -> Kube9StoreError:
         return DatabaseLockedError(f"{action}: {text}")
     if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
         return ReadOnlyError(f"{action}: {text}")
-    if isinstance(orig, sqlite3.DatabaseError) or isinstance(exc, sa_exc.DBAPIError):
+    driver = type(orig).__module__.split(".")[0] if orig is not None else ""
+    if isinstance(exc, sa_exc.DBAPIError) or driver in ("sqlite3", "psycopg"):
         return DatabaseUnavailableError(f"{action}: {text}")
     if isinstance(exc, sa_exc.SQLAlchemyError | OSError):
         return DatabaseUnavailableError(f"{action}: {text}")
@@ -107,3 +108,7 @@ def translated(action: str) -> Iterator[None]:
         raise
     except (sa_exc.SQLAlchemyError, sqlite3.Error, OSError) as exc:
         raise translate(exc, action) from exc
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] == "psycopg":
+            raise translate(exc, action) from exc
+        raise

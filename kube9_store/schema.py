@@ -13,6 +13,10 @@ from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, text
 
 metadata = MetaData()
 
+#: TEXT compared byte by byte on every backend (PostgreSQL's default collation follows the
+#: locale), so ids and timestamps order the same everywhere.
+OrderedText = Text().with_variant(Text(collation="C"), "postgresql")
+
 #: The spec's ``schema_version`` table; one row per applied schema version.
 schema_version = Table(
     "schema_version",
@@ -27,7 +31,7 @@ events = Table(
     "events",
     metadata,
     # The spec declares ``id TEXT PRIMARY KEY`` without NOT NULL; kept identical.
-    Column("id", Text, primary_key=True, nullable=True),
+    Column("id", OrderedText, primary_key=True, nullable=True),
     Column("event_type", Text, nullable=False),
     Column("severity", Text, nullable=False),
     Column("title", Text, nullable=False),
@@ -36,7 +40,7 @@ events = Table(
     Column("object_namespace", Text),
     Column("object_name", Text),
     Column("metadata", Text),
-    Column("created_at", Text, nullable=False),
+    Column("created_at", OrderedText, nullable=False),
     Column("acknowledged", Integer, server_default=text("0")),
 )
 

@@ -24,12 +24,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import URL
 
 from kube9_store import snapshots
+from kube9_store.backends import postgresql
 from kube9_store.backends import sqlite_maintenance as maintenance
 from kube9_store.backends.sqlite import Synchronous
 from kube9_store.backends.sqlite_maintenance import BackupResult, IntegrityResult, SizeInfo
 from kube9_store.config import DbLocation, resolve_url, sqlite_file
 from kube9_store.database import open_engine
-from kube9_store.engine import driver_transactions, read_engine
+from kube9_store.engine import driver_transactions, is_sqlite, read_engine
 from kube9_store.errors import (
     DatabaseLockedError,
     DuplicateEventError,
@@ -135,9 +136,19 @@ def _is_id_conflict(exc: BaseException) -> bool:
     return ("unique" in text and "events.id" in text) or "events_pkey" in text
 
 
+_BUSY = (
+    "database is locked",  # SQLite, past the busy timeout
+    "database table is locked",
+    "lock timeout",  # PostgreSQL, past lock_timeout
+    "deadlock detected",
+    "could not serialize",
+)
+
+
 def _is_busy(exc: BaseException) -> bool:
+    """A write that lost a race for a lock and may simply be tried again."""
     text = str(getattr(exc, "orig", exc)).lower()
-    return "database is locked" in text or "database table is locked" in text
+    return any(marker in text for marker in _BUSY)
 
 
 class EventStore:
@@ -364,10 +375,7 @@ class EventStore:
         for _attempt in range(ID_ATTEMPTS):
             _renew_batch_duplicates(rows, news)
             try:
-                self.write(
-                    "record events",
-                    lambda con: con.executemany(insert.sql, [insert.params(r) for r in rows]),
-                )
+                self.write("record events", lambda con: _insert_rows(con, insert, rows))
                 for (event_type, severity), n in Counter(
                     (n.event_type, n.severity) for n in news
                 ).items():
@@ -554,7 +562,7 @@ class EventStore:
         return result
 
     def _sqlite_only(self, action: str) -> None:
-        if self.engine.dialect.name != "sqlite":
+        if not is_sqlite(self.engine):
             raise Kube9StoreError(
                 f"{action} is for SQLite databases; on {self.engine.dialect.name} use the "
                 "server's own tools (pg_dump, VACUUM, amcheck)"
@@ -576,10 +584,14 @@ class EventStore:
             return maintenance.integrity_check(self.engine, full=full)
 
     def size_bytes(self) -> SizeInfo:
-        """The database (page_count x page_size) and its -wal file, as separate figures."""
-        self._sqlite_only("size_bytes")
-        with translated("read size"), self.engine.connect() as conn:
-            return maintenance.size_info(conn, self.path)
+        """The database (page_count x page_size) and its -wal file, as separate figures; on
+        PostgreSQL, the store's tables and indexes."""
+        with translated("read size"):
+            if not is_sqlite(self.engine):
+                used = postgresql.relation_bytes(self.engine)
+                return SizeInfo(database_bytes=used, wal_bytes=0, free_bytes=0)
+            with self.engine.connect() as conn:
+                return maintenance.size_info(conn, self.path)
 
     def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
         """A consistent, verified online copy at ``dest`` (which must not exist yet)."""
@@ -609,6 +621,17 @@ def _event_from_row(row: dict[str, Any], new: NewEvent) -> Event:
     values["metadata"] = new.metadata
     values["acknowledged"] = False
     return stored_event(values)
+
+
+def _insert_rows(con: Any, insert: CompiledSQL, rows: list[dict[str, Any]]) -> None:
+    """One executemany. Rows go in (event_type, severity) order, so the count triggers of
+    concurrent batches lock counter rows in the same order (no deadlock on a server)."""
+    ordered = sorted(rows, key=lambda r: (r["event_type"], r["severity"]))
+    cur = con.cursor()
+    try:
+        cur.executemany(insert.sql, [insert.params(r) for r in ordered])
+    finally:
+        cur.close()
 
 
 def _refuse_repeated_ids(news: list[NewEvent]) -> None:

@@ -116,7 +116,7 @@ def test_schema_version_follows_every_step(migrator: Migrator, db_path: Path) ->
     assert [v for v, _ in schema_rows(db_path)] == [1, 2]
 
 
-def test_applied_at_is_iso_utc_with_milliseconds(store: EventStore, db_path: Path) -> None:
+def test_applied_at_is_iso_utc_with_milliseconds(sqlite_store: EventStore, db_path: Path) -> None:
     with sqlite3.connect(db_path) as con:
         stamps = [r[0] for r in con.execute("SELECT applied_at FROM schema_version")]
     assert len(stamps) == HEAD_VERSION
@@ -173,7 +173,8 @@ def read_pragmas(conn) -> dict:
     return {p: conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in EXPECTED_PRAGMAS}
 
 
-def test_pragmas_on_pooled_connections_and_after_reconnect(store: EventStore) -> None:
+def test_pragmas_on_pooled_connections_and_after_reconnect(sqlite_store: EventStore) -> None:
+    store = sqlite_store
     with store.engine.connect() as a, store.engine.connect() as b:
         assert read_pragmas(a) == EXPECTED_PRAGMAS
         assert read_pragmas(b) == EXPECTED_PRAGMAS

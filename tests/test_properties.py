@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from kube9_store import EVENT_TYPES, SEVERITIES, Event, EventStore, NewEvent, ValidationError
 from kube9_store.models import DESCRIPTION_MAX, OBJECT_FIELD_MAX, TITLE_MAX
+from tests.conftest import BACKENDS, pg_schema
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -133,41 +135,55 @@ def matches(e: Event, f: dict[str, Any]) -> bool:
     )
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def filter_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EventStore]:
+    """One store per backend for the whole module; each example starts from no events."""
+    if request.param == "postgresql":
+        with pg_schema(request.getfixturevalue("pg_server")) as url, EventStore.open(url) as s:
+            yield s
+    else:
+        with EventStore.open(tmp_path_factory.mktemp("flt") / "kube9.db") as s:
+            yield s
+
+
 @SETTINGS
 @given(batch=small_events, flt=filters, page_size=st.integers(1, 7), ack=st.integers(0, 5))
 def test_filters_equal_a_plain_python_filter(
-    tmp_path_factory: pytest.TempPathFactory,
+    filter_store: EventStore,
     batch: list[dict[str, Any]],
     flt: dict[str, Any],
     page_size: int,
     ack: int,
 ) -> None:
-    path = tmp_path_factory.mktemp("flt") / "kube9.db"
-    with EventStore.open(path) as s:
-        stored = s.record_many(batch)
-        for e in stored[:ack]:
-            s.acknowledge(e.id)
-        everything = s.query(limit=None)
-        expected = [e.id for e in everything if matches(e, flt)]
-        assert [e.id for e in everything] == [
-            e.id for e in sorted(everything, key=lambda e: (e.created_at, e.id), reverse=True)
-        ]
-        assert [e.id for e in s.query(flt, limit=None)] == expected
-        assert s.count(flt) == len(expected)
-        paged = [
-            e.id
-            for off in range(0, len(expected) + page_size, page_size)
-            for e in s.query(flt, limit=page_size, offset=off)
-        ]
-        assert paged == expected
-        keyset, cursor = [], None
-        while True:
-            page = s.page(flt, limit=page_size, cursor=cursor)
-            keyset.extend(e.id for e in page.events)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-        assert keyset == expected
+    s = filter_store
+    with s.engine.begin() as conn:
+        conn.execute(text("DELETE FROM events"))
+    stored = s.record_many(batch)
+    for e in stored[:ack]:
+        s.acknowledge(e.id)
+    everything = s.query(limit=None)
+    expected = [e.id for e in everything if matches(e, flt)]
+    assert [e.id for e in everything] == [
+        e.id for e in sorted(everything, key=lambda e: (e.created_at, e.id), reverse=True)
+    ]
+    assert [e.id for e in s.query(flt, limit=None)] == expected
+    assert s.count(flt) == len(expected)
+    paged = [
+        e.id
+        for off in range(0, len(expected) + page_size, page_size)
+        for e in s.query(flt, limit=page_size, offset=off)
+    ]
+    assert paged == expected
+    keyset, cursor = [], None
+    while True:
+        page = s.page(flt, limit=page_size, cursor=cursor)
+        keyset.extend(e.id for e in page.events)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert keyset == expected
 
 
 hostile = (

@@ -33,7 +33,8 @@ def plan(store: EventStore, flt: dict[str, Any], **kwargs: Any) -> list[str]:
 
 
 @pytest.fixture
-def filled(store: EventStore) -> EventStore:
+def filled(sqlite_store: EventStore) -> EventStore:
+    store = sqlite_store
     store.record_many(event_data(created_at=f"2025-12-01T00:00:{i:02d}Z") for i in range(50))
     return store
 

@@ -114,7 +114,8 @@ def test_free_text_has_credential_patterns_replaced() -> None:
     assert ev.description == f"token was {REDACTED} and key {REDACTED} end"
 
 
-def test_nothing_secret_is_stored(store: EventStore, db_path) -> None:
+def test_nothing_secret_is_stored(sqlite_store: EventStore, db_path) -> None:
+    store = sqlite_store
     store.record(event_data(metadata={"auth": {"password": "hunter2"}, "apiKey": "k-123456"}))
     raw = db_path.read_bytes() + db_path.with_name(db_path.name + "-wal").read_bytes()
     assert b"hunter2" not in raw and b"k-123456" not in raw

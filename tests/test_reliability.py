@@ -231,7 +231,7 @@ def test_filter_values_never_reach_the_sql_text(store: EventStore) -> None:
     assert statements
     for sql in statements:
         assert all(v not in sql for v in hostile if len(v) > 1)
-        assert "?" in sql
+        assert "?" in sql or "%(" in sql  # placeholders: qmark (SQLite), pyformat (psycopg)
     assert store.count() == 1
 
 

@@ -59,9 +59,10 @@ def test_cutoff_boundary_is_exact(
     assert result.cutoffs[severity] == format_timestamp(cutoff)
 
 
-def test_the_spec_sql_would_keep_expired_events(store: EventStore, db_path: Path) -> None:
+def test_the_spec_sql_would_keep_expired_events(sqlite_store: EventStore, db_path: Path) -> None:
     """Why the cutoff is computed in Python: the spec's datetime(..., '-7 days') text has a space
     where created_at has a 'T', so every event of the cutoff day compares as newer."""
+    store = sqlite_store
     now = datetime(2025, 12, 10, 12, 0, tzinfo=UTC)
     expired = store.record(event_data(created_at=now - timedelta(days=7, minutes=1)))
     with sqlite3.connect(db_path) as con:
@@ -73,7 +74,8 @@ def test_the_spec_sql_would_keep_expired_events(store: EventStore, db_path: Path
     assert store.get(expired.id) is None
 
 
-def test_deletes_run_in_batches_and_counts_stay_exact(store: EventStore) -> None:
+def test_deletes_run_in_batches_and_counts_stay_exact(sqlite_store: EventStore) -> None:
+    store = sqlite_store
     old = datetime(2020, 1, 1, tzinfo=UTC)
     store.record_many(
         event_data(severity="info", created_at=old + timedelta(seconds=i)) for i in range(2500)
@@ -124,7 +126,8 @@ def test_policy_from_arguments_and_environment(tmp_path: Path) -> None:
         }
 
 
-def test_large_deletion_triggers_vacuum(store: EventStore) -> None:
+def test_large_deletion_triggers_vacuum(sqlite_store: EventStore) -> None:
+    store = sqlite_store
     store.record_many(
         event_data(created_at="2020-01-01T00:00:00Z", description="x" * 900) for _ in range(3000)
     )
@@ -191,7 +194,8 @@ def test_runner_rejects_bad_interval(store: EventStore) -> None:
 # -- maintenance --------------------------------------------------------------------------------
 
 
-def test_size_bytes_reports_database_and_wal(store: EventStore, db_path: Path) -> None:
+def test_size_bytes_reports_database_and_wal(sqlite_store: EventStore, db_path: Path) -> None:
+    store = sqlite_store
     store.record_many(event_data() for _ in range(200))
     size = store.size_bytes()
     with sqlite3.connect(db_path) as con:
@@ -202,7 +206,8 @@ def test_size_bytes_reports_database_and_wal(store: EventStore, db_path: Path) -
     assert size.total_bytes == size.database_bytes + size.wal_bytes
 
 
-def test_integrity_check_finds_damage(store: EventStore, db_path: Path) -> None:
+def test_integrity_check_finds_damage(sqlite_store: EventStore, db_path: Path) -> None:
+    store = sqlite_store
     store.record_many(event_data(description="d" * 500) for _ in range(500))
     assert store.integrity_check().ok
     assert store.integrity_check(full=True).as_dict() == {"ok": True, "problems": [], "full": True}
@@ -246,7 +251,8 @@ def test_backup_while_another_process_writes(db_path: Path, tmp_path: Path) -> N
     assert not any(p.name.startswith(".") for p in result.path.parent.iterdir())
 
 
-def test_backup_refuses_existing_target(store: EventStore, tmp_path: Path) -> None:
+def test_backup_refuses_existing_target(sqlite_store: EventStore, tmp_path: Path) -> None:
+    store = sqlite_store
     target = tmp_path / "exists.db"
     target.write_text("keep me")
     with pytest.raises(Exception, match="already exists"):
@@ -332,7 +338,8 @@ def test_files_are_private(db_path: Path) -> None:
     assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
 
 
-def test_writers_are_not_blocked_by_a_backup(store: EventStore, tmp_path: Path) -> None:
+def test_writers_are_not_blocked_by_a_backup(sqlite_store: EventStore, tmp_path: Path) -> None:
+    store = sqlite_store
     store.record_many(event_data() for _ in range(3000))
     done = threading.Event()
     written: list[int] = []

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from kube9_store import (
     DuplicateEventError,
@@ -294,20 +294,27 @@ def test_counts(store: EventStore, sample: list[Event]) -> None:
     assert store.count({"object_kind": "Pod"}) == 3
 
 
-def test_counts_stay_exact_whoever_writes(
-    store: EventStore, sample: list[Event], db_path: Path
-) -> None:
-    with sqlite3.connect(db_path) as con:
-        con.execute(
-            "INSERT INTO events (id, event_type, severity, title, created_at)"
-            " VALUES ('raw-1', 'health', 'critical', 'raw insert', '2025-12-03T00:00:00.000Z')"
+def test_counts_stay_exact_whoever_writes(store: EventStore, sample: list[Event]) -> None:
+    with store.engine.begin() as conn:  # another program, plain SQL
+        conn.execute(
+            text(
+                "INSERT INTO events (id, event_type, severity, title, created_at)"
+                " VALUES ('raw-1', 'health', 'critical', 'raw insert', '2025-12-03T00:00:00.000Z')"
+            )
         )
-        con.execute("DELETE FROM events WHERE title = 'Pod BackOff'")
-        con.execute("UPDATE events SET severity = 'critical' WHERE title = 'Operator started'")
+        conn.execute(text("DELETE FROM events WHERE title = 'Pod BackOff'"))
+        conn.execute(
+            text("UPDATE events SET severity = 'critical' WHERE title = 'Operator started'")
+        )
     store.acknowledge(sample[0].id)
-    with sqlite3.connect(db_path) as con:
-        truth = dict(con.execute("SELECT event_type, COUNT(*) FROM events GROUP BY event_type"))
-        sev = dict(con.execute("SELECT severity, COUNT(*) FROM events GROUP BY severity"))
+    store.apply_retention(now=T0 + timedelta(days=7, minutes=0.5))
+    with store.engine.connect() as conn:
+        truth = dict(
+            conn.execute(text("SELECT event_type, COUNT(*) FROM events GROUP BY event_type")).all()
+        )
+        sev = dict(
+            conn.execute(text("SELECT severity, COUNT(*) FROM events GROUP BY severity")).all()
+        )
     assert store.count_by_type() == truth
     assert store.count_by_severity() == sev
     assert store.count() == sum(truth.values())

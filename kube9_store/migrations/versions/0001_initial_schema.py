@@ -21,6 +21,10 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA_VERSION = 1
 DESCRIPTION = "Initial schema with events table"
 
+#: TEXT compared byte by byte on every backend (PostgreSQL's default collation follows the
+#: locale), so ids and timestamps order the same everywhere.
+ORDERED_TEXT = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -31,7 +35,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "events",
-        sa.Column("id", sa.Text, primary_key=True, nullable=True),
+        sa.Column("id", ORDERED_TEXT, primary_key=True, nullable=True),
         sa.Column("event_type", sa.Text, nullable=False),
         sa.Column("severity", sa.Text, nullable=False),
         sa.Column("title", sa.Text, nullable=False),
@@ -40,7 +44,7 @@ def upgrade() -> None:
         sa.Column("object_namespace", sa.Text),
         sa.Column("object_name", sa.Text),
         sa.Column("metadata", sa.Text),
-        sa.Column("created_at", sa.Text, nullable=False),
+        sa.Column("created_at", ORDERED_TEXT, nullable=False),
     )
     op.create_index("idx_events_type", "events", ["event_type"])
     op.create_index("idx_events_severity", "events", ["severity"])
