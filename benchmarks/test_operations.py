@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import sqlite3
 from datetime import timedelta
 from typing import Any
 
@@ -69,16 +68,6 @@ def _raw_row() -> tuple[Any, ...]:
     )
 
 
-def _raw_write(con: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        con.executemany(sql, rows)
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
-
-
 FILTERS: dict[str, tuple[dict[str, Any], str, tuple[Any, ...]]] = {
     "filter: type, 100 rows": (
         {"event_type": "insight"},
@@ -113,32 +102,32 @@ def _common_object(b: Bench) -> str:
 
 @pytest.mark.parametrize("impl", ["api", "raw"])
 def test_get_by_id(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
-    benchmark.group = f"get by id, {n}"
+    benchmark.group = f"get by id, {bench.backend}, {n}"
     ids = itertools.cycle(bench.ids)
     sql = f"SELECT {COLUMNS} FROM events WHERE id = ?"
     if impl == "api":
         benchmark(lambda: bench.store.get(next(ids)))
     else:
         benchmark(lambda: bench.raw.execute(sql, (next(ids),)).fetchone())
-    check_spec("get by id", record("get by id", n, impl, benchmark))
+    check_spec("get by id", record("get by id", n, impl, benchmark, bench.backend), bench.backend)
 
 
 @pytest.mark.parametrize("impl", ["api", "raw"])
 def test_newest_50(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
-    benchmark.group = f"newest 50, {n}"
+    benchmark.group = f"newest 50, {bench.backend}, {n}"
     sql = f"SELECT {COLUMNS} FROM events {ORDER} LIMIT 50"
     if impl == "api":
         got = benchmark(lambda: bench.store.query(limit=50))
     else:
         got = benchmark(lambda: bench.raw.execute(sql).fetchall())
     assert len(got) == 50
-    check_spec("newest 50", record("newest 50", n, impl, benchmark))
+    check_spec("newest 50", record("newest 50", n, impl, benchmark, bench.backend), bench.backend)
 
 
 @pytest.mark.parametrize("impl", ["api", "raw"])
 @pytest.mark.parametrize("name", list(FILTERS))
 def test_spec_filters(benchmark: Any, bench: Bench, n: int, impl: str, name: str) -> None:
-    benchmark.group = f"{name}, {n}"
+    benchmark.group = f"{name}, {bench.backend}, {n}"
     flt, where, params = FILTERS[name]
     if "object_name" in flt:
         obj = _common_object(bench)
@@ -150,13 +139,13 @@ def test_spec_filters(benchmark: Any, bench: Bench, n: int, impl: str, name: str
     else:
         got = benchmark(lambda: bench.raw.execute(sql, params).fetchall())
     assert got
-    check_spec(name, record(name, n, impl, benchmark))
+    check_spec(name, record(name, n, impl, benchmark, bench.backend), bench.backend)
 
 
 @pytest.mark.parametrize("impl", ["api", "raw"])
 def test_combined_filter_with_offset(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     name = "filter: combined + offset"
-    benchmark.group = f"{name}, {n}"
+    benchmark.group = f"{name}, {bench.backend}, {n}"
     since = NOW - timedelta(days=30)
     flt = {"event_type": "cluster", "severity": ["error", "critical"], "since": since}
     sql = (
@@ -168,26 +157,26 @@ def test_combined_filter_with_offset(benchmark: Any, bench: Bench, n: int, impl:
         benchmark(lambda: bench.store.query(flt, limit=100, offset=100))
     else:
         benchmark(lambda: bench.raw.execute(sql, params).fetchall())
-    check_spec(name, record(name, n, impl, benchmark))
+    check_spec(name, record(name, n, impl, benchmark, bench.backend), bench.backend)
 
 
 @pytest.mark.parametrize("impl", ["api", "raw"])
 def test_keyset_page_1000_deep(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     name = "keyset page 1000 rows deep"
-    benchmark.group = f"{name}, {n}"
+    benchmark.group = f"{name}, {bench.backend}, {n}"
     sql = f"SELECT {COLUMNS} FROM events WHERE (created_at, id) < (?, ?) {ORDER} LIMIT 100"
     if impl == "api":
         got = benchmark(lambda: bench.store.page(limit=100, cursor=bench.deep_cursor))
         assert len(got.events) == 100
     else:
         benchmark(lambda: bench.raw.execute(sql, bench.deep_key).fetchall())
-    check_spec(name, record(name, n, impl, benchmark))
+    check_spec(name, record(name, n, impl, benchmark, bench.backend), bench.backend)
 
 
 @pytest.mark.parametrize("impl", ["api", "raw", "spec GROUP BY on events"])
 def test_count_by_type(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     name = "count by type"
-    benchmark.group = f"{name}, {n}"
+    benchmark.group = f"{name}, {bench.backend}, {n}"
     counted = (
         "SELECT event_type, SUM(n) FROM event_counts GROUP BY event_type HAVING SUM(n) > 0"
         " ORDER BY event_type"
@@ -205,22 +194,22 @@ def test_count_by_type(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
             )
         )
     assert sum(got.values()) >= n
-    median = record(name, n, impl, benchmark)
+    median = record(name, n, impl, benchmark, bench.backend)
     if impl != "spec GROUP BY on events":
-        check_spec(name, median)
+        check_spec(name, median, bench.backend)
 
 
 @pytest.mark.parametrize("impl", ["api", "raw"])
 def test_count_with_a_filter(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     name = "count with a filter"
-    benchmark.group = f"{name}, {n}"
+    benchmark.group = f"{name}, {bench.backend}, {n}"
     since = NOW - timedelta(days=2)
     sql = "SELECT COUNT(*) FROM events WHERE event_type = ? AND created_at >= ?"
     if impl == "api":
         benchmark(lambda: bench.store.count({"event_type": "cluster", "since": since}))
     else:
         benchmark(lambda: bench.raw.execute(sql, ("cluster", format_timestamp(since))).fetchone())
-    check_spec(name, record(name, n, impl, benchmark))
+    check_spec(name, record(name, n, impl, benchmark, bench.backend), bench.backend)
 
 
 def _expired_rows() -> list[tuple[Any, ...]]:
@@ -238,7 +227,7 @@ def _expired_rows() -> list[tuple[Any, ...]]:
 @pytest.mark.parametrize("impl", ["api", "raw"])
 def test_retention_1000_deletes(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     name = "retention, 1000 deletes"
-    benchmark.group = f"{name}, {n}"
+    benchmark.group = f"{name}, {bench.backend}, {n}"
     sql = (
         "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE severity = ?"
         " AND created_at < ? LIMIT 1000)"
@@ -246,19 +235,19 @@ def test_retention_1000_deletes(benchmark: Any, bench: Bench, n: int, impl: str)
     cutoff = format_timestamp(NOW - timedelta(days=3650))
 
     def setup() -> tuple[tuple[()], dict[str, Any]]:
-        _raw_write(bench.raw, INSERT, _expired_rows())
+        bench.raw.write(INSERT, _expired_rows())
         return (), {}
 
     def raw() -> None:
         for severity in ("info", "warning", "error", "critical"):
-            _raw_write(bench.raw, sql, [(severity, cutoff)])
+            bench.raw.write(sql, [(severity, cutoff)])
 
     def api() -> None:
         result = bench.store.apply_retention(now=NOW, policy=bench.policy, vacuum_free_share=None)
         assert result.deleted == 1000
 
     benchmark.pedantic(api if impl == "api" else raw, setup=setup, rounds=15)
-    check_spec(name, record(name, n, impl, benchmark))
+    check_spec(name, record(name, n, impl, benchmark, bench.backend), bench.backend)
 
 
 # -- writes last, so the reads above see the generated data as built --------------------------
@@ -268,28 +257,32 @@ def test_retention_1000_deletes(benchmark: Any, bench: Bench, n: int, impl: str)
 def test_record_one_event(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     """ "api" reports to a Prometheus registry; "api, metrics off" is the same store without
     instrumentation, so the two medians give the cost of the metrics."""
-    benchmark.group = f"record one event, {n}"
+    benchmark.group = f"record one event, {bench.backend}, {n}"
     if impl == "api":
         benchmark(lambda: bench.store.record(NewEvent(**EVENT)))
     elif impl == "api, metrics off":
-        with EventStore.open(bench.path, clock=lambda: NOW, metrics=False) as plain:
+        with EventStore.open(bench.url, clock=lambda: NOW, metrics=False) as plain:
             benchmark(lambda: plain.record(NewEvent(**EVENT)))
     else:
-        benchmark(lambda: _raw_write(bench.raw, INSERT, [_raw_row()]))
-    check_spec("record one event", record("record one event", n, impl, benchmark))
+        benchmark(lambda: bench.raw.write(INSERT, [_raw_row()]))
+    check_spec(
+        "record one event",
+        record("record one event", n, impl, benchmark, bench.backend),
+        bench.backend,
+    )
 
 
 @pytest.mark.parametrize("impl", ["api", "raw"])
 def test_record_batch_of_1000(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
-    benchmark.group = f"record 1000 in one batch, {n}"
+    benchmark.group = f"record 1000 in one batch, {bench.backend}, {n}"
     batch = [dict(EVENT) for _ in range(1000)]
     if impl == "api":
         benchmark.pedantic(lambda: bench.store.record_many(batch), rounds=15, warmup_rounds=1)
     else:
         benchmark.pedantic(
-            lambda: _raw_write(bench.raw, INSERT, [_raw_row() for _ in range(1000)]),
+            lambda: bench.raw.write(INSERT, [_raw_row() for _ in range(1000)]),
             rounds=15,
             warmup_rounds=1,
         )
-    ms = record("record 1000 in one batch", n, impl, benchmark)
+    ms = record("record 1000 in one batch", n, impl, benchmark, bench.backend)
     benchmark.extra_info["events_per_second"] = 1000 / (ms / 1000)

@@ -24,7 +24,7 @@ def test_soak(tmp_path: Path) -> None:
         f"\nsoak {seconds:.0f}s: {len(out.written)} events written, {out.queries} queries served,"
         f" {out.maintenance}, errors: {len(out.errors)}"
     )
-    RESULTS[(f"soak {seconds:.0f}s (counts, not ms)", 0)] = {
+    RESULTS[(f"soak {seconds:.0f}s (counts, not ms)", 0, "sqlite")] = {
         "events written": float(len(out.written)),
         "queries served": float(out.queries),
         "errors": float(len(out.errors)),

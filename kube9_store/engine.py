@@ -73,8 +73,10 @@ class DriverTransactions:
     begin_write: Callable[[Any], None]
     commit: Callable[[Any], None]
     rollback: Callable[[Any], None]
+    begin_read: Callable[[Any], None]
+    end_read: Callable[[Any], None]
 
 
 def driver_transactions(engine: Engine) -> DriverTransactions:
-    backend = sqlite if is_sqlite(engine) else postgresql
-    return DriverTransactions(backend.begin_write, backend.commit, backend.rollback)
+    b = sqlite if is_sqlite(engine) else postgresql
+    return DriverTransactions(b.begin_write, b.commit, b.rollback, b.begin_read, b.end_read)

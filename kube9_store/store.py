@@ -278,8 +278,11 @@ class EventStore:
                     try:
                         result = work(con)
                         self._tx.commit(con)
-                    except BaseException:
-                        self._tx.rollback(con)
+                    except BaseException as exc:
+                        if self.engine.dialect.is_disconnect(exc, con, None):  # type: ignore[arg-type]
+                            proxy.invalidate()  # never reused; the write is not retried
+                        else:
+                            self._tx.rollback(con)
                         raise
                     return result
                 finally:
@@ -304,16 +307,24 @@ class EventStore:
     def _fetch(self, stmt: CompiledSQL, values: Mapping[str, Any], action: str) -> list[Any]:
         """Run one read statement on a pooled driver connection (no BEGIN: it is its own
         snapshot)."""
-        try:
+        for attempt in (1, 2):
             proxy = self.engine.raw_connection()
+            con: Any = proxy.driver_connection
             try:
-                con: Any = proxy.driver_connection
-                rows: list[Any] = con.execute(stmt.sql, stmt.params(values)).fetchall()
+                self._tx.begin_read(con)
+                try:
+                    rows: list[Any] = con.execute(stmt.sql, stmt.params(values)).fetchall()
+                finally:
+                    self._tx.end_read(con)
                 return rows
+            except self._driver_error as exc:
+                if attempt == 1 and self.engine.dialect.is_disconnect(exc, con, None):  # type: ignore[arg-type]
+                    proxy.invalidate()  # a server restart: retry once on a new connection
+                    continue
+                raise translate(exc, action) from exc
             finally:
                 proxy.close()
-        except self._driver_error as exc:
-            raise translate(exc, action) from exc
+        raise AssertionError("unreachable")
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ MIGRATION_LOCK = "kube9_store migrations"
 def create_pg_engine(url: URL, *, read_only: bool = False, busy_timeout: float = 5.0) -> Engine:
     """A pooled engine; every session waits at most ``busy_timeout`` for a row or table lock
     and, when ``read_only``, refuses to write."""
-    engine = create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url)
     lock_timeout_ms = int(busy_timeout * 1000)
 
     @event.listens_for(engine, "connect")
@@ -34,6 +34,16 @@ def create_pg_engine(url: URL, *, read_only: bool = False, busy_timeout: float =
 
 def begin_write(dbapi_connection: Any) -> None:
     """psycopg opens the transaction with the first statement."""
+
+
+def begin_read(dbapi_connection: Any) -> None:
+    """A single-statement read needs no transaction: autocommit saves the BEGIN and ROLLBACK
+    round trips (set while idle, it costs none itself)."""
+    dbapi_connection.autocommit = True
+
+
+def end_read(dbapi_connection: Any) -> None:
+    dbapi_connection.autocommit = False
 
 
 def commit(dbapi_connection: Any) -> None:

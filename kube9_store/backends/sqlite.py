@@ -108,6 +108,14 @@ def begin_write(dbapi_connection: Any) -> None:
     dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
+def begin_read(dbapi_connection: Any) -> None:
+    """Reads run in autocommit already (no BEGIN): nothing to do."""
+
+
+def end_read(dbapi_connection: Any) -> None:
+    pass
+
+
 def commit(dbapi_connection: Any) -> None:
     dbapi_connection.execute("COMMIT")
 
