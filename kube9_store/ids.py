@@ -6,7 +6,7 @@ import secrets
 import string
 from datetime import datetime
 
-from kube9_store.timestamps import to_utc, utcnow
+from kube9_store.timestamps import format_timestamp, utcnow
 
 ALPHABET = string.ascii_lowercase + string.digits
 SUFFIX_LENGTH = 6
@@ -24,11 +24,15 @@ def random_suffix() -> str:
     return _PAIRS[high] + _PAIRS[mid] + _PAIRS[low]
 
 
+def event_id_at(created_at: str, suffix: str | None = None) -> str:
+    """The id of an event created at ``created_at`` (stored form), so ids sort like events;
+    the suffix is random unless given."""
+    c = created_at
+    tail = suffix if suffix is not None else random_suffix()
+    return f"evt_{c[0:4]}{c[5:7]}{c[8:10]}_{c[11:13]}{c[14:16]}{c[17:19]}_{tail}"
+
+
 def generate_event_id(at: datetime | None = None) -> str:
     """A new event id for time ``at`` (default: now, UTC). 36**6 suffixes per second: callers
     that insert must retry with a fresh id on the rare collision (the store does)."""
-    t = to_utc(at) if at is not None else utcnow()
-    return (
-        f"evt_{t.year:04d}{t.month:02d}{t.day:02d}_{t.hour:02d}{t.minute:02d}{t.second:02d}"
-        f"_{random_suffix()}"
-    )
+    return event_id_at(format_timestamp(at if at is not None else utcnow()))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kube9_store.errors import ValidationError
+from kube9_store.ids import event_id_at
 from kube9_store.models import DESCRIPTION_MAX, NewEvent, Severity
 from kube9_store.timestamps import format_timestamp, parse_timestamp
 
@@ -158,8 +159,7 @@ def _stable_id(created_at: str, uid: str, count: Any) -> str:
     for _ in range(6):
         digest, d = divmod(digest, 36)
         suffix += _BASE36[d]
-    c = created_at
-    return f"evt_{c[0:4]}{c[5:7]}{c[8:10]}_{c[11:13]}{c[14:16]}{c[17:19]}_{suffix}"
+    return event_id_at(created_at, suffix)
 
 
 def convert(items: Iterable[Any], report: ImportReport) -> list[NewEvent]:

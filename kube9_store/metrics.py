@@ -5,11 +5,12 @@ insert is never reported as stored. Sizes and stored-event gauges are read at sc
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -189,6 +190,37 @@ def _kind(exc: BaseException) -> str:
     if isinstance(exc, DuplicateEventError):
         return "duplicate"
     return "database"
+
+
+class _Instrumented(Protocol):
+    metrics: StoreMetrics | NoMetrics
+
+
+S = TypeVar("S", bound=_Instrumented)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def instrumented(
+    operation: str,
+) -> Callable[[Callable[Concatenate[S, P], R]], Callable[Concatenate[S, P], R]]:
+    """Count each call of a store method as a success or a failure of ``operation``, timed."""
+
+    def wrap(fn: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+        @functools.wraps(fn)
+        def inner(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            started = time.perf_counter()
+            try:
+                result = fn(self, *args, **kwargs)
+            except BaseException as exc:
+                self.metrics.failed(operation, exc)
+                raise
+            self.metrics.succeeded(operation, started)
+            return result
+
+        return inner
+
+    return wrap
 
 
 _lock = threading.Lock()

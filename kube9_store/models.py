@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Self, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
 import pydantic
 from pydantic import (
@@ -160,6 +160,15 @@ def _at(where: str, key: str | int) -> str:
     return f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}"
 
 
+def _timestamp_or_none(value: Any) -> str | None:
+    """A datetime or ISO 8601 string in the stored form (None stays None)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime | str):
+        raise ValueError(f"must be a datetime or an ISO 8601 string, got {type(value).__name__}")
+    return normalize_timestamp(value)
+
+
 def dump_metadata(value: Mapping[str, Any] | None) -> str | None:
     """The stored JSON text of (already validated) metadata."""
     if value is None:
@@ -234,13 +243,7 @@ class NewEvent(_Model):
     @field_validator("created_at", mode="plain")
     @classmethod
     def _created_at(cls, value: Any) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime | str):
-            raise ValueError(
-                f"must be a datetime or an ISO 8601 string, got {type(value).__name__}"
-            )
-        return normalize_timestamp(value)
+        return _timestamp_or_none(value)
 
 
 class Event(_Model):
@@ -259,38 +262,13 @@ class Event(_Model):
     created_at: str
     acknowledged: bool = False
 
-    SPEC_FIELDS: ClassVar[tuple[str, ...]] = (
-        "id",
-        "event_type",
-        "severity",
-        "title",
-        "description",
-        "object_kind",
-        "object_namespace",
-        "object_name",
-        "metadata",
-        "created_at",
-    )
-
     @property
     def created(self) -> datetime:
         return parse_timestamp(self.created_at)
 
     def to_dict(self) -> dict[str, Any]:
         """The event as the CLI and JSON consumers see it (metadata as an object)."""
-        return {
-            "id": self.id,
-            "event_type": self.event_type,
-            "severity": self.severity,
-            "title": self.title,
-            "description": self.description,
-            "object_kind": self.object_kind,
-            "object_namespace": self.object_namespace,
-            "object_name": self.object_name,
-            "metadata": self.metadata,
-            "created_at": self.created_at,
-            "acknowledged": self.acknowledged,
-        }
+        return self.model_dump()
 
 
 def _one_or_many(value: Any) -> Any:
@@ -334,13 +312,7 @@ class EventFilter(_Model):
     @field_validator("since", "until", mode="plain")
     @classmethod
     def _timestamp(cls, value: Any) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime | str):
-            raise ValueError(
-                f"must be a datetime or an ISO 8601 string, got {type(value).__name__}"
-            )
-        return normalize_timestamp(value)
+        return _timestamp_or_none(value)
 
     @field_validator("object_kind", "object_namespace", "object_name")
     @classmethod

@@ -8,7 +8,6 @@ compiled once (see :mod:`kube9_store.statements`); filtered queries go through S
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
@@ -51,8 +50,8 @@ from kube9_store.filters import (
     shape_and_values,
     statement_for,
 )
-from kube9_store.ids import random_suffix
-from kube9_store.metrics import NoMetrics, StoreMetrics, metrics_for
+from kube9_store.ids import event_id_at
+from kube9_store.metrics import NoMetrics, StoreMetrics, instrumented, metrics_for
 from kube9_store.models import Event, EventFilter, NewEvent, stored_event
 from kube9_store.retention import (
     VACUUM_FREE_SHARE,
@@ -77,34 +76,6 @@ BUSY_BACKOFF_S = 0.05
 ID_CHUNK = 500
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _instrumented(
-    operation: str,
-) -> Callable[[Callable[Concatenate[EventStore, P], R]], Callable[Concatenate[EventStore, P], R]]:
-    """Count the call as a success or a failure of ``operation`` and time it."""
-
-    def wrap(
-        fn: Callable[Concatenate[EventStore, P], R],
-    ) -> Callable[Concatenate[EventStore, P], R]:
-        @functools.wraps(fn)
-        def inner(self: EventStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            started = time.perf_counter()
-            try:
-                result = fn(self, *args, **kwargs)
-            except BaseException as exc:
-                self.metrics.failed(operation, exc)
-                raise
-            self.metrics.succeeded(operation, started)
-            return result
-
-        return inner
-
-    return wrap
-
-
 def _event_from_tuple(row: Sequence[Any]) -> Event:
     """A stored row (columns in table order) as an Event, without re-validating it."""
     metadata = row[8]
@@ -123,12 +94,6 @@ def _event_from_tuple(row: Sequence[Any]) -> Event:
             "acknowledged": bool(row[10]),
         }
     )
-
-
-def _id_for(created_at: str) -> str:
-    """A fresh id whose time part is the event's own time (ids sort like events)."""
-    c = created_at
-    return f"evt_{c[0:4]}{c[5:7]}{c[8:10]}_{c[11:13]}{c[14:16]}{c[17:19]}_{random_suffix()}"
 
 
 def _is_id_conflict(exc: BaseException) -> bool:
@@ -331,7 +296,7 @@ class EventStore:
     def _to_row(self, event: NewEvent) -> dict[str, Any]:
         created_at = event.created_at or format_timestamp(self.clock())
         return {
-            "id": event.id or _id_for(created_at),
+            "id": event.id or event_id_at(created_at),
             "event_type": event.event_type,
             "severity": event.severity,
             "title": event.title,
@@ -344,7 +309,7 @@ class EventStore:
             "acknowledged": 0,
         }
 
-    @_instrumented("insert")
+    @instrumented("insert")
     def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
         """Validate, redact and store one event in its own transaction; return it as stored."""
         new = NewEvent.parse(event)
@@ -361,10 +326,10 @@ class EventStore:
                 if new.id is not None:
                     raise DuplicateEventError(new.id) from exc
                 log.info("generated id %s collided; retrying with a fresh one", row["id"])
-                row["id"] = _id_for(row["created_at"])
+                row["id"] = event_id_at(row["created_at"])
         raise DuplicateEventError(row["id"])
 
-    @_instrumented("insert")
+    @instrumented("insert")
     def record_many(
         self, batch: Iterable[NewEvent | Mapping[str, Any]], *, skip_existing: bool = False
     ) -> list[Event]:
@@ -401,7 +366,7 @@ class EventStore:
                     raise DuplicateEventError(sorted(clash)[0]) from exc
                 for r in rows:
                     if r["id"] in taken:
-                        r["id"] = _id_for(r["created_at"])
+                        r["id"] = event_id_at(r["created_at"])
         raise DuplicateEventError(rows[0]["id"])
 
     @staticmethod
@@ -437,7 +402,7 @@ class EventStore:
                 )
         return found
 
-    @_instrumented("update")
+    @instrumented("update")
     def acknowledge(self, event_id: str, acknowledged: bool = True) -> bool:
         """Mark an event (un)acknowledged; False when no event has that id."""
         if not isinstance(event_id, str):
@@ -451,7 +416,7 @@ class EventStore:
 
     # -- reading -----------------------------------------------------------------------------
 
-    @_instrumented("select")
+    @instrumented("select")
     def get(self, event_id: str) -> Event | None:
         """The event with this id, or None."""
         if not isinstance(event_id, str):
@@ -461,7 +426,7 @@ class EventStore:
         rows = self._fetch(self.sql.get, {"id": event_id}, "get event")
         return _event_from_tuple(rows[0]) if rows else None
 
-    @_instrumented("select")
+    @instrumented("select")
     def query(
         self,
         flt: EventFilter | Mapping[str, Any] | None = None,
@@ -505,7 +470,7 @@ class EventStore:
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1]) if more else None)
 
-    @_instrumented("select")
+    @instrumented("select")
     def count(self, flt: EventFilter | Mapping[str, Any] | None = None) -> int:
         """How many events match. No filter, or one on type and severity alone, is answered
         from the trigger-maintained counts without reading the events."""
@@ -523,12 +488,12 @@ class EventStore:
         with translated("count events"), self._reader.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
-    @_instrumented("select")
+    @instrumented("select")
     def count_by_type(self) -> dict[str, int]:
         """Events per event_type (types with none are left out)."""
         return {k: int(n) for k, n in self._fetch(self.sql.count_by["event_type"], {}, "count")}
 
-    @_instrumented("select")
+    @instrumented("select")
     def count_by_severity(self) -> dict[str, int]:
         """Events per severity (severities with none are left out)."""
         return {k: int(n) for k, n in self._fetch(self.sql.count_by["severity"], {}, "count")}
@@ -544,7 +509,7 @@ class EventStore:
 
     # -- retention and maintenance -----------------------------------------------------------
 
-    @_instrumented("delete")
+    @instrumented("delete")
     def apply_retention(
         self,
         now: datetime | None = None,
@@ -660,5 +625,5 @@ def _renew_batch_duplicates(rows: list[dict[str, Any]], news: list[NewEvent]) ->
     for r, n in zip(rows, news, strict=True):
         if n.id is None:
             while r["id"] in seen:
-                r["id"] = _id_for(r["created_at"])
+                r["id"] = event_id_at(r["created_at"])
             seen.add(r["id"])

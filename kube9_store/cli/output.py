@@ -11,19 +11,6 @@ from typing import Any
 
 FORMATS = ("json", "yaml", "table", "csv")
 TABLE_COLUMNS = ("ID", "TYPE", "SEVERITY", "TITLE", "CREATED")
-CSV_FIELDS = (
-    "id",
-    "event_type",
-    "severity",
-    "title",
-    "description",
-    "object_kind",
-    "object_namespace",
-    "object_name",
-    "metadata",
-    "created_at",
-    "acknowledged",
-)
 MIN_TITLE_WIDTH = 10
 
 
@@ -39,14 +26,18 @@ def to_yaml(payload: Any) -> str:
 
 
 def to_csv(events: Sequence[dict[str, Any]]) -> str:
+    """One header row of the event fields, then one row per event (metadata as JSON text)."""
+    from kube9_store.models import Event
+
+    fields = list(Event.model_fields)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for e in events:
-        row = dict(e)
-        if row.get("metadata") is not None:
+        row = {k: e.get(k) for k in fields}
+        if row["metadata"] is not None:
             row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False)
-        writer.writerow({k: row.get(k) for k in CSV_FIELDS})
+        writer.writerow(row)
     return buf.getvalue().rstrip("\n")
 
 
@@ -74,21 +65,12 @@ def to_table(events: Sequence[dict[str, Any]], width: int | None = None) -> str:
     return "\n".join([line(TABLE_COLUMNS), *(line(r) for r in rows)])
 
 
-def render_list(payload: dict[str, Any], fmt: str) -> str:
+def render(payload: Any, events: Sequence[dict[str, Any]], fmt: str) -> str:
+    """JSON and YAML show ``payload`` whole; CSV and the table show the ``events`` in it."""
     if fmt == "json":
         return to_json(payload)
     if fmt == "yaml":
         return to_yaml(payload)
     if fmt == "csv":
-        return to_csv(payload["events"])
-    return to_table(payload["events"])
-
-
-def render_one(event: dict[str, Any], fmt: str) -> str:
-    if fmt == "json":
-        return to_json(event)
-    if fmt == "yaml":
-        return to_yaml(event)
-    if fmt == "csv":
-        return to_csv([event])
-    return to_table([event])
+        return to_csv(events)
+    return to_table(events)

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from kube9_store.cli.common import db_option, fail, open_store, reporting
-from kube9_store.cli.output import FORMATS, render_list, render_one
+from kube9_store.cli.output import FORMATS, render
 
 CURSOR_START = "start"
 
@@ -139,8 +139,8 @@ def list_events(
         pagination["returned"] = len(events)
         if cursor is not None:
             pagination["next_cursor"] = next_cursor
-        payload = {"events": [e.to_dict() for e in events], "pagination": pagination}
-        click.echo(render_list(payload, fmt))
+        shown = [e.to_dict() for e in events]
+        click.echo(render({"events": shown, "pagination": pagination}, shown, fmt))
 
 
 @query_events.command("get")
@@ -159,6 +159,7 @@ def get_event(db: str | None, event_id: str, fmt: str) -> None:
         with open_store(db, read_only=True) as store:
             event = store.get(event_id)
         if event is not None:
-            click.echo(render_one(event.to_dict(), fmt))
+            shown = event.to_dict()
+            click.echo(render(shown, [shown], fmt))
     if event is None:
         fail({"error": "Event not found", "event_id": event_id})
