@@ -5,12 +5,11 @@ insert is never reported as stored. Sizes and stored-event gauges are read at sc
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -157,6 +156,13 @@ class StoreMetrics:
             )
         child.inc(n)
 
+    def track(self, store: EventStore) -> None:
+        """Report ``store``'s size and stored events at every scrape (until untracked)."""
+        self.scrape.stores.add(store)
+
+    def untrack(self, store: EventStore) -> None:
+        self.scrape.stores.discard(store)
+
     def retention_ran(self, result: RetentionResult) -> None:
         if result.dry_run:
             return
@@ -164,22 +170,6 @@ class StoreMetrics:
         self.retention_deleted.set(result.deleted)
         for severity, n in result.by_severity.items():
             self.retention_deleted_total.labels(severity).inc(n)
-
-
-class NoMetrics:
-    """Instrumentation switched off: every hook does nothing."""
-
-    def succeeded(self, operation: str, started: float) -> None:
-        pass
-
-    def failed(self, operation: str, exc: BaseException) -> None:
-        pass
-
-    def recorded(self, event_type: str, severity: str, n: int = 1) -> None:
-        pass
-
-    def retention_ran(self, result: RetentionResult) -> None:
-        pass
 
 
 def _kind(exc: BaseException) -> str:
@@ -190,37 +180,6 @@ def _kind(exc: BaseException) -> str:
     if isinstance(exc, DuplicateEventError):
         return "duplicate"
     return "database"
-
-
-class _Instrumented(Protocol):
-    metrics: StoreMetrics | NoMetrics
-
-
-S = TypeVar("S", bound=_Instrumented)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def instrumented(
-    operation: str,
-) -> Callable[[Callable[Concatenate[S, P], R]], Callable[Concatenate[S, P], R]]:
-    """Count each call of a store method as a success or a failure of ``operation``, timed."""
-
-    def wrap(fn: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
-        @functools.wraps(fn)
-        def inner(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            started = time.perf_counter()
-            try:
-                result = fn(self, *args, **kwargs)
-            except BaseException as exc:
-                self.metrics.failed(operation, exc)
-                raise
-            self.metrics.succeeded(operation, started)
-            return result
-
-        return inner
-
-    return wrap
 
 
 _lock = threading.Lock()

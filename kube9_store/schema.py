@@ -68,11 +68,12 @@ Index(
     *_sort_key,
 )
 Index("idx_events_object_scope", events.c.object_kind, events.c.object_namespace, *_sort_key)
+# Partial on both backends (revision 0003 creates it so); only the SQLite predicate is declared
+# here, because naming a postgresql_* option would import that dialect into every CLI start.
 Index(
     "idx_events_acknowledged",
     *_sort_key,
     sqlite_where=events.c.acknowledged == 1,
-    postgresql_where=events.c.acknowledged == 1,
 )
 
 #: Columns of ``events`` in the spec's order, as stored.

@@ -16,13 +16,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import URL
 
 from kube9_store import snapshots
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 from kube9_store.backends import postgresql
 from kube9_store.backends import sqlite_maintenance as maintenance
 from kube9_store.backends.sqlite import Synchronous
@@ -51,7 +53,7 @@ from kube9_store.filters import (
     statement_for,
 )
 from kube9_store.ids import event_id_at
-from kube9_store.metrics import NoMetrics, StoreMetrics, instrumented, metrics_for
+from kube9_store.instrumentation import Hooks, NoMetrics, instrumented
 from kube9_store.models import Event, EventFilter, NewEvent, stored_event
 from kube9_store.retention import (
     VACUUM_FREE_SHARE,
@@ -128,7 +130,7 @@ class EventStore:
         read_only: bool = False,
         clock: Callable[[], datetime] = utcnow,
         retention: RetentionPolicy | None = None,
-        metrics: StoreMetrics | NoMetrics | None = None,
+        metrics: Hooks | None = None,
     ) -> None:
         self.engine = engine
         self.url = url
@@ -144,9 +146,8 @@ class EventStore:
         self._integrity_error: type[Exception] = dbapi.IntegrityError
         self._operational_error: type[Exception] = dbapi.OperationalError
         self._driver_error: type[Exception] = dbapi.Error
-        self.metrics = metrics if metrics is not None else NoMetrics()
-        if isinstance(self.metrics, StoreMetrics):
-            self.metrics.scrape.stores.add(self)
+        self.metrics: Hooks = metrics if metrics is not None else NoMetrics()
+        self.metrics.track(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -201,13 +202,12 @@ class EventStore:
             read_only=read_only,
             clock=clock,
             retention=policy,
-            metrics=metrics_for(registry) if metrics else NoMetrics(),
+            metrics=_metrics_for(registry) if metrics else NoMetrics(),
         )
 
     def close(self) -> None:
         """Release every pooled connection (the last one checkpoints the WAL)."""
-        if isinstance(self.metrics, StoreMetrics):
-            self.metrics.scrape.stores.discard(self)
+        self.metrics.untrack(self)
         self.engine.dispose()
 
     def __enter__(self) -> Self:
@@ -589,6 +589,12 @@ class EventStore:
         behind). Stop every writer first. The previous database is kept beside it as
         ``<name>.pre-restore-<time>``; a failed restore puts it back."""
         return snapshots.restore(cls, Path(backup_path), resolve_url(db), **open_kwargs)
+
+
+def _metrics_for(registry: CollectorRegistry | None) -> Hooks:
+    from kube9_store.metrics import metrics_for
+
+    return metrics_for(registry)
 
 
 def _event_from_row(row: dict[str, Any], new: NewEvent) -> Event:
