@@ -90,21 +90,10 @@ def downgrade(db: DbLocation | None, revision: str) -> DatabaseStatus:
     engine = make_engine(url)
     try:
         migrator = Migrator(engine)
-        if revision != "base":
-            _check_revision(migrator, revision)
+        migrator.check_revision(revision, allow=("base",))
         with translated("downgrade database"):
             migrator.check_known(migrator.state())
             migrator.downgrade(revision)
     finally:
         engine.dispose()
     return status(url)
-
-
-def _check_revision(migrator: Any, revision: str) -> None:
-    from kube9_store.errors import ValidationError
-
-    if revision not in migrator.versions:
-        known = ", ".join(sorted(migrator.versions))
-        raise ValidationError.single(
-            "revision", f"must be one of {known} or head, got {revision!r}"
-        )

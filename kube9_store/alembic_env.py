@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging.config
+import os
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select
@@ -94,8 +95,6 @@ def _cli_url(context: Any) -> URL:
     x_db = context.get_x_argument(as_dictionary=True).get("db")
     if x_db:
         return to_url(x_db, source="-x db")
-    import os
-
     if os.environ.get(ENV_DB_URL) or os.environ.get(ENV_DB_PATH):
         return resolve_url(None)
     ini_url = context.config.get_main_option("sqlalchemy.url")

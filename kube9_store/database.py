@@ -15,7 +15,7 @@ from kube9_store.backends import sqlite
 from kube9_store.backends.sqlite import Synchronous
 from kube9_store.config import sqlite_file
 from kube9_store.engine import make_engine, migration_lock
-from kube9_store.errors import SchemaError, ValidationError, translated
+from kube9_store.errors import SchemaError, translated
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
 from kube9_store.state import SchemaState, read_state
 
@@ -94,15 +94,13 @@ def _migrate(
     from kube9_store.migrate import Migrator
 
     migrator = Migrator(engine, extra_version_locations=extra_version_locations)
-    if target != "head" and target not in migrator.versions:
-        known = ", ".join(sorted(migrator.versions))
-        raise ValidationError.single("revision", f"must be one of {known} or head, got {target!r}")
+    migrator.check_revision(target)
     if migrator.is_current(state) or (target != "head" and state.revision == target):
         return
     stamp_first = migrator.plan(state)
     if not migrate:
         raise SchemaError(
-            f"the database is at {migrator.describe(state.revision)}, behind this package's "
+            f"the database is at {migrator.describe_state(state)}, behind this package's "
             f"{migrator.describe(migrator.head)}; run `kube9-store db upgrade`"
         )
     if stamp_first is not None:
@@ -185,7 +183,7 @@ def _explain_not_current(state: SchemaState, engine: Engine) -> None:
     migrator = Migrator(engine)
     migrator.plan(state)  # raises for newer, unknown or foreign databases
     raise SchemaError(
-        f"the database is at {migrator.describe(state.revision)} but this package needs "
+        f"the database is at {migrator.describe_state(state)} but this package needs "
         f"revision {HEAD_REVISION} (schema version {HEAD_VERSION}); upgrade it with "
         "`kube9-store db upgrade` (queries never migrate)"
     )

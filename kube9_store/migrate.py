@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from alembic import command
 from kube9_store.engine import write_engine
-from kube9_store.errors import MigrationError, SchemaError
+from kube9_store.errors import MigrationError, SchemaError, ValidationError
 from kube9_store.state import SchemaState, read_state
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,18 @@ class Migrator:
         if revision is None:
             return "an empty database (no revision)"
         return f"revision {revision} (schema version {self.versions.get(revision, '?')})"
+
+    def describe_state(self, state: SchemaState) -> str:
+        """Where a database stands, including one made without Alembic."""
+        if state.revision is None and state.version is not None:
+            return f"schema version {state.version} (created without Alembic)"
+        return self.describe(state.revision)
+
+    def check_revision(self, revision: str, *, allow: tuple[str, ...] = ("head",)) -> None:
+        """Refuse a revision this chain does not have, listing the ones it does."""
+        if revision not in self.versions and revision not in allow:
+            known = ", ".join([*sorted(self.versions), *allow])
+            raise ValidationError.single("revision", f"must be one of {known}, got {revision!r}")
 
     def state(self) -> SchemaState:
         with self.engine.connect() as conn:

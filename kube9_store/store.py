@@ -136,7 +136,7 @@ class EventStore:
         self.url = url
         self.read_only = read_only
         self.clock = clock
-        self.retention = retention if retention is not None else RetentionPolicy()
+        self._retention = retention
         self.path = sqlite_file(url)
         self.sql = Statements(engine.dialect)
         self._reader = read_engine(engine)
@@ -187,7 +187,6 @@ class EventStore:
         ):
             raise ValidationError.single("busy_timeout", "must be a number of seconds >= 0")
         url = resolve_url(db)
-        policy = retention if retention is not None else RetentionPolicy.from_env()
         engine = open_engine(
             url,
             read_only=read_only,
@@ -201,7 +200,7 @@ class EventStore:
             url=url,
             read_only=read_only,
             clock=clock,
-            retention=policy,
+            retention=retention,
             metrics=_metrics_for(registry) if metrics else NoMetrics(),
         )
 
@@ -215,6 +214,14 @@ class EventStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        """The policy given at open, else the environment's, read when first needed (a bad
+        variable fails retention, not every read)."""
+        if self._retention is None:
+            self._retention = RetentionPolicy.from_env()
+        return self._retention
 
     @property
     def location(self) -> str:

@@ -260,7 +260,9 @@ def test_query_on_behind_database_says_how_to_fix(runner: CliRunner, db_path: Pa
     before = file_fingerprint(db_path)
     r = invoke(runner, "query", "events", "list", "--db", str(db_path))
     assert r.exit_code == 1
-    assert "kube9-store db upgrade" in error_line(r)["details"]
+    details = error_line(r)["details"]
+    assert "kube9-store db upgrade" in details
+    assert "schema version 1 (created without Alembic)" in details
     assert file_fingerprint(db_path) == before
 
 
@@ -455,6 +457,8 @@ def test_retention_env_errors_name_the_variable(
     r = invoke(runner, "retention", "run", "--db", str(populated))
     assert r.exit_code == 1
     assert error_line(r)["details"].startswith("EVENT_RETENTION_INFO_WARNING_DAYS")
+    r = invoke(runner, "query", "events", "list", "--db", str(populated))  # reads are unaffected
+    assert r.exit_code == 0
 
 
 # -- the real console script -------------------------------------------------------------------
