@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
 from kube9_store import snapshots
@@ -261,7 +262,7 @@ class EventStore:
                     proxy.close()
             except self._integrity_error:
                 raise
-            except self._operational_error as exc:
+            except (self._operational_error, sa_exc.OperationalError) as exc:
                 if not _is_busy(exc):
                     raise translate(exc, action) from exc
                 if attempt == BUSY_RETRIES:
@@ -272,7 +273,7 @@ class EventStore:
                 log.warning("%s: database busy, retry %d in %.2fs", action, attempt + 1, delay)
                 time.sleep(delay)
                 delay *= 2
-            except self._driver_error as exc:
+            except (self._driver_error, sa_exc.SQLAlchemyError) as exc:
                 raise translate(exc, action) from exc
         raise AssertionError("unreachable")
 
@@ -280,7 +281,10 @@ class EventStore:
         """Run one read statement on a pooled driver connection (no BEGIN: it is its own
         snapshot)."""
         for attempt in (1, 2):
-            proxy = self.engine.raw_connection()
+            try:
+                proxy = self.engine.raw_connection()
+            except (sa_exc.SQLAlchemyError, self._driver_error) as exc:  # could not connect
+                raise translate(exc, action) from exc
             con: Any = proxy.driver_connection
             try:
                 self._tx.begin_read(con)

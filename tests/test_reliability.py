@@ -355,3 +355,24 @@ def test_full_disk_loses_nothing_committed(tmp_path: Path) -> None:
             present = {e.id for e in s.query(limit=None)}
             assert set(committed) <= present
             s.record(event_data(title="after the disk was grown"))
+
+
+def test_a_vanished_database_directory_is_a_clean_error(tmp_path: Path) -> None:
+    import shutil
+
+    path = tmp_path / "gone" / "kube9.db"
+    with EventStore.open(path, metrics=False) as s:
+        s.record(event_data())
+        s.close()  # no pooled connection left
+        shutil.rmtree(path.parent)
+        with pytest.raises(DatabaseUnavailableError):
+            s.get("evt_20251202_103045_a7f3b9")
+        with pytest.raises(DatabaseUnavailableError):
+            s.record(event_data())
+
+
+def test_a_stopped_server_is_a_clean_error(pg_url: Any) -> None:
+    """A PostgreSQL URL nobody answers: a package error at open, not a driver traceback."""
+    dead = pg_url.set(port=1)
+    with pytest.raises(DatabaseUnavailableError):
+        EventStore.open(dead, busy_timeout=1)
