@@ -72,6 +72,16 @@ class Statements:
             dialect,
         )
         self.schema_version = CompiledSQL.of(select(func.max(schema_version.c.version)), dialect)
+        self.clear_counts = CompiledSQL.of(event_counts.delete(), dialect)
+        self.fill_counts = CompiledSQL.of(
+            event_counts.insert().from_select(
+                ["event_type", "severity", "n"],
+                select(events.c.event_type, events.c.severity, func.count()).group_by(
+                    events.c.event_type, events.c.severity
+                ),
+            ),
+            dialect,
+        )
         self.retention_batch = CompiledSQL.of(RETENTION_BATCH, dialect)
         self.retention_count = CompiledSQL.of(RETENTION_COUNT, dialect)
 

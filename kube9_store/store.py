@@ -548,6 +548,19 @@ class EventStore:
                     result.vacuumed = True
         return result
 
+    def recount(self) -> dict[str, int]:
+        """Rebuild ``event_counts`` from the events in one transaction, for when something
+        bypassed the triggers (a TRUNCATE, or INSERT OR REPLACE without recursive triggers).
+        Returns the new counts by type."""
+        clear, fill = self.sql.clear_counts, self.sql.fill_counts
+
+        def rebuild(con: Any) -> None:
+            con.execute(clear.sql, clear.params({}))
+            con.execute(fill.sql, fill.params({}))
+
+        self.write("recount events", rebuild)
+        return self.count_by_type()
+
     def _sqlite_only(self, action: str) -> None:
         if not is_sqlite(self.engine):
             raise Kube9StoreError(

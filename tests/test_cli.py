@@ -291,6 +291,17 @@ def test_db_commands(runner: CliRunner, db_path: Path, tmp_path: Path) -> None:
     invoke(runner, "db", "upgrade", "--db", str(db_path))
     check = json.loads(invoke(runner, "db", "check", "--full", "--db", str(db_path)).stdout)
     assert check == {"ok": True, "problems": [], "full": True}
+    import sqlite3
+
+    with sqlite3.connect(db_path) as con:
+        con.execute("INSERT INTO event_counts VALUES ('system', 'info', 7)")
+    r = runner.invoke(cli, ["db", "check", "--full", "--db", str(db_path)])
+    assert r.exit_code == 1
+    assert "db recount" in json.loads(r.stdout)["problems"][0]
+    assert json.loads(invoke(runner, "db", "recount", "--db", str(db_path)).stdout) == {
+        "by_type": {}
+    }
+    assert json.loads(invoke(runner, "db", "check", "--full", "--db", str(db_path)).stdout)["ok"]
     vac = json.loads(invoke(runner, "db", "vacuum", "--db", str(db_path)).stdout)
     assert vac["after"]["free_bytes"] == 0
     dest = tmp_path / "backups" / "manual.db"

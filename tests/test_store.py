@@ -390,3 +390,14 @@ def test_bad_open_arguments_are_named(db_path: Path, kwargs: dict[str, Any], fie
         EventStore.open(db_path, **kwargs)
     assert info.value.fields == [field]
     assert not db_path.exists()
+
+
+def test_recount_repairs_counts_that_bypassed_the_triggers(
+    store: EventStore, sample: list[Event]
+) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE event_counts SET n = n + 100"))
+    assert store.count() == 8 + 100 * len(store.counts_by_type_and_severity())
+    assert store.recount() == {"cluster": 5, "insight": 1, "operator": 2}
+    assert store.count() == 8
+    assert store.count_by_severity() == {"critical": 1, "error": 2, "info": 2, "warning": 3}

@@ -147,7 +147,10 @@ def _count_mismatches(con: sqlite3.Connection) -> list[str]:
     }
     if actual == kept:
         return []
-    return [f"event_counts disagrees with events: counted {kept}, actual {actual}"]
+    return [
+        f"event_counts disagrees with events: counted {kept}, actual {actual};"
+        " `kube9-store db recount` rebuilds it"
+    ]
 
 
 def vacuum(engine: Engine) -> None:

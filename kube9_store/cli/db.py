@@ -83,6 +83,20 @@ def db_check(db: str | None, full: bool) -> None:
         raise SystemExit(1)
 
 
+@db.command("recount")
+@db_option
+def db_recount(db: str | None) -> None:
+    """Rebuild the event counts from the events (after a TRUNCATE or other writes that
+    bypassed the triggers); prints the counts by type.
+
+    \b
+    Example:
+      kube9-store db recount --db /data/kube9.db
+    """
+    with reporting("Failed to recount events"), open_store(db) as store:
+        emit_json({"by_type": store.recount()})
+
+
 @db.command("vacuum")
 @db_option
 def db_vacuum(db: str | None) -> None:
