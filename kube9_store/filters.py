@@ -17,7 +17,7 @@ from kube9_store.schema import events
 #: Newest first, ties broken by id: a total order, so pages never repeat or skip a row.
 NEWEST_FIRST = (events.c.created_at.desc(), events.c.id.desc())
 #: Filter fields the trigger-maintained counts can answer alone.
-COUNTED_FIELDS = frozenset({"event_type", "severity"})
+COUNTED = frozenset({"event_type", "severity"})
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ def check_count(name: str, value: object, minimum: int) -> int:
 
 def counted_only(flt: EventFilter | None) -> bool:
     """True when the filter touches only what ``event_counts`` can answer."""
-    return flt is None or flt.model_dump(exclude_none=True).keys() <= COUNTED_FIELDS
+    return flt is None or all(
+        getattr(flt, name) is None for name in EventFilter.model_fields if name not in COUNTED
+    )
 
 
 @dataclass(frozen=True)
