@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 from sqlalchemy.engine import URL
 
-from kube9_store.config import ENV_DB_PATH, ENV_DB_URL, resolve_url, to_url
+from kube9_store.backends.sqlite import create_file
+from kube9_store.config import ENV_DB_PATH, ENV_DB_URL, resolve_url, sqlite_file, to_url
 from kube9_store.engine import make_engine, write_engine
 from kube9_store.schema import metadata, schema_version
 from kube9_store.timestamps import format_timestamp, utcnow
@@ -117,7 +118,14 @@ def run() -> None:
     if isinstance(connectable, Connection):
         _configure_and_run(context, connectable, None)
         return
-    engine = connectable if isinstance(connectable, Engine) else make_engine(_cli_url(context))
+    if isinstance(connectable, Engine):
+        engine = connectable
+    else:
+        url = _cli_url(context)
+        path = sqlite_file(url)
+        if path is not None and not path.exists():
+            create_file(path)  # as the store would: parent directory 0700, file 0600
+        engine = make_engine(url)
     try:
         with write_engine(engine).connect() as connection:
             _configure_and_run(context, connection, None)

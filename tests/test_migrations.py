@@ -125,7 +125,7 @@ def test_applied_at_is_iso_utc_with_milliseconds(sqlite_store: EventStore, db_pa
 
 
 def test_alembic_cli_from_the_repo_root(tmp_path: Path) -> None:
-    target = tmp_path / "cli.db"
+    target = tmp_path / "new-dir" / "cli.db"
     env = {k: v for k, v in os.environ.items() if k not in ("KUBE9_DB_URL", "DB_PATH")}
     run = subprocess.run(
         [sys.executable, "-m", "alembic", "-x", f"db={target}", "upgrade", "head"],
@@ -136,6 +136,7 @@ def test_alembic_cli_from_the_repo_root(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
+    assert oct(target.stat().st_mode & 0o777) == oct(0o600)
     assert alembic_revision(target) == HEAD_REVISION
     assert [v for v, _ in schema_rows(target)] == list(range(1, HEAD_VERSION + 1))
     down = subprocess.run(
