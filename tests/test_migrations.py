@@ -167,6 +167,7 @@ EXPECTED_PRAGMAS = {
     "foreign_keys": 1,
     "cache_size": -10000,
     "busy_timeout": 5000,
+    "temp_store": 2,
 }
 
 

@@ -157,7 +157,11 @@ def vacuum(engine: Engine) -> None:
     """VACUUM, truncate the WAL so the file really shrinks, and let SQLite refresh planner
     statistics it finds stale (bounded, so it stays cheap on a large table)."""
     with raw_connection(engine) as con:
-        con.execute("VACUUM")
+        con.execute("PRAGMA temp_store = FILE")  # VACUUM's copy of the whole database: on disk
+        try:
+            con.execute("VACUUM")
+        finally:
+            con.execute("PRAGMA temp_store = MEMORY")
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         con.execute("PRAGMA analysis_limit = 400")
         con.execute("PRAGMA optimize")

@@ -21,7 +21,14 @@ def upgrade() -> None:
     conn = op.get_bind()
     seen = {
         p: str(conn.exec_driver_sql(f"PRAGMA {p}").scalar())
-        for p in ("journal_mode", "synchronous", "foreign_keys", "cache_size", "busy_timeout")
+        for p in (
+            "journal_mode",
+            "synchronous",
+            "foreign_keys",
+            "cache_size",
+            "busy_timeout",
+            "temp_store",
+        )
     }
     seen["in_transaction"] = str(conn.connection.driver_connection.in_transaction)
     op.create_table("pragma_seen", sa.Column("name", sa.Text), sa.Column("value", sa.Text))
