@@ -25,7 +25,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import make_url
 
-from benchmarks.datagen import NOW, build, rows, working_copy
+from benchmarks.datagen import NOW, Clock, build, rows, working_copy
 from kube9_store import EventStore
 from kube9_store.retention import RetentionPolicy
 
@@ -143,6 +143,7 @@ def raw_connection(path: Path) -> sqlite3.Connection:
         "synchronous = NORMAL",
         "foreign_keys = ON",
         "cache_size = -10000",
+        "temp_store = MEMORY",
         "busy_timeout = 5000",
     ):
         con.execute(f"PRAGMA {pragma}")
@@ -213,7 +214,7 @@ def bench(n: int, backend: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         raw,
         path,
     ):
-        store = EventStore.open(location, clock=lambda: NOW, registry=CollectorRegistry())
+        store = EventStore.open(location, clock=Clock(NOW), registry=CollectorRegistry())
         rnd = random.Random(5)
         all_ids = [r[0] for r in raw.execute("SELECT id FROM events").fetchall()]
         ids = rnd.sample(all_ids, min(2000, len(all_ids)))

@@ -54,6 +54,18 @@ INSERT = (
 B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
+class Clock:
+    """Time that moves on by one millisecond per reading, as it does for an operator that
+    records about a thousand events a second: ids and timestamps of new events keep growing."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
 def _weighted(pairs: tuple[tuple[str, int], ...]) -> list[str]:
     return [name for name, weight in pairs for _ in range(weight)]
 

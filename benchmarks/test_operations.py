@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from benchmarks.conftest import Bench, check_spec, record
-from benchmarks.datagen import NOW
+from benchmarks.datagen import NOW, Clock
 from kube9_store import EventStore, NewEvent
+from kube9_store.ids import event_id_at
 from kube9_store.timestamps import format_timestamp
 
 COLUMNS = (
@@ -51,10 +52,14 @@ def _unique_suffix() -> str:
     return out
 
 
+_raw_clock = Clock(NOW + timedelta(days=10))  # a time range the API's events never reach
+
+
 def _raw_row() -> tuple[Any, ...]:
     """The benchmark event as the API stores it (same id form, same JSON)."""
+    created_at = format_timestamp(_raw_clock())
     return (
-        f"evt_20260115_115959_{_unique_suffix()}",  # a second the API ids never use
+        event_id_at(created_at, _unique_suffix()),
         "cluster",
         "warning",
         EVENT["title"],
@@ -63,7 +68,7 @@ def _raw_row() -> tuple[Any, ...]:
         "default",
         EVENT["object_name"],
         '{"reason":"BackOff","count":3,"source":"kubelet","node":"worker-2"}',
-        format_timestamp(NOW),
+        created_at,
         0,
     )
 
@@ -261,7 +266,7 @@ def test_record_one_event(benchmark: Any, bench: Bench, n: int, impl: str) -> No
     if impl == "api":
         benchmark(lambda: bench.store.record(NewEvent(**EVENT)))
     elif impl == "api, metrics off":
-        with EventStore.open(bench.url, clock=lambda: NOW, metrics=False) as plain:
+        with EventStore.open(bench.url, clock=Clock(NOW), metrics=False) as plain:
             benchmark(lambda: plain.record(NewEvent(**EVENT)))
     else:
         benchmark(lambda: bench.raw.write(INSERT, [_raw_row()]))

@@ -13,12 +13,20 @@ SUFFIX_LENGTH = 6
 
 
 _SPACE = len(ALPHABET) ** SUFFIX_LENGTH
-_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]  # 1296 two-character digits
+_PAIRS: list[str] = [a + b for a in ALPHABET for b in ALPHABET]  # 1296 two-character digits
+
+
+_DRAW_LIMIT = (1 << 64) // _SPACE * _SPACE  # below it, n % _SPACE is exactly uniform
 
 
 def random_suffix() -> str:
-    """Six characters drawn uniformly from [a-z0-9] (one CSPRNG draw, base-36 digits)."""
-    n = secrets.randbelow(_SPACE)
+    """Six characters drawn uniformly from [a-z0-9]: one 64-bit CSPRNG draw (rejected, and
+    drawn again, with probability below 1e-9), read as base-36 digits."""
+    while True:
+        n: int = int.from_bytes(secrets.token_bytes(8))
+        if n < _DRAW_LIMIT:
+            break
+    n %= _SPACE
     high, low = divmod(n, 1296 * 1296)
     mid, low = divmod(low, 1296)
     return _PAIRS[high] + _PAIRS[mid] + _PAIRS[low]

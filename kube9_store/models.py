@@ -101,6 +101,8 @@ def _clean_text(value: str | None) -> str | None:
 
 
 def _check_encodable(value: str) -> None:
+    if value.isascii():
+        return
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -169,11 +171,14 @@ def _timestamp_or_none(value: Any) -> str | None:
     return normalize_timestamp(value)
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def dump_metadata(value: Mapping[str, Any] | None) -> str | None:
-    """The stored JSON text of (already validated) metadata."""
+    """The stored JSON text of (already validated) metadata (compact, UTF-8, no NaN)."""
     if value is None:
         return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _JSON.encode(value)
 
 
 OptionalObjectField = Annotated[str | None, Field(default=None, max_length=OBJECT_FIELD_MAX)]
