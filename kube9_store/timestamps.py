@@ -27,11 +27,8 @@ def to_utc(value: datetime) -> datetime:
 
 def format_timestamp(value: datetime) -> str:
     """The stored form of ``value``, truncated to milliseconds."""
-    v = to_utc(value)
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
-        f".{v.microsecond // 1000:03d}Z"
-    )
+    # isoformat pads the year to four digits and ends in "+00:00" for a UTC value
+    return to_utc(value).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:
