@@ -139,7 +139,7 @@ def apply_retention(
 
         total = 0
         while True:
-            removed = store.write("apply retention", delete_batch)
+            removed = store.write("apply retention", delete_batch, one_statement=True)
             batches += 1
             total += removed
             if removed < batch_size:

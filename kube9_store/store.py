@@ -235,10 +235,13 @@ class EventStore:
 
     # -- driver-level access -----------------------------------------------------------------
 
-    def write(self, action: str, work: Callable[[Any], T]) -> T:
+    def write(self, action: str, work: Callable[[Any], T], *, one_statement: bool = False) -> T:
         """Run ``work(driver_connection)`` in one write transaction. The busy timeout bounds
         each wait; a write still locked out after it is retried with backoff a bounded number
-        of times, then fails with DatabaseLockedError. Integrity errors reach the caller."""
+        of times, then fails with DatabaseLockedError. Integrity errors reach the caller.
+
+        ``one_statement``: ``work`` runs a single statement, which is atomic by itself (its
+        triggers included), so it runs in autocommit, without BEGIN and COMMIT round trips."""
         if self.read_only:
             raise ReadOnlyError(f"{action}: this store was opened read-only")
         delay = BUSY_BACKOFF_S
@@ -247,6 +250,12 @@ class EventStore:
                 proxy = self.engine.raw_connection()
                 try:
                     con = proxy.driver_connection
+                    if one_statement:
+                        self._tx.begin_read(con)  # autocommit
+                        try:
+                            return work(con)
+                        finally:
+                            self._tx.end_read(con)
                     self._tx.begin_write(con)
                     try:
                         result = work(con)
@@ -328,7 +337,11 @@ class EventStore:
         insert = self.sql.insert
         for _attempt in range(ID_ATTEMPTS):
             try:
-                self.write("record event", lambda con: con.execute(insert.sql, insert.params(row)))
+                self.write(
+                    "record event",
+                    lambda con: con.execute(insert.sql, insert.params(row)),
+                    one_statement=True,
+                )
                 self.metrics.recorded(new.event_type, new.severity)
                 return _event_from_row(row, new)
             except self._integrity_error as exc:
@@ -422,7 +435,11 @@ class EventStore:
             raise ValidationError.single("acknowledged", "must be True or False")
         ack = self.sql.acknowledge
         params = ack.params({"id": event_id, "ack": int(acknowledged)})
-        changed = self.write("acknowledge event", lambda con: con.execute(ack.sql, params).rowcount)
+        changed = self.write(
+            "acknowledge event",
+            lambda con: con.execute(ack.sql, params).rowcount,
+            one_statement=True,
+        )
         return bool(changed)
 
     # -- reading -----------------------------------------------------------------------------

@@ -37,8 +37,8 @@ def begin_write(dbapi_connection: Any) -> None:
 
 
 def begin_read(dbapi_connection: Any) -> None:
-    """A single-statement read needs no transaction: autocommit saves the BEGIN and ROLLBACK
-    round trips (set while idle, it costs none itself)."""
+    """A single statement needs no explicit transaction: autocommit saves the BEGIN and the
+    COMMIT or ROLLBACK round trips (set while idle, it costs none itself)."""
     dbapi_connection.autocommit = True
 
 

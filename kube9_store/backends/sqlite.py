@@ -112,7 +112,8 @@ def begin_write(dbapi_connection: Any) -> None:
 
 
 def begin_read(dbapi_connection: Any) -> None:
-    """Reads run in autocommit already (no BEGIN): nothing to do."""
+    """Connections run in autocommit between explicit BEGINs (isolation_level=None): a single
+    statement needs nothing more."""
 
 
 def end_read(dbapi_connection: Any) -> None:
