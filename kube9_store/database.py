@@ -46,15 +46,9 @@ def open_engine(
             with translated(f"cannot open {where}"):
                 state = _read(engine, path)
             if not (state.at_package_head and fast):
-                with translated(f"cannot lock {where} for migration"):
-                    lock = migration_lock(engine, url)
-                    lock.__enter__()
-                try:
-                    with translated(f"cannot open {where}"):
-                        state = _read(engine, path)
+                with translated(f"cannot migrate {where}"), migration_lock(engine, url):
+                    state = _read(engine, path)  # again: another process may have migrated
                     _migrate(engine, state, path, migrate, extra_version_locations, target=target)
-                finally:
-                    lock.__exit__(None, None, None)
         except BaseException:
             engine.dispose()
             raise
