@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -41,49 +42,79 @@ class CompiledSQL:
 
 
 class Statements:
-    """The store's fixed statements for one engine's dialect."""
+    """The store's fixed statements for one engine's dialect, each compiled on first use (a
+    short-lived CLI process compiles only what it runs)."""
 
     def __init__(self, dialect: Dialect) -> None:
-        cols = events.c
-        self.insert = CompiledSQL.of(
-            insert(events).values({name: bindparam(name) for name in EVENT_COLUMNS}), dialect
+        self.dialect = dialect
+
+    def _compile(self, stmt: ClauseElement) -> CompiledSQL:
+        return CompiledSQL.of(stmt, self.dialect)
+
+    @cached_property
+    def insert(self) -> CompiledSQL:
+        return self._compile(
+            insert(events).values({name: bindparam(name) for name in EVENT_COLUMNS})
         )
-        self.get = CompiledSQL.of(select(events).where(cols.id == bindparam("id")), dialect)
-        self.acknowledge = CompiledSQL.of(
-            update(events).where(cols.id == bindparam("id")).values(acknowledged=bindparam("ack")),
-            dialect,
+
+    @cached_property
+    def get(self) -> CompiledSQL:
+        return self._compile(select(events).where(events.c.id == bindparam("id")))
+
+    @cached_property
+    def acknowledge(self) -> CompiledSQL:
+        return self._compile(
+            update(events)
+            .where(events.c.id == bindparam("id"))
+            .values(acknowledged=bindparam("ack"))
         )
+
+    @cached_property
+    def count_all(self) -> CompiledSQL:
+        return self._compile(select(func.coalesce(func.sum(event_counts.c.n), 0)))
+
+    @cached_property
+    def count_by(self) -> dict[str, CompiledSQL]:
         total = func.sum(event_counts.c.n)
-        self.count_all = CompiledSQL.of(select(func.coalesce(total, 0)), dialect)
-        self.count_by = {
-            name: CompiledSQL.of(
+        return {
+            name: self._compile(
                 select(event_counts.c[name], total)
                 .group_by(event_counts.c[name])
                 .having(total > 0)
-                .order_by(event_counts.c[name]),
-                dialect,
+                .order_by(event_counts.c[name])
             )
             for name in ("event_type", "severity")
         }
-        self.count_pairs = CompiledSQL.of(
-            select(event_counts.c.event_type, event_counts.c.severity, event_counts.c.n).where(
-                event_counts.c.n > 0
-            ),
-            dialect,
+
+    @cached_property
+    def count_pairs(self) -> CompiledSQL:
+        c = event_counts.c
+        return self._compile(select(c.event_type, c.severity, c.n).where(c.n > 0))
+
+    @cached_property
+    def schema_version(self) -> CompiledSQL:
+        return self._compile(select(func.max(schema_version.c.version)))
+
+    @cached_property
+    def clear_counts(self) -> CompiledSQL:
+        return self._compile(event_counts.delete())
+
+    @cached_property
+    def fill_counts(self) -> CompiledSQL:
+        by_pair = select(events.c.event_type, events.c.severity, func.count()).group_by(
+            events.c.event_type, events.c.severity
         )
-        self.schema_version = CompiledSQL.of(select(func.max(schema_version.c.version)), dialect)
-        self.clear_counts = CompiledSQL.of(event_counts.delete(), dialect)
-        self.fill_counts = CompiledSQL.of(
-            event_counts.insert().from_select(
-                ["event_type", "severity", "n"],
-                select(events.c.event_type, events.c.severity, func.count()).group_by(
-                    events.c.event_type, events.c.severity
-                ),
-            ),
-            dialect,
+        return self._compile(
+            event_counts.insert().from_select(["event_type", "severity", "n"], by_pair)
         )
-        self.retention_batch = CompiledSQL.of(RETENTION_BATCH, dialect)
-        self.retention_count = CompiledSQL.of(RETENTION_COUNT, dialect)
+
+    @cached_property
+    def retention_batch(self) -> CompiledSQL:
+        return self._compile(RETENTION_BATCH)
+
+    @cached_property
+    def retention_count(self) -> CompiledSQL:
+        return self._compile(RETENTION_COUNT)
 
 
 #: Retention: one bounded batch of expired events of one severity (an index range scan).

@@ -503,11 +503,11 @@ class EventStore:
         """How many events match. No filter, or one on type and severity alone, is answered
         from the trigger-maintained counts without reading the events."""
         f = EventFilter.parse(flt) if flt is not None else None
-        if f is None or (f.event_type is None and f.severity is None and counted_only(f)):
-            return int(self._fetch(self.sql.count_all, {}, "count events")[0][0])
         if not counted_only(f):
             shape, values = shape_and_values(f, count=True)
             return int(self._fetch(self._compiled(shape), values, "count events")[0][0])
+        if f is None or not (f.event_type or f.severity):
+            return int(self._fetch(self.sql.count_all, {}, "count events")[0][0])
         stmt = select(func.coalesce(func.sum(event_counts.c.n), 0))
         if f.event_type:
             stmt = stmt.where(event_counts.c.event_type.in_(f.event_type))
