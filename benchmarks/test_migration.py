@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from alembic import command
+
 from benchmarks.conftest import SIZES, record
 from benchmarks.datagen import NOW, build
 from kube9_store.admin import upgrade
+from kube9_store.backends import backend_for
 from kube9_store.config import sqlite_url
-from kube9_store.engine import make_engine
 from kube9_store.ids import random_suffix
 from kube9_store.migrate import Migrator
 from kube9_store.timestamps import format_timestamp
@@ -35,13 +35,13 @@ INSERT = (
 
 def offline_sql(tmp: Path) -> str:
     """The SQL the chain emits for 0001 -> head (schema_version rows included)."""
-    engine = make_engine(sqlite_url(tmp / "offline.db"))
-    migrator = Migrator(engine)
+    backend = backend_for(sqlite_url(tmp / "offline.db"))
+    migrator = Migrator(backend)
     cfg = migrator.config()
     buffer = io.StringIO()
     cfg.output_buffer = buffer
     command.upgrade(cfg, "0001:head", sql=True)
-    engine.dispose()
+    backend.dispose()
     return buffer.getvalue()
 
 

@@ -11,20 +11,35 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kube9_store.backends import Backend
+    from kube9_store.config import ConnectionSettings, DbLocation, Synchronous
     from kube9_store.errors import (
         DatabaseLockedError,
         DatabaseUnavailableError,
         DuplicateEventError,
         EventNotFoundError,
+        FieldProblem,
         Kube9StoreError,
         MigrationError,
         ReadOnlyError,
         SchemaError,
+        StorageFullError,
+        UnsupportedOperationError,
         ValidationError,
     )
     from kube9_store.filters import Page
     from kube9_store.ids import generate_event_id
-    from kube9_store.models import EVENT_TYPES, SEVERITIES, Event, EventFilter, NewEvent
+    from kube9_store.models import (
+        EVENT_TYPES,
+        SEVERITIES,
+        Event,
+        EventFilter,
+        EventType,
+        NewEvent,
+        Severity,
+    )
+    from kube9_store.results import BackupResult, IntegrityResult, RetentionResult, SizeInfo
+    from kube9_store.retention import RetentionPolicy, RetentionRunner
     from kube9_store.store import EventStore
 
 __version__ = "0.1.0"
@@ -34,37 +49,67 @@ _HOMES = {
     "DatabaseUnavailableError": "errors",
     "DuplicateEventError": "errors",
     "EventNotFoundError": "errors",
+    "FieldProblem": "errors",
     "Kube9StoreError": "errors",
     "MigrationError": "errors",
     "ReadOnlyError": "errors",
     "SchemaError": "errors",
+    "StorageFullError": "errors",
+    "UnsupportedOperationError": "errors",
     "ValidationError": "errors",
+    "Backend": "backends",
+    "ConnectionSettings": "config",
+    "DbLocation": "config",
+    "Synchronous": "config",
     "generate_event_id": "ids",
     "EVENT_TYPES": "models",
     "SEVERITIES": "models",
     "Event": "models",
     "EventFilter": "models",
     "NewEvent": "models",
-    "EventStore": "store",
+    "EventType": "models",
+    "Severity": "models",
     "Page": "filters",
+    "BackupResult": "results",
+    "IntegrityResult": "results",
+    "RetentionResult": "results",
+    "SizeInfo": "results",
+    "RetentionPolicy": "retention",
+    "RetentionRunner": "retention",
+    "EventStore": "store",
 }
 
 __all__ = [
     "EVENT_TYPES",
     "SEVERITIES",
+    "Backend",
+    "BackupResult",
+    "ConnectionSettings",
     "DatabaseLockedError",
     "DatabaseUnavailableError",
+    "DbLocation",
     "DuplicateEventError",
     "Event",
     "EventFilter",
     "EventNotFoundError",
     "EventStore",
+    "EventType",
+    "FieldProblem",
+    "IntegrityResult",
     "Kube9StoreError",
     "MigrationError",
     "NewEvent",
     "Page",
     "ReadOnlyError",
+    "RetentionPolicy",
+    "RetentionResult",
+    "RetentionRunner",
     "SchemaError",
+    "Severity",
+    "SizeInfo",
+    "StorageFullError",
+    "Synchronous",
+    "UnsupportedOperationError",
     "ValidationError",
     "__version__",
     "generate_event_id",

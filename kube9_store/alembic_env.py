@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 from sqlalchemy.engine import URL
 
-from kube9_store.backends.sqlite import create_file
-from kube9_store.config import ENV_DB_PATH, ENV_DB_URL, resolve_url, sqlite_file, to_url
-from kube9_store.engine import make_engine, write_engine
+from kube9_store.backends import backend_for
+from kube9_store.config import ENV_DB_PATH, ENV_DB_URL, resolve_url, to_url
 from kube9_store.schema import metadata, schema_version
 from kube9_store.timestamps import format_timestamp, utcnow
 
@@ -74,16 +73,13 @@ def _emit_offline(ctx: Any, step: Any) -> None:
 
 def _configure_and_run(context: Any, connection: Connection | None, url: URL | None) -> None:
     hook = functools.partial(sync_schema_version, script_dir=context.script)
-    dialect = (
-        connection.dialect.name if connection is not None else (url and url.get_backend_name())
-    )
     context.configure(
         connection=connection,
         url=url if connection is None else None,
         target_metadata=metadata,
         transaction_per_migration=True,
         transactional_ddl=True,
-        render_as_batch=dialect == "sqlite",
+        render_as_batch=True,  # SQLite rebuilds tables; other databases ALTER them directly
         on_version_apply=hook,
         literal_binds=connection is None,
     )
@@ -119,16 +115,14 @@ def run() -> None:
         _configure_and_run(context, connectable, None)
         return
     if isinstance(connectable, Engine):
-        engine = connectable
-    else:
-        url = _cli_url(context)
-        path = sqlite_file(url)
-        if path is not None and not path.exists():
-            create_file(path)  # as the store would: parent directory 0700, file 0600
-        engine = make_engine(url)
-    try:
-        with write_engine(engine).connect() as connection:
+        with connectable.connect() as connection:
             _configure_and_run(context, connection, None)
+        return
+    backend = backend_for(_cli_url(context))
+    try:
+        with backend.migration_lock():
+            backend.prepare()  # as the store would: a new file 0600 in a 0700 directory
+            with backend.writer.connect() as connection:
+                _configure_and_run(context, connection, None)
     finally:
-        if engine is not connectable:
-            engine.dispose()
+        backend.dispose()

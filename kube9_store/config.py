@@ -1,4 +1,5 @@
-"""Where the database lives: explicit argument, else the environment, else the spec's default.
+"""Where the database lives (explicit argument, else the environment, else the spec's default)
+and how connections to it behave.
 
 This is the only module that reads the environment for the database location.
 """
@@ -7,11 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from kube9_store import checks
 from kube9_store.errors import ValidationError
 
 DEFAULT_DB_PATH = Path("/data/kube9.db")
@@ -20,6 +24,33 @@ ENV_DB_URL = "KUBE9_DB_URL"
 ENV_DB_PATH = "DB_PATH"
 
 DbLocation = str | os.PathLike[str] | URL
+
+#: SQLite's synchronous levels: NORMAL (the spec's) or FULL to survive power loss in WAL mode.
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+SYNCHRONOUS_MODES: tuple[Synchronous, ...] = get_args(Synchronous)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How every connection of a store behaves; checked once, here."""
+
+    read_only: bool = False
+    synchronous: Synchronous = "NORMAL"
+    busy_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.read_only, bool):
+            raise ValidationError.single("read_only", "must be True or False")
+        if self.synchronous not in SYNCHRONOUS_MODES:
+            raise ValidationError.single(
+                "synchronous",
+                f"must be one of {', '.join(SYNCHRONOUS_MODES)}, got {self.synchronous!r}",
+            )
+        object.__setattr__(self, "busy_timeout", checks.seconds("busy_timeout", self.busy_timeout))
+
+    @property
+    def busy_timeout_ms(self) -> int:
+        return int(self.busy_timeout * 1000)
 
 
 def sqlite_url(path: str | os.PathLike[str]) -> URL:
@@ -68,15 +99,3 @@ def resolve_url(db: DbLocation | None = None, environ: Mapping[str, str] | None 
             )
         return sqlite_url(Path(directory) / DB_FILE_NAME)
     return sqlite_url(DEFAULT_DB_PATH)
-
-
-def sqlite_file(url: URL) -> Path | None:
-    """The file behind a SQLite URL, or None for memory databases and other dialects."""
-    if url.get_backend_name() != "sqlite":
-        return None
-    database = url.database
-    if not database or database == ":memory:" or url.query.get("mode") == "memory":
-        return None
-    if database.startswith("file:"):
-        database = database[len("file:") :].split("?", 1)[0]
-    return Path(database)

@@ -1,13 +1,11 @@
-"""The package's exception hierarchy, and the one place driver errors are translated."""
+"""The package's exception hierarchy, and the kinds of driver error each backend maps its
+error codes to (see ``Backend.classify``)."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-from sqlalchemy import exc as sa_exc
 
 
 class Kube9StoreError(Exception):
@@ -51,11 +49,13 @@ class EventNotFoundError(Kube9StoreError, LookupError):
 
 
 class DuplicateEventError(Kube9StoreError):
-    """An event with the caller's explicit id is already stored."""
+    """An event with the caller's explicit id is already stored (``event_id`` is None when the
+    database did not say which)."""
 
-    def __init__(self, event_id: str) -> None:
+    def __init__(self, event_id: str | None) -> None:
         self.event_id = event_id
-        super().__init__(f"an event with id {event_id!r} already exists")
+        which = f"id {event_id!r}" if event_id is not None else "that id"
+        super().__init__(f"an event with {which} already exists")
 
 
 class SchemaError(Kube9StoreError):
@@ -82,33 +82,39 @@ class ReadOnlyError(DatabaseUnavailableError):
     """A write was attempted on a store opened read-only, or on a read-only file."""
 
 
-def translate(exc: BaseException, action: str) -> Kube9StoreError:
-    """Map a driver or SQLAlchemy error to the package's hierarchy."""
-    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
-    text = str(orig) if orig is not None else str(exc)
-    lowered = text.lower()
-    if "database is locked" in lowered or "database table is locked" in lowered:
-        return DatabaseLockedError(f"{action}: {text}")
-    if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
-        return ReadOnlyError(f"{action}: {text}")
-    driver = type(orig).__module__.split(".")[0] if orig is not None else ""
-    if isinstance(exc, sa_exc.DBAPIError) or driver in ("sqlite3", "psycopg"):
-        return DatabaseUnavailableError(f"{action}: {text}")
-    if isinstance(exc, sa_exc.SQLAlchemyError | OSError):
-        return DatabaseUnavailableError(f"{action}: {text}")
-    return Kube9StoreError(f"{action}: {text}")
+class StorageFullError(DatabaseUnavailableError):
+    """The filesystem (or the server) has no room left for the write."""
 
 
-@contextmanager
-def translated(action: str) -> Iterator[None]:
-    """Re-raise driver, SQLAlchemy and OS errors as package errors, chained with ``from``."""
-    try:
-        yield
-    except Kube9StoreError:
-        raise
-    except (sa_exc.SQLAlchemyError, sqlite3.Error, OSError) as exc:
-        raise translate(exc, action) from exc
-    except Exception as exc:
-        if type(exc).__module__.split(".")[0] == "psycopg":
-            raise translate(exc, action) from exc
-        raise
+class UnsupportedOperationError(Kube9StoreError):
+    """The operation exists only on other backends (e.g. VACUUM and file backups on SQLite)."""
+
+
+class ErrorKind(enum.Enum):
+    """What a driver error means, whatever backend raised it."""
+
+    BUSY = "busy"  # lost a race for a lock: the write may simply be tried again
+    DUPLICATE_ID = "duplicate_id"  # the events key already holds that id
+    CONSTRAINT = "constraint"  # another constraint refused the row
+    READ_ONLY = "read_only"  # the file, connection or server refuses writes
+    NOT_A_DATABASE = "not_a_database"  # the file is not a database of this backend
+    CORRUPT = "corrupt"  # the database is damaged
+    FULL = "full"  # no room left on the disk or server
+    UNAVAILABLE = "unavailable"  # cannot connect, I/O error, or anything else from the driver
+
+
+def error_for(kind: ErrorKind, message: str) -> Kube9StoreError:
+    """The package error for a classified driver error."""
+    if kind is ErrorKind.BUSY:
+        return DatabaseLockedError(message)
+    if kind is ErrorKind.DUPLICATE_ID:
+        return DuplicateEventError(None)
+    if kind is ErrorKind.READ_ONLY:
+        return ReadOnlyError(message)
+    if kind is ErrorKind.NOT_A_DATABASE:
+        return SchemaError(message)
+    if kind is ErrorKind.FULL:
+        return StorageFullError(message)
+    if kind is ErrorKind.CONSTRAINT:
+        return Kube9StoreError(message)
+    return DatabaseUnavailableError(message)

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, select, tuple_
 
+from kube9_store import checks
 from kube9_store.errors import ValidationError
 from kube9_store.models import Event, EventFilter
-from kube9_store.schema import events
+from kube9_store.schema import event_counts, events
 
 #: Newest first, ties broken by id: a total order, so pages never repeat or skip a row.
 NEWEST_FIRST = (events.c.created_at.desc(), events.c.id.desc())
@@ -47,10 +48,9 @@ def decode_cursor(cursor: object) -> tuple[str, str]:
 
 
 def check_count(name: str, value: object, minimum: int) -> int:
-    """A limit or offset: an int (not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValidationError.single(name, f"must be an integer >= {minimum}, got {value!r}")
-    return value
+    """A limit or offset: an int (not a bool) from ``minimum`` to the largest the database
+    stores."""
+    return checks.whole_number(name, value, minimum)
 
 
 def counted_only(flt: EventFilter | None) -> bool:
@@ -58,6 +58,16 @@ def counted_only(flt: EventFilter | None) -> bool:
     return flt is None or all(
         getattr(flt, name) is None for name in EventFilter.model_fields if name not in COUNTED
     )
+
+
+def counted_statement(flt: EventFilter) -> Select[Any]:
+    """How many events have the filter's types and severities, from ``event_counts``."""
+    stmt = select(func.coalesce(func.sum(event_counts.c.n), 0))
+    if flt.event_type:
+        stmt = stmt.where(event_counts.c.event_type.in_(flt.event_type))
+    if flt.severity:
+        stmt = stmt.where(event_counts.c.severity.in_(flt.severity))
+    return stmt
 
 
 @dataclass(frozen=True)

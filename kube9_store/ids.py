@@ -8,7 +8,8 @@ from datetime import datetime
 
 from kube9_store.timestamps import format_timestamp, utcnow
 
-ALPHABET = string.ascii_lowercase + string.digits
+#: The digits of an id suffix, in base-36 order.
+ALPHABET = string.digits + string.ascii_lowercase
 SUFFIX_LENGTH = 6
 
 
@@ -30,6 +31,15 @@ def random_suffix() -> str:
     high, low = divmod(n, 1296 * 1296)
     mid, low = divmod(low, 1296)
     return _PAIRS[high] + _PAIRS[mid] + _PAIRS[low]
+
+
+def base36_suffix(n: int) -> str:
+    """The last :data:`SUFFIX_LENGTH` base-36 digits of ``n`` (least significant first)."""
+    digits = []
+    for _ in range(SUFFIX_LENGTH):
+        n, d = divmod(n, len(ALPHABET))
+        digits.append(ALPHABET[d])
+    return "".join(digits)
 
 
 def event_id_at(created_at: str, suffix: str | None = None) -> str:

@@ -7,10 +7,22 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from kube9_store.retention import RetentionResult
+from kube9_store.results import RetentionResult, SizeInfo
+
+
+class Observed(Protocol):
+    """What a scrape reads from a store (an :class:`~kube9_store.store.EventStore`)."""
+
+    @property
+    def location(self) -> str: ...
+
+    def size_bytes(self) -> SizeInfo: ...
+
+    def counts_by_type_and_severity(self) -> dict[tuple[str, str], int]: ...
+
+    def schema_version(self) -> int: ...
 
 
 class Hooks(Protocol):
@@ -24,9 +36,9 @@ class Hooks(Protocol):
 
     def retention_ran(self, result: RetentionResult) -> None: ...
 
-    def track(self, store: Any) -> None: ...
+    def track(self, store: Observed) -> None: ...
 
-    def untrack(self, store: Any) -> None: ...
+    def untrack(self, store: Observed) -> None: ...
 
 
 class NoMetrics:
@@ -44,10 +56,10 @@ class NoMetrics:
     def retention_ran(self, result: RetentionResult) -> None:
         pass
 
-    def track(self, store: Any) -> None:
+    def track(self, store: Observed) -> None:
         pass
 
-    def untrack(self, store: Any) -> None:
+    def untrack(self, store: Observed) -> None:
         pass
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kube9_store.errors import ValidationError
-from kube9_store.ids import event_id_at
-from kube9_store.models import DESCRIPTION_MAX, NewEvent, Severity
+from kube9_store.ids import base36_suffix, event_id_at
+from kube9_store.models import DESCRIPTION_MAX, TITLE_MAX, NewEvent, Severity
 from kube9_store.timestamps import format_timestamp, parse_timestamp
 
 CRITICAL_REASONS = frozenset({"OOMKilled", "NodeNotReady", "FailedKillPod"})
@@ -33,7 +33,6 @@ ERROR_REASONS = frozenset(
     }
 )
 WARNING_REASONS = frozenset({"BackOff", "Unhealthy", "EvictedPod"})
-_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def severity_for(reason: str, k8s_type: str | None) -> Severity:
@@ -142,7 +141,7 @@ def to_new_event(item: Any) -> NewEvent:
         id=_stable_id(created_at, uid, metadata["count"]),
         event_type="cluster",
         severity=severity_for(reason, k8s_type),
-        title=f"{kind} {reason}: {name}"[:200],
+        title=f"{kind} {reason}: {name}"[:TITLE_MAX],
         description=message[:DESCRIPTION_MAX] if message else None,
         object_kind=kind,
         object_namespace=namespace,
@@ -155,11 +154,7 @@ def to_new_event(item: Any) -> NewEvent:
 def _stable_id(created_at: str, uid: str, count: Any) -> str:
     """The same Kubernetes occurrence always gets the same id."""
     digest = int.from_bytes(hashlib.sha256(f"{uid}|{count}|{created_at}".encode()).digest()[:8])
-    suffix = ""
-    for _ in range(6):
-        digest, d = divmod(digest, 36)
-        suffix += _BASE36[d]
-    return event_id_at(created_at, suffix)
+    return event_id_at(created_at, base36_suffix(digest))
 
 
 def convert(items: Iterable[Any], report: ImportReport) -> list[NewEvent]:

@@ -9,17 +9,15 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kube9_store import redaction
-
-if TYPE_CHECKING:
-    from kube9_store.retention import RetentionResult
-    from kube9_store.store import EventStore
+from kube9_store.instrumentation import Observed
+from kube9_store.results import RetentionResult
 
 OPERATIONS = ("insert", "select", "update", "delete")
 #: Buckets from 25 µs: the store's operations live well under a millisecond.
@@ -33,7 +31,7 @@ class _ScrapeCollector(Collector):
     """Reads every tracked store when scraped: storage size, stored events, schema version."""
 
     def __init__(self) -> None:
-        self.stores: weakref.WeakSet[EventStore] = weakref.WeakSet()
+        self.stores: weakref.WeakSet[Observed] = weakref.WeakSet()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         size = GaugeMetricFamily(
@@ -156,11 +154,11 @@ class StoreMetrics:
             )
         child.inc(n)
 
-    def track(self, store: EventStore) -> None:
+    def track(self, store: Observed) -> None:
         """Report ``store``'s size and stored events at every scrape (until untracked)."""
         self.scrape.stores.add(store)
 
-    def untrack(self, store: EventStore) -> None:
+    def untrack(self, store: Observed) -> None:
         self.scrape.stores.discard(store)
 
     def retention_ran(self, result: RetentionResult) -> None:

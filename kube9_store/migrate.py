@@ -16,10 +16,10 @@ from typing import Any
 
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from alembic import command
-from kube9_store.engine import write_engine
+from kube9_store.backends import Backend
 from kube9_store.errors import MigrationError, SchemaError, ValidationError
 from kube9_store.state import SchemaState, read_state
 
@@ -52,16 +52,16 @@ def _load_chain(
 
 
 class Migrator:
-    """Runs the package's revision chain against one engine."""
+    """Runs the package's revision chain against one backend's database."""
 
     def __init__(
         self,
-        engine: Engine,
+        backend: Backend,
         *,
         script_location: str = PACKAGE_SCRIPT_LOCATION,
         extra_version_locations: Sequence[str] = (),
     ) -> None:
-        self.engine = engine
+        self.backend = backend
         self._script_location = script_location
         self._version_locations = (
             (package_versions_dir(), *extra_version_locations) if extra_version_locations else ()
@@ -108,7 +108,7 @@ class Migrator:
             raise ValidationError.single("revision", f"must be one of {known}, got {revision!r}")
 
     def state(self) -> SchemaState:
-        with self.engine.connect() as conn:
+        with self.backend.engine.connect() as conn:
             return read_state(conn)
 
     def is_current(self, state: SchemaState) -> bool:
@@ -159,17 +159,17 @@ class Migrator:
 
     def upgrade(self, revision: str = "head", *, stamp_first: str | None = None) -> None:
         """Apply every missing revision up to ``revision``, each in its own transaction."""
-        with write_engine(self.engine).connect() as conn:
+        with self.backend.writer.connect() as conn:
             if stamp_first is not None:
                 command.stamp(self.config(conn), stamp_first)
             self._run(conn, command.upgrade, revision)
 
     def downgrade(self, revision: str) -> None:
-        with write_engine(self.engine).connect() as conn:
+        with self.backend.writer.connect() as conn:
             self._run(conn, command.downgrade, revision)
 
     def stamp(self, revision: str) -> None:
-        with write_engine(self.engine).connect() as conn:
+        with self.backend.writer.connect() as conn:
             command.stamp(self.config(conn), revision)
 
     def _run(self, conn: Connection, step: Any, revision: str) -> None:

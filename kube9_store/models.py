@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self, get_args
 
@@ -338,3 +338,18 @@ def stored_event(values: dict[str, Any]) -> Event:
     object.__setattr__(event, "__pydantic_extra__", None)
     object.__setattr__(event, "__pydantic_private__", None)
     return event
+
+
+def parse_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]:
+    """Every item of a batch as a NewEvent; the problems of all items at once, each field
+    named by its index (``[3].severity``)."""
+    news: list[NewEvent] = []
+    problems: list[FieldProblem] = []
+    for i, item in enumerate(batch):
+        try:
+            news.append(NewEvent.parse(item))
+        except ValidationError as exc:
+            problems.extend(FieldProblem(f"[{i}].{p.field}", p.rule) for p in exc.problems)
+    if problems:
+        raise ValidationError(problems)
+    return news

@@ -13,30 +13,24 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
+from kube9_store import checks
 from kube9_store.errors import ValidationError
-from kube9_store.timestamps import format_timestamp, to_utc, utcnow
-
-if TYPE_CHECKING:
-    from kube9_store.store import EventStore
+from kube9_store.results import RetentionResult
+from kube9_store.timestamps import format_timestamp, to_utc
 
 log = logging.getLogger(__name__)
 
 ENV_INFO_WARNING_DAYS = "EVENT_RETENTION_INFO_WARNING_DAYS"
 ENV_ERROR_CRITICAL_DAYS = "EVENT_RETENTION_ERROR_CRITICAL_DAYS"
 DEFAULT_BATCH_SIZE = 1000
+MAX_BATCH_SIZE = 1_000_000
 DEFAULT_INTERVAL_S = 6 * 3600
 #: Run VACUUM after a retention run when at least this share of the file's pages is free.
 VACUUM_FREE_SHARE = 0.25
-
-
-def _days(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError.single(name, f"must be a whole number of days >= 1, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -47,8 +41,8 @@ class RetentionPolicy:
     error_critical_days: int = 30
 
     def __post_init__(self) -> None:
-        _days("info_warning_days", self.info_warning_days)
-        _days("error_critical_days", self.error_critical_days)
+        checks.days("info_warning_days", self.info_warning_days)
+        checks.days("error_critical_days", self.error_critical_days)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RetentionPolicy:
@@ -63,9 +57,9 @@ class RetentionPolicy:
             if raw is None or raw.strip() == "":
                 continue
             text = raw.strip()
-            if not (text.isascii() and text.isdigit()):
+            if not (text.isascii() and text.isdigit()) or len(text) > 18:
                 raise ValidationError.single(name, f"must be a whole number of days, got {raw!r}")
-            values[attr] = _days(name, int(text))
+            values[attr] = checks.days(name, int(text))
         return cls(**values)
 
     def days_for(self, severity: str) -> int:
@@ -76,70 +70,43 @@ class RetentionPolicy:
     def cutoffs(self, now: datetime) -> dict[str, str]:
         """Per severity: events created strictly before this stored-form instant go."""
         at = to_utc(now)
+        if at.year <= 100:
+            raise ValidationError.single("now", f"must be after the year 100, got {now!r}")
         return {
             sev: format_timestamp(at - timedelta(days=self.days_for(sev)))
             for sev in ("info", "warning", "error", "critical")
         }
 
 
-@dataclass
-class RetentionResult:
-    """What a run deleted (or, dry, would delete), per severity, and how long it took."""
-
-    by_severity: dict[str, int]
-    cutoffs: dict[str, str]
-    seconds: float
-    batches: int
-    dry_run: bool = False
-    vacuumed: bool = False
-    finished_at: str = field(default_factory=lambda: format_timestamp(utcnow()))
-
-    @property
-    def deleted(self) -> int:
-        return sum(self.by_severity.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "deleted": self.deleted,
-            "by_severity": self.by_severity,
-            "cutoffs": self.cutoffs,
-            "seconds": round(self.seconds, 4),
-            "batches": self.batches,
-            "dry_run": self.dry_run,
-            "vacuumed": self.vacuumed,
-        }
+#: Deletes up to ``limit`` events of one severity created before a cutoff; returns how many.
+DeleteBatch = Callable[[str, str, int], int]
+#: Counts the events of one severity created before a cutoff.
+CountExpired = Callable[[str, str], int]
 
 
 def apply_retention(
-    store: EventStore,
     policy: RetentionPolicy,
     *,
-    now: datetime | None = None,
+    now: datetime,
+    delete_batch: DeleteBatch,
+    count_expired: CountExpired,
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
 ) -> RetentionResult:
-    """Delete expired events in batches of ``batch_size``, each its own short transaction."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValidationError.single("batch_size", f"must be an integer >= 1, got {batch_size!r}")
+    """Delete expired events in batches of ``batch_size``, each its own short transaction
+    (``dry_run``: only count them)."""
+    checks.whole_number("batch_size", batch_size, 1, MAX_BATCH_SIZE)
     started = time.perf_counter()
-    cutoffs = policy.cutoffs(now if now is not None else store.clock())
+    cutoffs = policy.cutoffs(now)
     by_severity: dict[str, int] = {}
     batches = 0
     for severity, cutoff in cutoffs.items():
-        params = {"severity": severity, "cutoff": cutoff, "batch": batch_size}
         if dry_run:
-            count = store.sql.retention_count
-            by_severity[severity] = int(store._fetch(count, params, "count expired")[0][0])
+            by_severity[severity] = count_expired(severity, cutoff)
             continue
-        batch = store.sql.retention_batch
-        values = batch.params(params)
-
-        def delete_batch(con: Any, sql: str = batch.sql, v: Any = values) -> int:
-            return int(con.execute(sql, v).rowcount)
-
         total = 0
         while True:
-            removed = store.write("apply retention", delete_batch, one_statement=True)
+            removed = delete_batch(severity, cutoff, batch_size)
             batches += 1
             total += removed
             if removed < batch_size:
@@ -154,21 +121,25 @@ def apply_retention(
     )
 
 
+class SupportsRetention(Protocol):
+    """What a runner needs: a store, or anything else that applies retention."""
+
+    def apply_retention(self) -> RetentionResult: ...
+
+
 class RetentionRunner:
     """Runs retention now and then every ``interval`` seconds in a daemon thread until
     :meth:`stop`. A failed run is logged and retried at the next interval."""
 
     def __init__(
         self,
-        store: EventStore,
+        store: SupportsRetention,
         *,
         interval: float = DEFAULT_INTERVAL_S,
         on_result: Callable[[RetentionResult], None] | None = None,
     ) -> None:
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
-            raise ValidationError.single("interval", "must be a number of seconds > 0")
         self.store = store
-        self.interval = float(interval)
+        self.interval = checks.seconds("interval", interval, positive=True)
         self.on_result = on_result
         self.runs = 0
         self.failures = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, func, inspect, select, text
 
@@ -40,3 +41,26 @@ def read_state(conn: Connection) -> SchemaState:
     if "schema_version" in tables:
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     return SchemaState(revision=revision, version=version, tables=tables)
+
+
+def difference(found: dict[str, Any], expected: dict[str, Any]) -> str:
+    """A short human account of how two structures (``Backend.structure``) differ."""
+    notes: list[str] = []
+    for table in sorted(expected.keys() | found.keys()):
+        f, e = found.get(table), expected.get(table)
+        if f is None or not f["columns"]:
+            notes.append(f"table {table} is missing")
+            continue
+        if e is None:
+            notes.append(f"unexpected table {table}")
+            continue
+        if f["columns"] != e["columns"]:
+            notes.append(f"{table} columns are {f['columns']}, expected {e['columns']}")
+        for name in sorted(e["indexes"].keys() - f["indexes"].keys()):
+            notes.append(f"index {name} is missing")
+        for name in sorted(f["indexes"].keys() - e["indexes"].keys()):
+            notes.append(f"unexpected index {name}")
+        for name in sorted(e["indexes"].keys() & f["indexes"].keys()):
+            if e["indexes"][name] != f["indexes"][name]:
+                notes.append(f"index {name} differs")
+    return "; ".join(notes) or "no difference"

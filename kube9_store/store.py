@@ -2,52 +2,34 @@
 
 Threading model: one store per process, shared by any number of threads. Each call checks a
 connection out of the engine's pool for its own duration, so threads never share a connection.
-Record, get, acknowledge and the counts run on the pooled driver connection with statements
-compiled once (see :mod:`kube9_store.statements`); filtered queries go through SQLAlchemy.
+Statements run through the store's :class:`~kube9_store.executor.Executor`; what differs by
+database kind is the store's :class:`~kube9_store.backends.Backend`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import URL
 
 from kube9_store import snapshots
-
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-from kube9_store.backends import postgresql
-from kube9_store.backends import sqlite_maintenance as maintenance
-from kube9_store.backends.sqlite import Synchronous
-from kube9_store.backends.sqlite_maintenance import BackupResult, IntegrityResult, SizeInfo
-from kube9_store.config import DbLocation, resolve_url, sqlite_file
-from kube9_store.database import open_engine
-from kube9_store.engine import driver_transactions, is_sqlite, read_engine
-from kube9_store.errors import (
-    DatabaseLockedError,
-    DuplicateEventError,
-    FieldProblem,
-    Kube9StoreError,
-    ReadOnlyError,
-    ValidationError,
-    translate,
-    translated,
-)
+from kube9_store.backends import Backend, backend_for
+from kube9_store.config import ConnectionSettings, DbLocation, Synchronous, resolve_url
+from kube9_store.errors import DuplicateEventError, EventNotFoundError, ValidationError
+from kube9_store.executor import Executor
 from kube9_store.filters import (
     Page,
     Shape,
     check_count,
     counted_only,
+    counted_statement,
     decode_cursor,
     encode_cursor,
     shape_and_values,
@@ -55,68 +37,31 @@ from kube9_store.filters import (
 )
 from kube9_store.ids import event_id_at
 from kube9_store.instrumentation import Hooks, NoMetrics, instrumented
-from kube9_store.models import Event, EventFilter, NewEvent, stored_event
-from kube9_store.retention import (
-    VACUUM_FREE_SHARE,
-    RetentionPolicy,
-    RetentionResult,
-    apply_retention,
+from kube9_store.models import Event, EventFilter, NewEvent, parse_batch
+from kube9_store.opening import open_database
+from kube9_store.results import BackupResult, IntegrityResult, RetentionResult, SizeInfo
+from kube9_store.retention import VACUUM_FREE_SHARE, RetentionPolicy, apply_retention
+from kube9_store.rows import (
+    event_from_new,
+    event_from_tuple,
+    insert_rows,
+    new_row,
+    refuse_repeated_ids,
+    renew_repeated_ids,
 )
-from kube9_store.schema import EVENT_COLUMNS, HEAD_VERSION, event_counts, events
+from kube9_store.schema import HEAD_VERSION, events
 from kube9_store.statements import CompiledSQL, Statements
 from kube9_store.timestamps import format_timestamp, utcnow
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
-T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: How many fresh ids an insert tries before giving up on a colliding generated id.
 ID_ATTEMPTS = 8
-#: How often a write that still meets SQLITE_BUSY after the busy timeout is retried.
-BUSY_RETRIES = 5
-BUSY_BACKOFF_S = 0.05
 #: How many ids one existence check sends at once.
 ID_CHUNK = 500
-
-
-def _event_from_tuple(row: Sequence[Any]) -> Event:
-    """A stored row (columns in table order) as an Event, without re-validating it."""
-    metadata = row[8]
-    return stored_event(
-        {
-            "id": row[0],
-            "event_type": row[1],
-            "severity": row[2],
-            "title": row[3],
-            "description": row[4],
-            "object_kind": row[5],
-            "object_namespace": row[6],
-            "object_name": row[7],
-            "metadata": json.loads(metadata) if metadata is not None else None,
-            "created_at": row[9],
-            "acknowledged": bool(row[10]),
-        }
-    )
-
-
-def _is_id_conflict(exc: BaseException) -> bool:
-    text = str(getattr(exc, "orig", exc)).lower()
-    return ("unique" in text and "events.id" in text) or "events_pkey" in text
-
-
-_BUSY = (
-    "database is locked",  # SQLite, past the busy timeout
-    "database table is locked",
-    "lock timeout",  # PostgreSQL, past lock_timeout
-    "deadlock detected",
-    "could not serialize",
-)
-
-
-def _is_busy(exc: BaseException) -> bool:
-    """A write that lost a race for a lock and may simply be tried again."""
-    text = str(getattr(exc, "orig", exc)).lower()
-    return any(marker in text for marker in _BUSY)
 
 
 class EventStore:
@@ -125,28 +70,18 @@ class EventStore:
 
     def __init__(
         self,
-        engine: Engine,
+        backend: Backend,
         *,
-        url: URL,
-        read_only: bool = False,
         clock: Callable[[], datetime] = utcnow,
         retention: RetentionPolicy | None = None,
         metrics: Hooks | None = None,
     ) -> None:
-        self.engine = engine
-        self.url = url
-        self.read_only = read_only
+        self.backend = backend
         self.clock = clock
         self._retention = retention
-        self.path = sqlite_file(url)
-        self.sql = Statements(engine.dialect)
-        self._reader = read_engine(engine)
+        self._run = Executor(backend)
+        self.sql = Statements(backend.engine.dialect)
         self._shapes: dict[Shape, CompiledSQL] = {}
-        self._tx = driver_transactions(engine)
-        dbapi = engine.dialect.loaded_dbapi
-        self._integrity_error: type[Exception] = dbapi.IntegrityError
-        self._operational_error: type[Exception] = dbapi.OperationalError
-        self._driver_error: type[Exception] = dbapi.Error
         self.metrics: Hooks = metrics if metrics is not None else NoMetrics()
         self.metrics.track(self)
 
@@ -177,29 +112,13 @@ class EventStore:
         spec's 7 and 30 days. Metrics go to ``registry`` (default: prometheus_client's global
         registry); ``metrics=False`` switches instrumentation off.
         """
-        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValidationError.single(
-                "synchronous", f"must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}"
-            )
-        if (
-            isinstance(busy_timeout, bool)
-            or not isinstance(busy_timeout, int | float)
-            or busy_timeout < 0
-        ):
-            raise ValidationError.single("busy_timeout", "must be a number of seconds >= 0")
-        url = resolve_url(db)
-        engine = open_engine(
-            url,
-            read_only=read_only,
-            migrate=migrate,
-            synchronous=synchronous,
-            busy_timeout=busy_timeout,
-            extra_version_locations=extra_version_locations,
+        settings = ConnectionSettings(
+            read_only=read_only, synchronous=synchronous, busy_timeout=busy_timeout
         )
+        backend = backend_for(resolve_url(db), settings)
+        open_database(backend, migrate=migrate, extra_version_locations=extra_version_locations)
         return cls(
-            engine,
-            url=url,
-            read_only=read_only,
+            backend,
             clock=clock,
             retention=retention,
             metrics=_metrics_for(registry) if metrics else NoMetrics(),
@@ -208,13 +127,31 @@ class EventStore:
     def close(self) -> None:
         """Release every pooled connection (the last one checkpoints the WAL)."""
         self.metrics.untrack(self)
-        self.engine.dispose()
+        self.backend.dispose()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for reads of your own (the store's writes keep its rules)."""
+        return self.backend.engine
+
+    @property
+    def url(self) -> URL:
+        return self.backend.url
+
+    @property
+    def read_only(self) -> bool:
+        return self.backend.settings.read_only
+
+    @property
+    def location(self) -> str:
+        """The database file, or the URL (password hidden) for other backends."""
+        return self.backend.location
 
     @property
     def retention(self) -> RetentionPolicy:
@@ -224,129 +161,28 @@ class EventStore:
             self._retention = RetentionPolicy.from_env()
         return self._retention
 
-    @property
-    def location(self) -> str:
-        """The database file, or the URL (password hidden) for other backends."""
-        return str(self.path) if self.path is not None else self.url.render_as_string()
-
     def __repr__(self) -> str:
         mode = "read-only" if self.read_only else "read-write"
-        return f"EventStore({self.url.render_as_string()!r}, {mode})"
-
-    # -- driver-level access -----------------------------------------------------------------
-
-    def write(self, action: str, work: Callable[[Any], T], *, one_statement: bool = False) -> T:
-        """Run ``work(driver_connection)`` in one write transaction. The busy timeout bounds
-        each wait; a write still locked out after it is retried with backoff a bounded number
-        of times, then fails with DatabaseLockedError. Integrity errors reach the caller.
-
-        ``one_statement``: ``work`` runs a single statement, which is atomic by itself (its
-        triggers included), so it runs in autocommit, without BEGIN and COMMIT round trips."""
-        if self.read_only:
-            raise ReadOnlyError(f"{action}: this store was opened read-only")
-        delay = BUSY_BACKOFF_S
-        for attempt in range(BUSY_RETRIES + 1):
-            try:
-                proxy = self.engine.raw_connection()
-                try:
-                    con = proxy.driver_connection
-                    if one_statement:
-                        self._tx.begin_read(con)  # autocommit
-                        try:
-                            return work(con)
-                        finally:
-                            self._tx.end_read(con)
-                    self._tx.begin_write(con)
-                    try:
-                        result = work(con)
-                        self._tx.commit(con)
-                    except BaseException as exc:
-                        if self.engine.dialect.is_disconnect(exc, con, None):  # type: ignore[arg-type]
-                            proxy.invalidate()  # never reused; the write is not retried
-                        else:
-                            self._tx.rollback(con)
-                        raise
-                    return result
-                finally:
-                    proxy.close()
-            except self._integrity_error:
-                raise
-            except (self._operational_error, sa_exc.OperationalError) as exc:
-                if not _is_busy(exc):
-                    raise translate(exc, action) from exc
-                if attempt == BUSY_RETRIES:
-                    raise DatabaseLockedError(
-                        f"{action}: the database stayed locked through {BUSY_RETRIES} retries "
-                        "after the busy timeout"
-                    ) from exc
-                log.warning("%s: database busy, retry %d in %.2fs", action, attempt + 1, delay)
-                time.sleep(delay)
-                delay *= 2
-            except (self._driver_error, sa_exc.SQLAlchemyError) as exc:
-                raise translate(exc, action) from exc
-        raise AssertionError("unreachable")
-
-    def _fetch(self, stmt: CompiledSQL, values: Mapping[str, Any], action: str) -> list[Any]:
-        """Run one read statement on a pooled driver connection (no BEGIN: it is its own
-        snapshot)."""
-        for attempt in (1, 2):
-            try:
-                proxy = self.engine.raw_connection()
-            except (sa_exc.SQLAlchemyError, self._driver_error) as exc:  # could not connect
-                raise translate(exc, action) from exc
-            con: Any = proxy.driver_connection
-            try:
-                self._tx.begin_read(con)
-                try:
-                    rows: list[Any] = con.execute(stmt.sql, stmt.params(values)).fetchall()
-                finally:
-                    self._tx.end_read(con)
-                return rows
-            except self._driver_error as exc:
-                if attempt == 1 and self.engine.dialect.is_disconnect(exc, con, None):  # type: ignore[arg-type]
-                    proxy.invalidate()  # a server restart: retry once on a new connection
-                    continue
-                raise translate(exc, action) from exc
-            finally:
-                proxy.close()
-        raise AssertionError("unreachable")
+        return f"EventStore({self.location!r}, {mode})"
 
     # -- writing -----------------------------------------------------------------------------
-
-    def _to_row(self, event: NewEvent) -> dict[str, Any]:
-        created_at = event.created_at or format_timestamp(self.clock())
-        return {
-            "id": event.id or event_id_at(created_at),
-            "event_type": event.event_type,
-            "severity": event.severity,
-            "title": event.title,
-            "description": event.description,
-            "object_kind": event.object_kind,
-            "object_namespace": event.object_namespace,
-            "object_name": event.object_name,
-            "metadata": event.metadata_json,
-            "created_at": created_at,
-            "acknowledged": 0,
-        }
 
     @instrumented("insert")
     def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
         """Validate, redact and store one event in its own transaction; return it as stored."""
         new = NewEvent.parse(event)
-        row = self._to_row(new)
+        row = new_row(new, format_timestamp(self.clock()))
         insert = self.sql.insert
         for _attempt in range(ID_ATTEMPTS):
             try:
-                self.write(
+                self._run.write(
                     "record event",
                     lambda con: con.execute(insert.sql, insert.params(row)),
                     one_statement=True,
                 )
                 self.metrics.recorded(new.event_type, new.severity)
-                return _event_from_row(row, new)
-            except self._integrity_error as exc:
-                if not _is_id_conflict(exc):
-                    raise translate(exc, "record event") from exc
+                return event_from_new(row, new)
+            except DuplicateEventError as exc:
                 if new.id is not None:
                     raise DuplicateEventError(new.id) from exc
                 log.info("generated id %s collided; retrying with a fresh one", row["id"])
@@ -362,28 +198,27 @@ class EventStore:
         ``skip_existing`` makes re-recording idempotent: events whose explicit id is already
         stored (or repeated in the batch) are left out, and only the new ones are returned.
         """
-        news = self._validate_batch(batch)
+        news = parse_batch(batch)
         if skip_existing:
             news = self._drop_known(news)
         else:
-            _refuse_repeated_ids(news)
+            refuse_repeated_ids(news)
         if not news:
             return []
-        rows = [self._to_row(n) for n in news]
+        now = format_timestamp(self.clock())
+        rows = [new_row(n, now) for n in news]
         explicit = {n.id for n in news if n.id is not None}
         insert = self.sql.insert
         for _attempt in range(ID_ATTEMPTS):
-            _renew_batch_duplicates(rows, news)
+            renew_repeated_ids(rows, news)
             try:
-                self.write("record events", lambda con: _insert_rows(con, insert, rows))
+                self._run.write("record events", lambda con: insert_rows(con, insert, rows))
                 for (event_type, severity), n in Counter(
                     (n.event_type, n.severity) for n in news
                 ).items():
                     self.metrics.recorded(event_type, severity, n)
-                return [_event_from_row(r, n) for r, n in zip(rows, news, strict=True)]
-            except self._integrity_error as exc:
-                if not _is_id_conflict(exc):
-                    raise translate(exc, "record events") from exc
+                return [event_from_new(r, n) for r, n in zip(rows, news, strict=True)]
+            except DuplicateEventError as exc:
                 taken = self._existing_ids([r["id"] for r in rows])
                 clash = taken & explicit
                 if clash:
@@ -392,19 +227,6 @@ class EventStore:
                     if r["id"] in taken:
                         r["id"] = event_id_at(r["created_at"])
         raise DuplicateEventError(rows[0]["id"])
-
-    @staticmethod
-    def _validate_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]:
-        news: list[NewEvent] = []
-        problems: list[FieldProblem] = []
-        for i, item in enumerate(batch):
-            try:
-                news.append(NewEvent.parse(item))
-            except ValidationError as exc:
-                problems.extend(FieldProblem(f"[{i}].{p.field}", p.rule) for p in exc.problems)
-        if problems:
-            raise ValidationError(problems)
-        return news
 
     def _drop_known(self, news: list[NewEvent]) -> list[NewEvent]:
         known = self._existing_ids([n.id for n in news if n.id is not None])
@@ -418,7 +240,7 @@ class EventStore:
 
     def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
-        with translated("check event ids"), self._reader.connect() as conn:
+        with self._run.reading("check event ids") as conn:
             for start in range(0, len(ids), ID_CHUNK):
                 chunk = ids[start : start + ID_CHUNK]
                 found.update(
@@ -427,19 +249,24 @@ class EventStore:
         return found
 
     @instrumented("update")
-    def acknowledge(self, event_id: str, acknowledged: bool = True) -> bool:
-        """Mark an event (un)acknowledged; False when no event has that id."""
+    def acknowledge(
+        self, event_id: str, acknowledged: bool = True, *, missing_ok: bool = True
+    ) -> bool:
+        """Mark an event (un)acknowledged; False when no event has that id (or, with
+        ``missing_ok=False``, EventNotFoundError)."""
         if not isinstance(event_id, str):
             raise ValidationError.single("event_id", "must be a string")
         if not isinstance(acknowledged, bool):
             raise ValidationError.single("acknowledged", "must be True or False")
         ack = self.sql.acknowledge
         params = ack.params({"id": event_id, "ack": int(acknowledged)})
-        changed = self.write(
+        changed = self._run.write(
             "acknowledge event",
             lambda con: con.execute(ack.sql, params).rowcount,
             one_statement=True,
         )
+        if not changed and not missing_ok:
+            raise EventNotFoundError(event_id)
         return bool(changed)
 
     # -- reading -----------------------------------------------------------------------------
@@ -451,8 +278,8 @@ class EventStore:
             raise ValidationError.single(
                 "event_id", f"must be a string, got {type(event_id).__name__}"
             )
-        rows = self._fetch(self.sql.get, {"id": event_id}, "get event")
-        return _event_from_tuple(rows[0]) if rows else None
+        rows = self._run.fetch(self.sql.get, {"id": event_id}, "get event")
+        return event_from_tuple(rows[0]) if rows else None
 
     @instrumented("select")
     def query(
@@ -474,8 +301,8 @@ class EventStore:
         check_count("offset", offset, 0)
         key = decode_cursor(cursor) if cursor is not None else None
         shape, values = shape_and_values(f, cursor=key, limit=limit, offset=offset)
-        rows = self._fetch(self._compiled(shape), values, "query events")
-        return [_event_from_tuple(r) for r in rows]
+        rows = self._run.fetch(self._compiled(shape), values, "query events")
+        return [event_from_tuple(r) for r in rows]
 
     def _compiled(self, shape: Shape) -> CompiledSQL:
         """The statement for a query shape, compiled once per store."""
@@ -505,35 +332,32 @@ class EventStore:
         f = EventFilter.parse(flt) if flt is not None else None
         if not counted_only(f):
             shape, values = shape_and_values(f, count=True)
-            return int(self._fetch(self._compiled(shape), values, "count events")[0][0])
+            return int(self._run.fetch(self._compiled(shape), values, "count events")[0][0])
         if f is None or not (f.event_type or f.severity):
-            return int(self._fetch(self.sql.count_all, {}, "count events")[0][0])
-        stmt = select(func.coalesce(func.sum(event_counts.c.n), 0))
-        if f.event_type:
-            stmt = stmt.where(event_counts.c.event_type.in_(f.event_type))
-        if f.severity:
-            stmt = stmt.where(event_counts.c.severity.in_(f.severity))
-        with translated("count events"), self._reader.connect() as conn:
-            return int(conn.execute(stmt).scalar_one())
+            return int(self._run.fetch(self.sql.count_all, {}, "count events")[0][0])
+        with self._run.reading("count events") as conn:
+            return int(conn.execute(counted_statement(f)).scalar_one())
 
     @instrumented("select")
     def count_by_type(self) -> dict[str, int]:
         """Events per event_type (types with none are left out)."""
-        return {k: int(n) for k, n in self._fetch(self.sql.count_by["event_type"], {}, "count")}
+        rows = self._run.fetch(self.sql.count_by["event_type"], {}, "count")
+        return {k: int(n) for k, n in rows}
 
     @instrumented("select")
     def count_by_severity(self) -> dict[str, int]:
         """Events per severity (severities with none are left out)."""
-        return {k: int(n) for k, n in self._fetch(self.sql.count_by["severity"], {}, "count")}
+        rows = self._run.fetch(self.sql.count_by["severity"], {}, "count")
+        return {k: int(n) for k, n in rows}
 
     def counts_by_type_and_severity(self) -> dict[tuple[str, str], int]:
         """Events per (event_type, severity), from the trigger-maintained counts."""
-        rows = self._fetch(self.sql.count_pairs, {}, "count events")
+        rows = self._run.fetch(self.sql.count_pairs, {}, "count events")
         return {(t, s): int(n) for t, s, n in rows}
 
     def schema_version(self) -> int:
         """The schema version recorded in the spec's schema_version table."""
-        return int(self._fetch(self.sql.schema_version, {}, "read schema version")[0][0])
+        return int(self._run.fetch(self.sql.schema_version, {}, "read schema version")[0][0])
 
     # -- retention and maintenance -----------------------------------------------------------
 
@@ -550,19 +374,33 @@ class EventStore:
         """Delete events past the retention policy (``now`` defaults to the store's clock).
 
         After a run that leaves at least ``vacuum_free_share`` of the file's pages free, the
-        file is vacuumed (None disables that).
+        file is vacuumed (None disables that; servers reclaim space by themselves).
         """
+        batch, count = self.sql.retention_batch, self.sql.retention_count
+
+        def delete_batch(severity: str, cutoff: str, limit: int) -> int:
+            values = batch.params({"severity": severity, "cutoff": cutoff, "batch": limit})
+            return self._run.write(
+                "apply retention",
+                lambda con: int(con.execute(batch.sql, values).rowcount),
+                one_statement=True,
+            )
+
+        def count_expired(severity: str, cutoff: str) -> int:
+            values = {"severity": severity, "cutoff": cutoff}
+            return int(self._run.fetch(count, values, "count expired")[0][0])
+
         result = apply_retention(
-            self, policy or self.retention, now=now, batch_size=batch_size, dry_run=dry_run
+            policy or self.retention,
+            now=now if now is not None else self.clock(),
+            delete_batch=delete_batch,
+            count_expired=count_expired,
+            batch_size=batch_size,
+            dry_run=dry_run,
         )
         self.metrics.retention_ran(result)
-        if not dry_run and self.path is not None and result.deleted:
-            with translated("maintain after retention"):
-                with self.engine.connect() as conn:
-                    share = maintenance.free_share(conn)
-                if vacuum_free_share is not None and share >= vacuum_free_share:
-                    maintenance.vacuum(self.engine)
-                    result.vacuumed = True
+        if not dry_run and result.deleted and vacuum_free_share is not None:
+            result.vacuumed = self.backend.vacuum_if_worthwhile(vacuum_free_share)
         return result
 
     def recount(self) -> dict[str, int]:
@@ -575,52 +413,34 @@ class EventStore:
             con.execute(clear.sql, clear.params({}))
             con.execute(fill.sql, fill.params({}))
 
-        self.write("recount events", rebuild)
+        self._run.write("recount events", rebuild)
         return self.count_by_type()
-
-    def _sqlite_only(self, action: str) -> None:
-        if not is_sqlite(self.engine):
-            raise Kube9StoreError(
-                f"{action} is for SQLite databases; on {self.engine.dialect.name} use the "
-                "server's own tools (pg_dump, VACUUM, amcheck)"
-            )
 
     def vacuum(self) -> SizeInfo:
         """Give the space of deleted events back to the filesystem; returns the new sizes."""
-        self._sqlite_only("vacuum")
-        if self.read_only:
-            raise ReadOnlyError("vacuum: this store was opened read-only")
-        with translated("vacuum"):
-            maintenance.vacuum(self.engine)
+        self._run.check_writable("vacuum")
+        self.backend.vacuum()
         return self.size_bytes()
 
     def integrity_check(self, full: bool = False) -> IntegrityResult:
         """quick_check (``full=False``, daily) or integrity_check plus count check (weekly)."""
-        self._sqlite_only("integrity_check")
-        with translated("integrity check"):
-            return maintenance.integrity_check(self.engine, full=full)
+        return self.backend.integrity_check(full=full)
 
     def size_bytes(self) -> SizeInfo:
-        """The database (page_count x page_size) and its -wal file, as separate figures; on
-        PostgreSQL, the store's tables and indexes."""
-        with translated("read size"):
-            if not is_sqlite(self.engine):
-                used = postgresql.relation_bytes(self.engine)
-                return SizeInfo(database_bytes=used, wal_bytes=0, free_bytes=0)
-            with self.engine.connect() as conn:
-                return maintenance.size_info(conn, self.path)
+        """The store's size: the database, its write-ahead log, and the free space inside."""
+        return self.backend.size_info()
 
     def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
         """A consistent, verified online copy at ``dest`` (which must not exist yet)."""
-        self._sqlite_only("backup")
-        with translated("backup"):
-            return maintenance.backup(self.engine, Path(dest), head_version=HEAD_VERSION)
+        return self.backend.backup(Path(dest), head_version=HEAD_VERSION)
 
     def backup_snapshot(
         self, directory: str | os.PathLike[str], *, keep_days: int = 7
     ) -> BackupResult:
         """A timestamped backup in ``directory``; snapshots older than ``keep_days`` go."""
-        return snapshots.take_snapshot(self, Path(directory), keep_days=keep_days)
+        return snapshots.take_snapshot(
+            self.backup, Path(directory), now=self.clock(), keep_days=keep_days
+        )
 
     @classmethod
     def restore(
@@ -629,48 +449,15 @@ class EventStore:
         """Replace the database at ``db`` with a verified backup and open it (migrating it when
         behind). Stop every writer first. The previous database is kept beside it as
         ``<name>.pre-restore-<time>``; a failed restore puts it back."""
-        return snapshots.restore(cls, Path(backup_path), resolve_url(db), **open_kwargs)
+        source = Path(backup_path)
+        if not source.is_file():
+            raise ValidationError.single("backup_path", f"{source} is not a file")
+        url = resolve_url(db)
+        with backend_for(url).restoring(source, head_version=HEAD_VERSION):
+            return cls.open(url, **open_kwargs)
 
 
 def _metrics_for(registry: CollectorRegistry | None) -> Hooks:
     from kube9_store.metrics import metrics_for
 
     return metrics_for(registry)
-
-
-def _event_from_row(row: dict[str, Any], new: NewEvent) -> Event:
-    """The Event just stored from ``row`` (metadata as validated, not re-parsed)."""
-    values = {name: row[name] for name in EVENT_COLUMNS}
-    values["metadata"] = new.metadata
-    values["acknowledged"] = False
-    return stored_event(values)
-
-
-def _insert_rows(con: Any, insert: CompiledSQL, rows: list[dict[str, Any]]) -> None:
-    """One executemany. Rows go in (event_type, severity) order, so the count triggers of
-    concurrent batches lock counter rows in the same order (no deadlock on a server)."""
-    ordered = sorted(rows, key=lambda r: (r["event_type"], r["severity"]))
-    cur = con.cursor()
-    try:
-        cur.executemany(insert.sql, [insert.params(r) for r in ordered])
-    finally:
-        cur.close()
-
-
-def _refuse_repeated_ids(news: list[NewEvent]) -> None:
-    seen: set[str] = set()
-    for n in news:
-        if n.id is not None:
-            if n.id in seen:
-                raise DuplicateEventError(n.id)
-            seen.add(n.id)
-
-
-def _renew_batch_duplicates(rows: list[dict[str, Any]], news: list[NewEvent]) -> None:
-    """Give generated ids that repeat within the batch fresh suffixes."""
-    seen: set[str] = {n.id for n in news if n.id is not None}
-    for r, n in zip(rows, news, strict=True):
-        if n.id is None:
-            while r["id"] in seen:
-                r["id"] = event_id_at(r["created_at"])
-            seen.add(r["id"])

@@ -15,8 +15,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 
 from kube9_store import EventStore, Kube9StoreError, MigrationError
+from kube9_store.backends import backend_for
 from kube9_store.cli import cli
-from kube9_store.engine import make_engine
 from kube9_store.health import check_health
 from kube9_store.migrate import Migrator
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, metadata
@@ -26,7 +26,7 @@ FAILING = str(TESTS / "revisions_failing")
 
 
 def _state(url: URL) -> tuple[str | None, list[int], set[str]]:
-    engine = make_engine(url)
+    engine = backend_for(url).engine
     try:
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
@@ -57,8 +57,9 @@ def _server_pk_not_null(diff: Any, dialect: str) -> bool:
 
 
 def test_chain_up_down_up_keeps_schema_version_in_sync(backend_url: URL) -> None:
-    engine = make_engine(backend_url)
-    migrator = Migrator(engine)
+    backend = backend_for(backend_url)
+    engine = backend.engine
+    migrator = Migrator(backend)
     try:
         for v in range(1, HEAD_VERSION + 1):
             migrator.upgrade(f"{v:04d}")
@@ -86,7 +87,7 @@ def test_failing_revision_rolls_back_on_every_backend(backend_url: URL) -> None:
     with pytest.raises(MigrationError) as info:
         EventStore.open(backend_url, extra_version_locations=[FAILING])
     assert info.value.revision == "0004"
-    engine = make_engine(backend_url)
+    engine = backend_for(backend_url).engine
     try:
         with engine.connect() as conn:
             columns = {c["name"] for c in inspect(conn).get_columns("events")}

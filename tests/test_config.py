@@ -7,32 +7,33 @@ from pathlib import Path
 import pytest
 
 from kube9_store import EventStore, ValidationError
-from kube9_store.config import DEFAULT_DB_PATH, resolve_url, sqlite_file
+from kube9_store.backends.sqlite import database_file
+from kube9_store.config import DEFAULT_DB_PATH, resolve_url
 
 
 def test_default_is_the_spec_path() -> None:
-    assert sqlite_file(resolve_url(None, environ={})) == DEFAULT_DB_PATH
+    assert database_file(resolve_url(None, environ={})) == DEFAULT_DB_PATH
 
 
 def test_explicit_argument_wins_over_environment(tmp_path: Path) -> None:
     env = {"KUBE9_DB_URL": "sqlite:////elsewhere.db", "DB_PATH": "/elsewhere"}
-    assert sqlite_file(resolve_url(tmp_path / "a.db", environ=env)) == tmp_path / "a.db"
+    assert database_file(resolve_url(tmp_path / "a.db", environ=env)) == tmp_path / "a.db"
 
 
 def test_kube9_db_url_wins_over_db_path() -> None:
     env = {"KUBE9_DB_URL": "sqlite:////srv/events.db", "DB_PATH": "/elsewhere"}
-    assert sqlite_file(resolve_url(None, environ=env)) == Path("/srv/events.db")
+    assert database_file(resolve_url(None, environ=env)) == Path("/srv/events.db")
 
 
 def test_db_path_is_a_directory_holding_kube9_db() -> None:
-    assert sqlite_file(resolve_url(None, environ={"DB_PATH": "/var/lib/k9"})) == Path(
+    assert database_file(resolve_url(None, environ={"DB_PATH": "/var/lib/k9"})) == Path(
         "/var/lib/k9/kube9.db"
     )
 
 
 def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert sqlite_file(resolve_url("rel.db", environ={})) == tmp_path / "rel.db"
+    assert database_file(resolve_url("rel.db", environ={})) == tmp_path / "rel.db"
 
 
 @pytest.mark.parametrize(
@@ -60,7 +61,7 @@ def test_open_reads_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("KUBE9_DB_URL", raising=False)
     monkeypatch.setenv("DB_PATH", str(tmp_path / "pv"))
     with EventStore.open() as s:
-        assert sqlite_file(s.url) == tmp_path / "pv" / "kube9.db"
+        assert database_file(s.url) == tmp_path / "pv" / "kube9.db"
     assert (tmp_path / "pv" / "kube9.db").exists()
 
 

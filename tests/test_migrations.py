@@ -16,9 +16,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import URL
 
 from kube9_store import EventStore, MigrationError, SchemaError
-from kube9_store.backends.sqlite import describe
+from kube9_store.backends import backend_for
+from kube9_store.backends.sqlite_files import describe
 from kube9_store.config import sqlite_url
-from kube9_store.engine import make_engine
 from kube9_store.migrate import Migrator
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, metadata
 from tests.conftest import REPO, TESTS, build_spec_db, file_fingerprint
@@ -39,7 +39,7 @@ def alembic_revision(path: Path) -> str | None:
 
 
 def structure(path: Path, tables: tuple[str, ...] = ("schema_version", "events")) -> dict:
-    engine = make_engine(sqlite_url(path))
+    engine = backend_for(sqlite_url(path)).engine
     try:
         with engine.connect() as conn:
             return describe(conn, tables)
@@ -50,9 +50,9 @@ def structure(path: Path, tables: tuple[str, ...] = ("schema_version", "events")
 @pytest.fixture
 def migrator(db_path: Path):
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(sqlite_url(db_path))
-    yield Migrator(engine)
-    engine.dispose()
+    backend = backend_for(sqlite_url(db_path))
+    yield Migrator(backend)
+    backend.dispose()
 
 
 # -- the chain itself ---------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def test_versions_are_one_to_n_with_a_single_head(migrator: Migrator) -> None:
 
 def test_metadata_matches_what_the_chain_builds(migrator: Migrator) -> None:
     migrator.upgrade("head")
-    with migrator.engine.connect() as conn:
+    with migrator.backend.engine.connect() as conn:
         ctx = MigrationContext.configure(conn)
         diff = [d for d in compare_metadata(ctx, metadata) if d[0] != "remove_table"]
         tables = set(
@@ -84,9 +84,9 @@ def test_metadata_matches_what_the_chain_builds(migrator: Migrator) -> None:
 def test_chain_equals_the_spec_sql(tmp_path: Path, revision: str) -> None:
     spec = build_spec_db(tmp_path / "spec.db", version=int(revision))
     built = tmp_path / "chain.db"
-    engine = make_engine(sqlite_url(built))
-    Migrator(engine).upgrade(revision)
-    engine.dispose()
+    backend = backend_for(sqlite_url(built))
+    Migrator(backend).upgrade(revision)
+    backend.dispose()
     assert structure(built) == structure(spec)
 
 

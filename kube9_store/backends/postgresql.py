@@ -1,6 +1,6 @@
-"""Everything PostgreSQL-specific: engine settings, read-only sessions, driver-level write
-transactions, the migration lock, and sizes. Used through the same API and revision chain as
-SQLite (psycopg 3)."""
+"""The PostgreSQL backend (psycopg 3): engine settings, read-only sessions, driver-level
+transactions and autocommit, the advisory migration lock, SQLSTATE error codes, and sizes.
+Maintenance that a server does itself (VACUUM, backups) is left to the server's tools."""
 
 from __future__ import annotations
 
@@ -11,71 +11,124 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL
 
+from kube9_store.backends.base import Backend
+from kube9_store.config import ConnectionSettings
+from kube9_store.errors import ErrorKind, ValidationError
+from kube9_store.results import SizeInfo
+
 #: Key of the session-level advisory lock that serializes migrations of one schema.
 MIGRATION_LOCK = "kube9_store migrations"
+#: The primary key constraint of the events table.
+EVENTS_KEY = "events_pkey"
+
+#: SQLSTATE codes (whole, then by class: the first two characters) and what they mean.
+_SQLSTATES: dict[str, ErrorKind] = {
+    "55P03": ErrorKind.BUSY,  # lock_not_available (lock_timeout)
+    "40P01": ErrorKind.BUSY,  # deadlock_detected
+    "40001": ErrorKind.BUSY,  # serialization_failure
+    "25006": ErrorKind.READ_ONLY,  # read_only_sql_transaction
+    "53100": ErrorKind.FULL,  # disk_full
+    "XX001": ErrorKind.CORRUPT,  # data_corrupted
+    "XX002": ErrorKind.CORRUPT,  # index_corrupted
+}
+_SQLSTATE_CLASSES: dict[str, ErrorKind] = {
+    "08": ErrorKind.UNAVAILABLE,  # connection exception
+    "57": ErrorKind.UNAVAILABLE,  # operator intervention (shutdown, cannot connect now)
+    "53": ErrorKind.FULL,  # insufficient resources
+    "23": ErrorKind.CONSTRAINT,  # integrity constraint violation
+}
 
 
-def create_pg_engine(url: URL, *, read_only: bool = False, busy_timeout: float = 5.0) -> Engine:
-    """A pooled engine; every session waits at most ``busy_timeout`` for a row or table lock
-    and, when ``read_only``, refuses to write."""
-    engine = create_engine(url)
-    lock_timeout_ms = int(busy_timeout * 1000)
+class PostgreSQLBackend(Backend):
+    """A schema on a PostgreSQL server."""
 
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: object) -> None:
-        with dbapi_connection.cursor() as cur:
-            cur.execute(f"SET lock_timeout = {lock_timeout_ms:d}")
-            if read_only:
-                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        dbapi_connection.commit()
+    name = "postgresql"
+    maintenance_hint = "use the server's own tools (pg_dump, VACUUM, amcheck)"
 
-    return engine
+    def __init__(self, url: URL, settings: ConnectionSettings) -> None:
+        if url.get_driver_name() != "psycopg":
+            raise ValidationError.single(
+                "db", "PostgreSQL URLs must use psycopg 3: postgresql+psycopg://user@host/db"
+            )
+        super().__init__(url, settings)
 
+    def create_engine(self, *, read_only: bool) -> Engine:
+        """A pooled engine; every session waits at most the busy timeout for a row or table
+        lock and, when ``read_only``, refuses to write."""
+        engine = create_engine(self.url)
+        lock_timeout_ms = self.settings.busy_timeout_ms
 
-def begin_write(dbapi_connection: Any) -> None:
-    """psycopg opens the transaction with the first statement."""
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: object) -> None:
+            with dbapi_connection.cursor() as cur:
+                cur.execute(f"SET lock_timeout = {lock_timeout_ms:d}")
+                if read_only:
+                    cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi_connection.commit()
 
+        return engine
 
-def begin_read(dbapi_connection: Any) -> None:
-    """A single statement needs no explicit transaction: autocommit saves the BEGIN and the
-    COMMIT or ROLLBACK round trips (set while idle, it costs none itself)."""
-    dbapi_connection.autocommit = True
+    @contextmanager
+    def migration_lock(self) -> Iterator[None]:
+        """A session advisory lock per schema."""
+        with self.engine.connect() as conn:
+            key = "SELECT hashtext(current_schema() || :name)"
+            conn.execute(text(f"SELECT pg_advisory_lock(({key}))"), {"name": MIGRATION_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text(f"SELECT pg_advisory_unlock(({key}))"), {"name": MIGRATION_LOCK})
+                conn.commit()
 
+    # -- driver-level transactions -----------------------------------------------------------
 
-def end_read(dbapi_connection: Any) -> None:
-    dbapi_connection.autocommit = False
+    def begin(self, con: Any) -> None:
+        """psycopg opens the transaction with the first statement."""
 
+    def commit(self, con: Any) -> None:
+        con.commit()
 
-def commit(dbapi_connection: Any) -> None:
-    dbapi_connection.commit()
+    def rollback(self, con: Any) -> None:
+        con.rollback()
 
-
-def rollback(dbapi_connection: Any) -> None:
-    dbapi_connection.rollback()
-
-
-@contextmanager
-def migration_lock(engine: Engine) -> Iterator[None]:
-    """Hold a session advisory lock (per schema) while migrating, so concurrent openers of a
-    new database migrate it once."""
-    with engine.connect() as conn:
-        key = "SELECT hashtext(current_schema() || :name)"
-        conn.execute(text(f"SELECT pg_advisory_lock(({key}))"), {"name": MIGRATION_LOCK})
-        conn.commit()
+    @contextmanager
+    def autocommit(self, con: Any) -> Iterator[None]:
+        """No BEGIN and no COMMIT or ROLLBACK round trips (set while idle, it costs none)."""
+        con.autocommit = True
         try:
             yield
         finally:
-            conn.execute(text(f"SELECT pg_advisory_unlock(({key}))"), {"name": MIGRATION_LOCK})
-            conn.commit()
+            con.autocommit = False
 
+    # -- errors ------------------------------------------------------------------------------
 
-def relation_bytes(engine: Engine) -> int:
-    """Bytes used by the store's tables and their indexes in the current schema."""
-    sql = text(
-        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-        " AND c.relname IN ('events', 'event_counts', 'schema_version', 'alembic_version')"
-    )
-    with engine.connect() as conn:
-        return int(conn.execute(sql).scalar_one())
+    def _driver_errors(self) -> tuple[type[BaseException], ...]:
+        import psycopg
+
+        return (psycopg.Error,)
+
+    def classify(self, exc: BaseException) -> ErrorKind:
+        sqlstate = getattr(exc, "sqlstate", None)
+        if not isinstance(sqlstate, str):
+            return ErrorKind.UNAVAILABLE  # no answer from a server: could not connect
+        if sqlstate == "23505":
+            diag = getattr(exc, "diag", None)
+            if getattr(diag, "constraint_name", None) == EVENTS_KEY:
+                return ErrorKind.DUPLICATE_ID
+        found = _SQLSTATES.get(sqlstate) or _SQLSTATE_CLASSES.get(sqlstate[:2])
+        return found if found is not None else ErrorKind.UNAVAILABLE
+
+    # -- sizes -------------------------------------------------------------------------------
+
+    def size_info(self) -> SizeInfo:
+        """The store's tables with their indexes and TOAST in the current schema."""
+        sql = text(
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+            " AND c.relname IN ('events', 'event_counts', 'schema_version', 'alembic_version')"
+        )
+        with self.translated("read size"), self.engine.connect() as conn:
+            used = int(conn.execute(sql).scalar_one())
+        return SizeInfo(database_bytes=used, wal_bytes=0, free_bytes=0)

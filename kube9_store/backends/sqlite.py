@@ -1,233 +1,256 @@
-"""Everything SQLite-specific about opening a database: PRAGMAs, real transactions, file checks,
-and the cross-process lock that keeps two processes from migrating one file at once."""
+"""The SQLite backend: a database file (the spec's embedded default), with the spec's PRAGMAs,
+real transactions, file checks, a cross-process migration lock, error codes, sizes and the file
+maintenance (VACUUM, integrity checks, online backups, restore) that only a file has."""
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from kube9_store.errors import DatabaseUnavailableError, SchemaError
+from kube9_store.backends import sqlite_files as files
+from kube9_store.backends.base import Backend
+from kube9_store.config import ConnectionSettings
+from kube9_store.errors import ErrorKind, Kube9StoreError, SchemaError
+from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.state import SchemaState, read_state
 
-Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+T = TypeVar("T")
 
 #: Execution option naming the statement that opens a transaction on this engine.
 BEGIN_OPTION = "kube9_begin"
-FILE_MODE = 0o600
-DIR_MODE = 0o700
+
+#: SQLite's primary result codes (the low byte of an extended code) and what they mean.
+_PRIMARY_CODES: dict[int, ErrorKind] = {
+    5: ErrorKind.BUSY,  # SQLITE_BUSY
+    6: ErrorKind.BUSY,  # SQLITE_LOCKED
+    8: ErrorKind.READ_ONLY,  # SQLITE_READONLY
+    11: ErrorKind.CORRUPT,  # SQLITE_CORRUPT
+    13: ErrorKind.FULL,  # SQLITE_FULL
+    19: ErrorKind.CONSTRAINT,  # SQLITE_CONSTRAINT
+    26: ErrorKind.NOT_A_DATABASE,  # SQLITE_NOTADB
+}
+#: Extended codes of a violated key (the events table has one: its id).
+_KEY_VIOLATIONS = {1555, 2067}  # SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE
 
 
-def create_sqlite_engine(
-    url: URL,
-    *,
-    read_only: bool = False,
-    synchronous: Synchronous = "NORMAL",
-    busy_timeout: float = 5.0,
-) -> Engine:
-    """An engine whose every connection has the spec's PRAGMAs and emits a real BEGIN."""
-    path = _file_of(url)
-    kwargs: dict[str, Any] = {}
-    if path is None:
-        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    elif read_only:
-        uri = f"{path.absolute().as_uri()}?mode=ro"
-        kwargs = {
-            "poolclass": QueuePool,
-            "creator": lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
-        }
-    engine = create_engine(url, **kwargs)
-    install_pragmas(
-        engine,
-        read_only=read_only,
-        synchronous=synchronous,
-        busy_timeout_ms=int(busy_timeout * 1000),
-        wal=path is not None,
-    )
-    return engine
+def database_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None for a memory database."""
+    database = url.database
+    if not database or database == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    if database.startswith("file:"):
+        database = database[len("file:") :].split("?", 1)[0]
+    return Path(database)
 
 
-def install_pragmas(
-    engine: Engine,
-    *,
-    read_only: bool,
-    synchronous: Synchronous,
-    busy_timeout_ms: int,
-    wal: bool,
-) -> None:
-    """SQLAlchemy's recipe for non-legacy transactions, plus the spec's PRAGMAs.
+class SQLiteBackend(Backend):
+    """A SQLite file (or a private in-memory database)."""
 
-    PRAGMAs run on connect, before any BEGIN: journal_mode cannot change inside a transaction
-    and foreign_keys is a silent no-op there.
-    """
+    name = "sqlite"
 
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
+    def __init__(self, url: URL, settings: ConnectionSettings) -> None:
+        super().__init__(url, settings)
+        self._path = database_file(url)
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def location(self) -> str:
+        return str(self._path) if self._path is not None else self.url.render_as_string()
+
+    # -- engines -----------------------------------------------------------------------------
+
+    def create_engine(self, *, read_only: bool) -> Engine:
+        """An engine whose every connection has the spec's PRAGMAs and emits a real BEGIN."""
+        kwargs: dict[str, Any] = {}
+        if self._path is None:
+            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        elif read_only:
+            uri = f"{self._path.absolute().as_uri()}?mode=ro"
+            kwargs = {
+                "poolclass": QueuePool,
+                "creator": lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+            }
+        engine = create_engine(self.url, **kwargs)
+        self._install_pragmas(engine, read_only=read_only)
+        return engine
+
+    def _install_pragmas(self, engine: Engine, *, read_only: bool) -> None:
+        """SQLAlchemy's recipe for non-legacy transactions, plus the spec's PRAGMAs.
+
+        PRAGMAs run on connect, before any BEGIN: journal_mode cannot change inside a
+        transaction and foreign_keys is a silent no-op there.
+        """
+        settings = self.settings
+        wal = self._path is not None and not read_only
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(f"PRAGMA busy_timeout = {settings.busy_timeout_ms:d}")
+                if wal:
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute(f"PRAGMA synchronous = {settings.synchronous}")
+                cursor.execute("PRAGMA foreign_keys = ON")
+                cursor.execute("PRAGMA cache_size = -10000")
+                # Every insert fires the count triggers, so SQLite keeps a statement journal
+                # per row; in memory it costs a third of what a temporary file does.
+                cursor.execute("PRAGMA temp_store = MEMORY")
+                if read_only:
+                    cursor.execute("PRAGMA query_only = ON")
+            finally:
+                cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            statement = conn.get_execution_options().get(BEGIN_OPTION, "BEGIN")
+            if statement:  # None: a single-statement read, left in autocommit
+                conn.exec_driver_sql(statement)
+
+    @property
+    def reader(self) -> Engine:
+        """No BEGIN: a single statement is its own snapshot (saves two round trips)."""
+        return self.engine.execution_options(**{BEGIN_OPTION: None})
+
+    @property
+    def writer(self) -> Engine:
+        """Transactions take the write lock up front (BEGIN IMMEDIATE), so a writer waits in
+        the busy handler instead of failing when a reader's snapshot goes stale."""
+        return self.engine.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def check_location(self, *, must_exist: bool) -> None:
+        if self._path is None:
+            return
+        files.check_existing(self._path, empty_ok=not must_exist)
+        if must_exist and not self._path.exists():
+            raise SchemaError(
+                f"database {self._path} does not exist; "
+                f"create it with `kube9-store db upgrade --db {self._path}`"
+            )
+
+    def inspect(self) -> SchemaState | None:
+        if self._path is not None and (not self._path.exists() or self._path.stat().st_size == 0):
+            return None
+        return self._read_only(read_state)
+
+    def _read_only(self, read: Callable[[Connection], T]) -> T:
+        """``read`` on a private read-only connection: a file that is refused afterwards gets
+        no -wal or -shm and keeps its header."""
+        engine = self.engine if self._path is None else self.create_engine(read_only=True)
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms:d}")
-            if wal and not read_only:
-                cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute(f"PRAGMA synchronous = {synchronous}")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA cache_size = -10000")
-            # Every insert fires the count triggers, so SQLite keeps a statement journal per
-            # row; in memory it costs a third of what a temporary file does.
-            cursor.execute("PRAGMA temp_store = MEMORY")
-            if read_only:
-                cursor.execute("PRAGMA query_only = ON")
+            with self.translated(f"cannot read {self.location}"), engine.connect() as conn:
+                return read(conn)
         finally:
-            cursor.close()
+            if engine is not self.engine:
+                engine.dispose()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        statement = conn.get_execution_options().get(BEGIN_OPTION, "BEGIN")
-        if statement:  # None: a single-statement read, left in autocommit
-            conn.exec_driver_sql(statement)
+    def prepare(self) -> SchemaState:
+        if self._path is not None:
+            if not self._path.exists():
+                files.create_file(self._path)
+            else:
+                files.check_existing(self._path)
+        return super().prepare()
 
+    def migration_lock(self) -> AbstractContextManager[None]:
+        return files.directory_lock(self._path) if self._path is not None else nullcontext()
 
-def reader(engine: Engine) -> Engine:
-    """The same engine for single-statement reads: no BEGIN, the statement is its own
-    snapshot (saves two round trips per query)."""
-    return engine.execution_options(**{BEGIN_OPTION: None})
+    def structure(self) -> dict[str, Any]:
+        return self._read_only(files.describe)
 
+    def scratch(self) -> Backend:
+        return SQLiteBackend(URL.create("sqlite"), ConnectionSettings())
 
-def writer(engine: Engine) -> Engine:
-    """The same engine, but its transactions take the write lock up front (BEGIN IMMEDIATE), so
-    a writer waits in the busy handler instead of failing when a reader's snapshot goes stale."""
-    return engine.execution_options(**{BEGIN_OPTION: "BEGIN IMMEDIATE"})
+    # -- driver-level transactions -----------------------------------------------------------
 
+    def begin(self, con: Any) -> None:
+        con.execute("BEGIN IMMEDIATE")
 
-def begin_write(dbapi_connection: Any) -> None:
-    """Open a write transaction on a driver connection, taking the write lock up front."""
-    dbapi_connection.execute("BEGIN IMMEDIATE")
+    def commit(self, con: Any) -> None:
+        con.execute("COMMIT")
 
+    def rollback(self, con: Any) -> None:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
 
-def begin_read(dbapi_connection: Any) -> None:
-    """Connections run in autocommit between explicit BEGINs (isolation_level=None): a single
-    statement needs nothing more."""
+    def autocommit(self, con: Any) -> AbstractContextManager[None]:
+        """Connections run in autocommit between explicit BEGINs (isolation_level=None)."""
+        return nullcontext()
 
+    # -- errors ------------------------------------------------------------------------------
 
-def end_read(dbapi_connection: Any) -> None:
-    pass
+    def _driver_errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error,)
 
+    def classify(self, exc: BaseException) -> ErrorKind:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if not isinstance(code, int):
+            return ErrorKind.UNAVAILABLE
+        if code in _KEY_VIOLATIONS and "events.id" in str(exc):
+            return ErrorKind.DUPLICATE_ID
+        return _PRIMARY_CODES.get(code & 0xFF, ErrorKind.UNAVAILABLE)
 
-def commit(dbapi_connection: Any) -> None:
-    dbapi_connection.execute("COMMIT")
+    def translate(self, exc: BaseException, action: str) -> Kube9StoreError:
+        if self.kind_of(exc) is ErrorKind.NOT_A_DATABASE:
+            return SchemaError(
+                f"{self.location} is not a SQLite database ({exc}); refusing to touch it"
+            )
+        return super().translate(exc, action)
 
+    # -- sizes and maintenance ---------------------------------------------------------------
 
-def rollback(dbapi_connection: Any) -> None:
-    if dbapi_connection.in_transaction:
-        dbapi_connection.execute("ROLLBACK")
+    def size_info(self) -> SizeInfo:
+        with self.translated("read size"), self.engine.connect() as conn:
+            return files.size_info(conn, self._path)
 
+    def vacuum(self) -> None:
+        with self.translated("vacuum"):
+            files.vacuum(self.engine)
 
-def _file_of(url: URL) -> Path | None:
-    from kube9_store.config import sqlite_file
+    def vacuum_if_worthwhile(self, min_free_share: float) -> bool:
+        if self._path is None:
+            return False
+        with self.translated("maintain after retention"):
+            with self.engine.connect() as conn:
+                share = files.free_share(conn)
+            if share < min_free_share:
+                return False
+            files.vacuum(self.engine)
+        return True
 
-    return sqlite_file(url)
+    def integrity_check(self, *, full: bool) -> IntegrityResult:
+        with self.translated("integrity check"):
+            return files.integrity_check(self.engine, full=full)
 
+    def backup(self, dest: Path, *, head_version: int) -> BackupResult:
+        with self.translated("backup"):
+            return files.backup(self.engine, dest, head_version=head_version)
 
-def check_existing(path: Path, *, empty_ok: bool = False) -> None:
-    """Refuse what cannot be a database before SQLite touches it, naming what was found.
+    @contextmanager
+    def restoring(self, backup_path: Path, *, head_version: int) -> Iterator[None]:
+        path = self._require_file("restore")
+        with self.translated("restore"):
+            aside = files.restore(backup_path, path, head_version=head_version)
+        try:
+            yield
+        except BaseException:
+            files.put_back(path, aside)
+            raise
 
-    Only stat() is used: opening and closing a descriptor of a database that this process has
-    open through SQLite would drop SQLite's POSIX locks on it.
-    """
-    if path.is_dir():
-        raise DatabaseUnavailableError(f"{path} is a directory, expected a SQLite database file")
-    if not empty_ok and path.exists() and path.stat().st_size == 0:
-        raise SchemaError(
-            f"{path} is an empty file (0 bytes), expected a SQLite database; "
-            "remove it to let kube9_store create a new database there"
-        )
-
-
-def create_file(path: Path) -> None:
-    """Create a new, empty database file readable only by its owner (0600)."""
-    try:
-        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
-    except OSError as exc:
-        raise DatabaseUnavailableError(f"cannot create database {path}: {exc}") from exc
-
-
-@contextmanager
-def migration_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on the database's directory so one process migrates at a time.
-
-    The directory, not the database: closing any descriptor of the database file would release
-    the POSIX locks SQLite holds on it in this process.
-    """
-    directory = path.parent
-    try:
-        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        raise DatabaseUnavailableError(f"cannot open directory {directory}: {exc}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def is_not_a_database(exc: BaseException) -> bool:
-    """True when SQLite said the file is not a database (SQLITE_NOTADB)."""
-    orig = getattr(exc, "orig", exc)
-    return isinstance(orig, sqlite3.DatabaseError) and (
-        getattr(orig, "sqlite_errorname", "") == "SQLITE_NOTADB"
-        or "file is not a database" in str(orig)
-    )
-
-
-SPEC_TABLES = ("schema_version", "events")
-
-
-def describe(conn: Connection, tables: Sequence[str] = SPEC_TABLES) -> dict[str, Any]:
-    """The structure SQLite reports for ``tables``: table_info, index_list and index_xinfo.
-
-    Indexes are keyed by name (index_list's ``seq`` depends only on creation order).
-    """
-    out: dict[str, Any] = {}
-    for table in tables:
-        columns = [tuple(r) for r in conn.exec_driver_sql(f"PRAGMA table_info('{table}')")]
-        indexes: dict[str, Any] = {}
-        for _seq, name, unique, origin, partial in conn.exec_driver_sql(
-            f"PRAGMA index_list('{table}')"
-        ):
-            xinfo = [tuple(r) for r in conn.exec_driver_sql(f"PRAGMA index_xinfo('{name}')")]
-            indexes[name] = {"unique": unique, "origin": origin, "partial": partial, "xinfo": xinfo}
-        out[table] = {"columns": columns, "indexes": indexes}
-    return out
-
-
-def difference(found: dict[str, Any], expected: dict[str, Any]) -> str:
-    """A short human account of how two ``describe`` results differ."""
-    notes: list[str] = []
-    for table in sorted(expected.keys() | found.keys()):
-        f, e = found.get(table), expected.get(table)
-        if f is None or not f["columns"]:
-            notes.append(f"table {table} is missing")
-            continue
-        if e is None:
-            notes.append(f"unexpected table {table}")
-            continue
-        if f["columns"] != e["columns"]:
-            notes.append(f"{table} columns are {f['columns']}, expected {e['columns']}")
-        for name in sorted(e["indexes"].keys() - f["indexes"].keys()):
-            notes.append(f"index {name} is missing")
-        for name in sorted(f["indexes"].keys() - e["indexes"].keys()):
-            notes.append(f"unexpected index {name}")
-        for name in sorted(e["indexes"].keys() & f["indexes"].keys()):
-            if e["indexes"][name] != f["indexes"][name]:
-                notes.append(f"index {name} differs")
-    return "; ".join(notes) or "no difference"
+    def _require_file(self, action: str) -> Path:
+        if self._path is None:
+            raise self.unsupported(f"{action} of an in-memory database")
+        return self._path

@@ -83,7 +83,7 @@ def demo(db: str, limit: int) -> None:
         by_type = store.count_by_type()
         by_severity = store.count_by_severity()
         total = store.count()
-        where = store.path or store.url.render_as_string()
+        where = store.location
     click.echo(f"Database: {where}")
     click.echo(
         f"Imported {report.imported} Kubernetes events ({report.already_present} already "

@@ -1,76 +1,26 @@
-"""SQLite maintenance: size, integrity, VACUUM, and backups that are consistent while writers
-keep writing (the online backup API, never a file copy of a live database)."""
+"""SQLite files: checks before SQLite touches a file, creation with owner-only modes, the
+migration lock, structure for adoption, sizes, integrity, VACUUM, and backups that are
+consistent while writers keep writing (the online backup API, never a file copy of a live
+database)."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from kube9_store.backends.sqlite import DIR_MODE, FILE_MODE
 from kube9_store.errors import DatabaseUnavailableError, SchemaError
+from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
 
-
-@dataclass(frozen=True)
-class IntegrityResult:
-    """``ok`` when SQLite found nothing wrong (and the event counts match the events)."""
-
-    ok: bool
-    problems: list[str]
-    full: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "problems": self.problems, "full": self.full}
-
-
-@dataclass(frozen=True)
-class SizeInfo:
-    """The spec's page_count x page_size, and the -wal file beside it, in bytes."""
-
-    database_bytes: int
-    wal_bytes: int
-    free_bytes: int
-
-    @property
-    def total_bytes(self) -> int:
-        return self.database_bytes + self.wal_bytes
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "database_bytes": self.database_bytes,
-            "wal_bytes": self.wal_bytes,
-            "free_bytes": self.free_bytes,
-            "total_bytes": self.total_bytes,
-        }
-
-
-@dataclass(frozen=True)
-class BackupResult:
-    """A verified backup: where, how big, what it holds, how long it took."""
-
-    path: Path
-    bytes: int
-    events: int
-    schema_version: int
-    seconds: float
-    pruned: list[Path] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "bytes": self.bytes,
-            "events": self.events,
-            "schema_version": self.schema_version,
-            "seconds": round(self.seconds, 3),
-            "pruned": [str(p) for p in self.pruned],
-        }
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 def wal_path(path: Path) -> Path:
@@ -279,3 +229,85 @@ def restore(backup_path: Path, db_path: Path, *, head_version: int) -> Path | No
             tmp.unlink()
         raise
     return keep if moved else None
+
+
+def put_back(db_path: Path, aside: Path | None) -> None:
+    """Undo :func:`restore`: the kept database (and its -wal and -shm) back in place."""
+    if aside is None:
+        return
+    for current, kept in (
+        (db_path, aside),
+        (wal_path(db_path), wal_path(aside)),
+        (shm_path(db_path), shm_path(aside)),
+    ):
+        if kept.exists():
+            os.replace(kept, current)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                current.unlink()
+
+
+def check_existing(path: Path, *, empty_ok: bool = False) -> None:
+    """Refuse what cannot be a database before SQLite touches it, naming what was found.
+
+    Only stat() is used: opening and closing a descriptor of a database that this process has
+    open through SQLite would drop SQLite's POSIX locks on it.
+    """
+    if path.is_dir():
+        raise DatabaseUnavailableError(f"{path} is a directory, expected a SQLite database file")
+    if not empty_ok and path.exists() and path.stat().st_size == 0:
+        raise SchemaError(
+            f"{path} is an empty file (0 bytes), expected a SQLite database; "
+            "remove it to let kube9_store create a new database there"
+        )
+
+
+def create_file(path: Path) -> None:
+    """Create a new, empty database file readable only by its owner (0600)."""
+    try:
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except OSError as exc:
+        raise DatabaseUnavailableError(f"cannot create database {path}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def directory_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on the database's directory so one process migrates at a time.
+
+    The directory, not the database: closing any descriptor of the database file would release
+    the POSIX locks SQLite holds on it in this process.
+    """
+    directory = path.parent
+    try:
+        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise DatabaseUnavailableError(f"cannot open directory {directory}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+SPEC_TABLES = ("schema_version", "events")
+
+
+def describe(conn: Connection, tables: Sequence[str] = SPEC_TABLES) -> dict[str, Any]:
+    """The structure SQLite reports for ``tables``: table_info, index_list and index_xinfo.
+
+    Indexes are keyed by name (index_list's ``seq`` depends only on creation order).
+    """
+    out: dict[str, Any] = {}
+    for table in tables:
+        columns = [tuple(r) for r in conn.exec_driver_sql(f"PRAGMA table_info('{table}')")]
+        indexes: dict[str, Any] = {}
+        for _seq, name, unique, origin, partial in conn.exec_driver_sql(
+            f"PRAGMA index_list('{table}')"
+        ):
+            xinfo = [tuple(r) for r in conn.exec_driver_sql(f"PRAGMA index_xinfo('{name}')")]
+            indexes[name] = {"unique": unique, "origin": origin, "partial": partial, "xinfo": xinfo}
+        out[table] = {"columns": columns, "indexes": indexes}
+    return out

@@ -1,0 +1,204 @@
+"""What every backend provides. A backend is one object per database URL: it owns the engine
+and its connection settings, how a database is checked, created and locked for migration, how a
+driver connection begins, commits and autocommits, what each driver error code means, and the
+maintenance operations only some backends have. Nothing outside ``kube9_store.backends`` asks
+which backend it is talking to."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+
+from kube9_store.config import ConnectionSettings
+from kube9_store.errors import (
+    ErrorKind,
+    Kube9StoreError,
+    SchemaError,
+    UnsupportedOperationError,
+    error_for,
+)
+from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.state import SchemaState, read_state
+
+
+class Backend(abc.ABC):
+    """One database behind one URL, and everything that differs by database kind."""
+
+    #: The URL backend name this class serves (``sqlite``, ``postgresql``).
+    name: ClassVar[str]
+    #: Where to turn for the maintenance operations this backend does not have.
+    maintenance_hint: ClassVar[str] = ""
+
+    def __init__(self, url: URL, settings: ConnectionSettings) -> None:
+        self.url = url
+        self.settings = settings
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r})"
+
+    # -- where and what ----------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        """The database as a person would name it (a file path, or the URL without password)."""
+        return self.url.render_as_string()
+
+    @property
+    def path(self) -> Path | None:
+        """The database file, for backends that keep one; None otherwise."""
+        return None
+
+    # -- engines -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_engine(self, *, read_only: bool) -> Engine:
+        """A new engine with this backend's connection settings installed."""
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The store's engine, created on first use."""
+        return self.create_engine(read_only=self.settings.read_only)
+
+    @property
+    def reader(self) -> Engine:
+        """The engine for single-statement reads through SQLAlchemy."""
+        return self.engine
+
+    @property
+    def writer(self) -> Engine:
+        """The engine for write transactions through SQLAlchemy (migrations)."""
+        return self.engine
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def check_location(self, *, must_exist: bool) -> None:  # noqa: B027 - optional hook
+        """Refuse a location that cannot hold a database before anything touches it;
+        ``must_exist``: also refuse one with no database yet (read-only opens)."""
+
+    def inspect(self) -> SchemaState | None:
+        """The database's schema state, read without writing anything; None when there is no
+        database yet."""
+        with self.translated(f"cannot read {self.location}"), self.engine.connect() as conn:
+            return read_state(conn)
+
+    def prepare(self) -> SchemaState:
+        """Under the migration lock: create the database if there is none, and read its state."""
+        state = self.inspect()
+        return state if state is not None else SchemaState(None, None, frozenset())
+
+    @abc.abstractmethod
+    def migration_lock(self) -> AbstractContextManager[None]:
+        """Held while migrating, so concurrent openers migrate a database once."""
+
+    def structure(self) -> dict[str, Any]:
+        """The tables, columns and indexes of the spec's tables, read without writing, for
+        adopting a database that was made without Alembic."""
+        raise SchemaError(
+            "this database has a schema_version table but no alembic_version: adopting a "
+            f"database made without Alembic is not supported on {self.name}"
+        )
+
+    def scratch(self) -> Backend:
+        """A new, empty, private database of this kind (to build a reference structure)."""
+        raise self.unsupported("a scratch database")
+
+    # -- driver-level transactions -----------------------------------------------------------
+
+    @abc.abstractmethod
+    def begin(self, con: Any) -> None:
+        """Open a write transaction on a driver connection."""
+
+    @abc.abstractmethod
+    def commit(self, con: Any) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self, con: Any) -> None: ...
+
+    @abc.abstractmethod
+    def autocommit(self, con: Any) -> AbstractContextManager[None]:
+        """Run single statements on ``con`` without an explicit transaction (each is atomic
+        by itself)."""
+
+    def is_disconnect(self, exc: BaseException, con: Any) -> bool:
+        """The connection is gone (server restart): it must not go back to the pool."""
+        return bool(self.engine.dialect.is_disconnect(exc, con, None))  # type: ignore[arg-type]
+
+    # -- errors ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's exception classes (imported only when first needed)."""
+
+    @cached_property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """Every exception :meth:`translate` maps: the driver's, SQLAlchemy's and the OS's."""
+        return (*self._driver_errors(), sa_exc.SQLAlchemyError, OSError)
+
+    @abc.abstractmethod
+    def classify(self, exc: BaseException) -> ErrorKind:
+        """What a driver error means, from its error code."""
+
+    def kind_of(self, exc: BaseException) -> ErrorKind:
+        """What any error of :attr:`errors` means (SQLAlchemy's wrapper unwrapped)."""
+        orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+        return ErrorKind.UNAVAILABLE if isinstance(orig, OSError) else self.classify(orig)
+
+    def translate(self, exc: BaseException, action: str) -> Kube9StoreError:
+        """The package error for an error of :attr:`errors` during ``action``."""
+        orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+        return error_for(self.kind_of(exc), f"{action}: {orig}")
+
+    @contextmanager
+    def translated(self, action: str) -> Iterator[None]:
+        """Re-raise driver, SQLAlchemy and OS errors as package errors, chained with ``from``."""
+        try:
+            yield
+        except Kube9StoreError:
+            raise
+        except self.errors as exc:
+            raise self.translate(exc, action) from exc
+
+    # -- sizes and maintenance ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def size_info(self) -> SizeInfo:
+        """How much room the store takes now."""
+
+    def unsupported(self, action: str) -> UnsupportedOperationError:
+        """The one error for an operation this backend does not have."""
+        hint = f"; {self.maintenance_hint}" if self.maintenance_hint else ""
+        return UnsupportedOperationError(f"{action} is not available on {self.name}{hint}")
+
+    def vacuum(self) -> None:
+        """Give the space of deleted rows back to the filesystem."""
+        raise self.unsupported("vacuum")
+
+    def vacuum_if_worthwhile(self, min_free_share: float) -> bool:
+        """VACUUM when at least ``min_free_share`` of the space is free; True when it ran.
+        Backends that reclaim space by themselves do nothing."""
+        return False
+
+    def integrity_check(self, *, full: bool) -> IntegrityResult:
+        raise self.unsupported("integrity_check")
+
+    def backup(self, dest: Path, *, head_version: int) -> BackupResult:
+        """A consistent, verified copy of the live database at ``dest``."""
+        raise self.unsupported("backup")
+
+    def restoring(self, backup_path: Path, *, head_version: int) -> AbstractContextManager[None]:
+        """Put a verified backup in place of the database for the ``with`` body (which reopens
+        it); the previous database is kept, and put back when the body fails."""
+        raise self.unsupported("restore")

@@ -1,0 +1,97 @@
+"""Opening a database: refuse what is not ours untouched, migrate what is behind, write nothing
+to what is current, and open read-only without ever creating or migrating. The steps are the
+same for every backend; what each step means for a file or a server is the backend's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kube9_store.backends import Backend
+from kube9_store.errors import SchemaError
+from kube9_store.migrate import Migrator
+from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
+from kube9_store.state import SchemaState, difference
+
+
+def open_database(
+    backend: Backend,
+    *,
+    migrate: bool = True,
+    extra_version_locations: Sequence[str] = (),
+    target: str = "head",
+) -> None:
+    """Make ``backend``'s database ready for the store: at the schema head (migrating it first
+    when allowed), or, for a read-only backend, checked to be there already.
+
+    ``target`` other than head stops the upgrade at that revision (``db upgrade --revision``).
+    On failure the backend's connections are closed.
+    """
+    try:
+        if backend.settings.read_only:
+            _check_current(backend)
+            return
+        backend.check_location(must_exist=False)
+        if target == "head" and not extra_version_locations:
+            state = backend.inspect()
+            if state is not None and state.at_package_head:
+                return  # the common case: no lock, no write
+        with backend.translated(f"cannot migrate {backend.location}"), backend.migration_lock():
+            state = backend.prepare()  # again, under the lock: another opener may have migrated
+            _migrate(backend, state, migrate, extra_version_locations, target)
+    except BaseException:
+        backend.dispose()
+        raise
+
+
+def _check_current(backend: Backend) -> None:
+    backend.check_location(must_exist=True)
+    state = backend.inspect()
+    if state is None or state.at_package_head:
+        return
+    migrator = Migrator(backend)
+    migrator.plan(state)  # raises for newer, unknown or foreign databases
+    raise SchemaError(
+        f"the database is at {migrator.describe_state(state)} but this package needs "
+        f"revision {HEAD_REVISION} (schema version {HEAD_VERSION}); upgrade it with "
+        "`kube9-store db upgrade` (queries never migrate)"
+    )
+
+
+def _migrate(
+    backend: Backend,
+    state: SchemaState,
+    migrate: bool,
+    extra_version_locations: Sequence[str],
+    target: str,
+) -> None:
+    migrator = Migrator(backend, extra_version_locations=extra_version_locations)
+    migrator.check_revision(target)
+    if migrator.is_current(state) or (target != "head" and state.revision == target):
+        return
+    stamp_first = migrator.plan(state)
+    if not migrate:
+        raise SchemaError(
+            f"the database is at {migrator.describe_state(state)}, behind this package's "
+            f"{migrator.describe(migrator.head)}; run `kube9-store db upgrade`"
+        )
+    if stamp_first is not None:
+        _verify_adoptable(backend, migrator, stamp_first)
+    with backend.translated("migration failed"):
+        migrator.upgrade(target, stamp_first=stamp_first)
+
+
+def _verify_adoptable(backend: Backend, migrator: Migrator, revision: str) -> None:
+    """A database made by the spec's plain SQL must have exactly that version's structure."""
+    found = backend.structure()
+    reference = backend.scratch()
+    try:
+        Migrator(reference).upgrade(revision)
+        expected = reference.structure()
+    finally:
+        reference.dispose()
+    if found != expected:
+        raise SchemaError(
+            f"{backend.location} says schema version {migrator.versions[revision]} but its "
+            f"structure differs from that version: {difference(found, expected)}; "
+            "refusing to migrate it"
+        )

@@ -1,0 +1,100 @@
+"""What maintenance operations return: plain, backend-neutral records with ``as_dict()`` for
+the CLI's JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kube9_store.timestamps import format_timestamp, utcnow
+
+
+@dataclass(frozen=True)
+class SizeInfo:
+    """How much room the store takes, in bytes.
+
+    ``database_bytes``: the data and indexes (SQLite: page_count x page_size; PostgreSQL: the
+    store's tables with their indexes and TOAST). ``wal_bytes``: the write-ahead log kept beside
+    the file (SQLite only; 0 on a server, whose WAL is shared by every database).
+    ``free_bytes``: space inside ``database_bytes`` that holds no data and is reused by new
+    writes (SQLite's free pages; 0 where the backend does not say).
+    """
+
+    database_bytes: int
+    wal_bytes: int
+    free_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.database_bytes + self.wal_bytes
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "database_bytes": self.database_bytes,
+            "wal_bytes": self.wal_bytes,
+            "free_bytes": self.free_bytes,
+            "total_bytes": self.total_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class IntegrityResult:
+    """``ok`` when the database found nothing wrong (and the event counts match the events)."""
+
+    ok: bool
+    problems: list[str]
+    full: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "problems": self.problems, "full": self.full}
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A verified backup: where, how big, what it holds, how long it took."""
+
+    path: Path
+    bytes: int
+    events: int
+    schema_version: int
+    seconds: float
+    pruned: list[Path] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "bytes": self.bytes,
+            "events": self.events,
+            "schema_version": self.schema_version,
+            "seconds": round(self.seconds, 3),
+            "pruned": [str(p) for p in self.pruned],
+        }
+
+
+@dataclass
+class RetentionResult:
+    """What a run deleted (or, dry, would delete), per severity, and how long it took."""
+
+    by_severity: dict[str, int]
+    cutoffs: dict[str, str]
+    seconds: float
+    batches: int
+    dry_run: bool = False
+    vacuumed: bool = False
+    finished_at: str = field(default_factory=lambda: format_timestamp(utcnow()))
+
+    @property
+    def deleted(self) -> int:
+        return sum(self.by_severity.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "deleted": self.deleted,
+            "by_severity": self.by_severity,
+            "cutoffs": self.cutoffs,
+            "seconds": round(self.seconds, 4),
+            "batches": self.batches,
+            "dry_run": self.dry_run,
+            "vacuumed": self.vacuumed,
+        }

@@ -1,0 +1,92 @@
+"""Events as table rows and rows as events, and the ids of a batch of rows. Rows read back
+are trusted (this package wrote them), so they become :class:`Event` objects without
+validating them again."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from kube9_store.errors import DuplicateEventError
+from kube9_store.ids import event_id_at
+from kube9_store.models import Event, NewEvent, stored_event
+from kube9_store.schema import EVENT_COLUMNS
+from kube9_store.statements import CompiledSQL
+
+
+def new_row(event: NewEvent, created_at: str) -> dict[str, Any]:
+    """The row that stores ``event`` (``created_at`` when the event has none; a new id when
+    it has none)."""
+    at = event.created_at or created_at
+    return {
+        "id": event.id or event_id_at(at),
+        "event_type": event.event_type,
+        "severity": event.severity,
+        "title": event.title,
+        "description": event.description,
+        "object_kind": event.object_kind,
+        "object_namespace": event.object_namespace,
+        "object_name": event.object_name,
+        "metadata": event.metadata_json,
+        "created_at": at,
+        "acknowledged": 0,
+    }
+
+
+def event_from_new(row: dict[str, Any], event: NewEvent) -> Event:
+    """The event just stored as ``row`` (metadata as validated, not parsed again)."""
+    values = {name: row[name] for name in EVENT_COLUMNS}
+    values["metadata"] = event.metadata
+    values["acknowledged"] = False
+    return stored_event(values)
+
+
+def event_from_tuple(row: Sequence[Any]) -> Event:
+    """A stored row (columns in table order) as an Event."""
+    metadata = row[8]
+    return stored_event(
+        {
+            "id": row[0],
+            "event_type": row[1],
+            "severity": row[2],
+            "title": row[3],
+            "description": row[4],
+            "object_kind": row[5],
+            "object_namespace": row[6],
+            "object_name": row[7],
+            "metadata": json.loads(metadata) if metadata is not None else None,
+            "created_at": row[9],
+            "acknowledged": bool(row[10]),
+        }
+    )
+
+
+def insert_rows(con: Any, insert: CompiledSQL, rows: list[dict[str, Any]]) -> None:
+    """One executemany. Rows go in (event_type, severity) order, so the count triggers of
+    concurrent batches lock counter rows in the same order (no deadlock on a server)."""
+    ordered = sorted(rows, key=lambda r: (r["event_type"], r["severity"]))
+    cur = con.cursor()
+    try:
+        cur.executemany(insert.sql, [insert.params(r) for r in ordered])
+    finally:
+        cur.close()
+
+
+def refuse_repeated_ids(news: list[NewEvent]) -> None:
+    seen: set[str] = set()
+    for n in news:
+        if n.id is not None:
+            if n.id in seen:
+                raise DuplicateEventError(n.id)
+            seen.add(n.id)
+
+
+def renew_repeated_ids(rows: list[dict[str, Any]], news: list[NewEvent]) -> None:
+    """Give generated ids that repeat within the batch fresh suffixes."""
+    seen: set[str] = {n.id for n in news if n.id is not None}
+    for r, n in zip(rows, news, strict=True):
+        if n.id is None:
+            while r["id"] in seen:
+                r["id"] = event_id_at(r["created_at"])
+            seen.add(r["id"])
