@@ -164,16 +164,16 @@ def working_database(n: int, backend: str, tmp: Path) -> Iterator[tuple[Any, Raw
         return
     import psycopg
 
-    from tests.conftest import _conninfo, pg_schema
+    from tests.helpers import conninfo, pg_schema
 
     try:
-        psycopg.connect(_conninfo(make_url(PG_URL)), connect_timeout=3).close()
+        psycopg.connect(conninfo(make_url(PG_URL)), connect_timeout=3).close()
     except psycopg.Error as exc:
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
     with pg_schema(PG_URL) as url:
         fill_postgresql(url, n)
         con = psycopg.connect(
-            _conninfo(url) + f" options=-csearch_path={url.query['options'].split('=')[1]}",
+            conninfo(url) + f" options=-csearch_path={url.query['options'].split('=')[1]}",
             autocommit=True,
         )
         raw = RawDB(con, backend)
@@ -187,12 +187,12 @@ def fill_postgresql(url: Any, n: int) -> None:
     """Build the schema with the chain, then COPY n generated events in."""
     import psycopg
 
-    from tests.conftest import _conninfo
+    from tests.helpers import conninfo
 
     with EventStore.open(url, metrics=False):
         pass
     schema = url.query["options"].split("=")[1]
-    with psycopg.connect(_conninfo(url) + f" options=-csearch_path={schema}") as con:
+    with psycopg.connect(conninfo(url) + f" options=-csearch_path={schema}") as con:
         with (
             con.cursor() as cur,
             cur.copy(

@@ -134,7 +134,7 @@ def build(n: int, *, revision: str = "head", spec_v1: bool = False) -> Path:
         p.unlink()
     started = time.perf_counter()
     if spec_v1:
-        from tests.conftest import SPEC_V1_SQL
+        from tests.helpers import SPEC_V1_SQL
 
         con = sqlite3.connect(tmp)
         con.executescript(SPEC_V1_SQL)

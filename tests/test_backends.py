@@ -20,7 +20,7 @@ from kube9_store.cli import cli
 from kube9_store.health import check_health
 from kube9_store.migrate import Migrator
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, metadata
-from tests.conftest import TESTS, event_data
+from tests.helpers import TESTS, event_data
 
 FAILING = str(TESTS / "revisions_failing")
 

@@ -18,7 +18,7 @@ from kube9_store import EventStore
 from kube9_store.cli import cli
 from kube9_store.cli.demo import sample_text
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
-from tests.conftest import TESTS, build_spec_db, event_data, file_fingerprint
+from tests.helpers import TESTS, build_spec_db, event_data, file_fingerprint
 
 CONTRACT_FIELDS = {
     "id",

@@ -19,7 +19,7 @@ from kube9_store import DuplicateEventError, EventStore, ValidationError
 from kube9_store.cli import cli
 from kube9_store.health import check_health
 from kube9_store.metrics import serve_metrics
-from tests.conftest import build_spec_db, event_data
+from tests.helpers import build_spec_db, event_data
 
 SPEC_METRICS = {
     "kube9_events_storage_size_bytes": "gauge",

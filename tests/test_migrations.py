@@ -21,7 +21,7 @@ from kube9_store.backends.sqlite_files import describe
 from kube9_store.config import sqlite_url
 from kube9_store.migrate import Migrator
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, metadata
-from tests.conftest import REPO, TESTS, build_spec_db, file_fingerprint
+from tests.helpers import REPO, TESTS, build_spec_db, file_fingerprint
 
 FAILING = str(TESTS / "revisions_failing")
 PRAGMAS = str(TESTS / "revisions_pragmas")

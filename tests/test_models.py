@@ -9,7 +9,7 @@ import pytest
 
 from kube9_store import EventFilter, NewEvent, ValidationError, generate_event_id
 from kube9_store.models import EVENT_ID_PATTERN, METADATA_MAX_BYTES
-from tests.conftest import event_data
+from tests.helpers import event_data
 
 
 def problems(**overrides: Any) -> dict[str, str]:

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from kube9_store import EVENT_TYPES, SEVERITIES, Event, EventStore, NewEvent, ValidationError
 from kube9_store.models import DESCRIPTION_MAX, OBJECT_FIELD_MAX, TITLE_MAX
-from tests.conftest import BACKENDS, pg_schema
+from tests.helpers import BACKENDS, pg_schema
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -10,7 +10,7 @@ import pytest
 from kube9_store import EventFilter, EventStore
 from kube9_store.filters import shape_and_values, statement_for
 from kube9_store.statements import CompiledSQL
-from tests.conftest import event_data
+from tests.helpers import event_data
 
 PATTERNS: dict[str, dict[str, Any]] = {
     "list newest": {},

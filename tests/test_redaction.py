@@ -8,7 +8,7 @@ import pytest
 
 from kube9_store import EventStore, NewEvent
 from kube9_store.redaction import REDACTED, is_secret_key
-from tests.conftest import event_data
+from tests.helpers import event_data
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
 
 from kube9_store import (
     DatabaseUnavailableError,
@@ -30,7 +31,7 @@ from kube9_store import (
 )
 from kube9_store.cli import cli
 from tests import workload
-from tests.conftest import build_spec_db, event_data, file_fingerprint
+from tests.helpers import PG_URL, build_spec_db, event_data, file_fingerprint
 
 FORK = multiprocessing.get_context("fork")
 
@@ -371,8 +372,8 @@ def test_a_vanished_database_directory_is_a_clean_error(tmp_path: Path) -> None:
             s.record(event_data())
 
 
-def test_a_stopped_server_is_a_clean_error(pg_url: Any) -> None:
+def test_a_stopped_server_is_a_clean_error() -> None:
     """A PostgreSQL URL nobody answers: a package error at open, not a driver traceback."""
-    dead = pg_url.set(port=1)
+    dead = make_url(PG_URL).set(port=1)
     with pytest.raises(DatabaseUnavailableError):
         EventStore.open(dead, busy_timeout=1)

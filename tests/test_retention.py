@@ -17,7 +17,7 @@ import pytest
 from kube9_store import EventStore, SchemaError, ValidationError
 from kube9_store.retention import RetentionPolicy, RetentionRunner
 from kube9_store.timestamps import format_timestamp
-from tests.conftest import event_data
+from tests.helpers import event_data
 
 
 class FakeClock:
@@ -297,7 +297,7 @@ def test_restore_round_trip_keeps_the_previous_database(db_path: Path, tmp_path:
 
 
 def test_restore_migrates_an_older_backup(db_path: Path, tmp_path: Path) -> None:
-    from tests.conftest import build_spec_db
+    from tests.helpers import build_spec_db
 
     old = build_spec_db(tmp_path / "v1.db", rows=7)
     with EventStore.restore(old, db_path) as s:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from kube9_store import (
+from kube9_store import EventNotFoundError, (
     DuplicateEventError,
     Event,
     EventFilter,
@@ -21,7 +21,7 @@ from kube9_store import (
     ValidationError,
 )
 from kube9_store.models import EVENT_ID_PATTERN
-from tests.conftest import event_data, file_fingerprint
+from tests.helpers import event_data, file_fingerprint
 
 T0 = datetime(2025, 12, 2, 10, 0, tzinfo=UTC)
 
@@ -329,6 +329,16 @@ def test_acknowledge(store: EventStore, sample: list[Event]) -> None:
     assert store.count({"acknowledged": False}) == 7
     assert store.acknowledge(target.id, acknowledged=False) is True
     assert store.count({"acknowledged": True}) == 0
+
+
+def test_acknowledging_a_missing_event_can_be_an_error(
+    store: EventStore, sample: list[Event]
+) -> None:
+    missing = "evt_20990101_000000_nopeno"
+    with pytest.raises(EventNotFoundError) as info:
+        store.acknowledge(missing, missing_ok=False)
+    assert info.value.event_id == missing
+    assert store.acknowledge(sample[0].id, missing_ok=False) is True
 
 
 def test_filters_are_bound_parameters(store: EventStore, sample: list[Event]) -> None:
