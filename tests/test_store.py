@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from kube9_store import EventNotFoundError, (
+from kube9_store import (
     DuplicateEventError,
     Event,
     EventFilter,
+    EventNotFoundError,
     EventStore,
     NewEvent,
     ReadOnlyError,
