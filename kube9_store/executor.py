@@ -76,8 +76,11 @@ class Executor:
         try:
             con = proxy.driver_connection
             if one_statement:
-                with backend.autocommit(con):
+                backend.enter_autocommit(con)
+                try:
                     return work(con)
+                finally:
+                    backend.leave_autocommit(con)
             backend.begin(con)
             try:
                 result = work(con)
@@ -96,13 +99,19 @@ class Executor:
         """All rows of one read statement, run in autocommit (it is its own snapshot). A
         connection lost to a server restart is replaced once."""
         backend = self.backend
+        params = stmt.params(values)
         for attempt in (1, 2):
-            with backend.translated(action):
+            try:
                 proxy = backend.engine.raw_connection()
+            except backend.errors as exc:  # could not connect
+                raise backend.translate(exc, action) from exc
             con: Any = proxy.driver_connection
             try:
-                with backend.autocommit(con):
-                    rows: list[Any] = con.execute(stmt.sql, stmt.params(values)).fetchall()
+                backend.enter_autocommit(con)
+                try:
+                    rows: list[Any] = con.execute(stmt.sql, params).fetchall()
+                finally:
+                    backend.leave_autocommit(con)
                 return rows
             except backend.errors as exc:
                 if attempt == 1 and backend.is_disconnect(exc, con):

@@ -128,9 +128,13 @@ class Backend(abc.ABC):
     def rollback(self, con: Any) -> None: ...
 
     @abc.abstractmethod
-    def autocommit(self, con: Any) -> AbstractContextManager[None]:
-        """Run single statements on ``con`` without an explicit transaction (each is atomic
-        by itself)."""
+    def enter_autocommit(self, con: Any) -> None:
+        """Let ``con`` run single statements without an explicit transaction (each is atomic
+        by itself); :meth:`leave_autocommit` undoes it. A pair of calls rather than a context
+        manager: it runs twice on every hot-path call."""
+
+    @abc.abstractmethod
+    def leave_autocommit(self, con: Any) -> None: ...
 
     def is_disconnect(self, exc: BaseException, con: Any) -> bool:
         """The connection is gone (server restart): it must not go back to the pool."""

@@ -92,14 +92,12 @@ class PostgreSQLBackend(Backend):
     def rollback(self, con: Any) -> None:
         con.rollback()
 
-    @contextmanager
-    def autocommit(self, con: Any) -> Iterator[None]:
+    def enter_autocommit(self, con: Any) -> None:
         """No BEGIN and no COMMIT or ROLLBACK round trips (set while idle, it costs none)."""
         con.autocommit = True
-        try:
-            yield
-        finally:
-            con.autocommit = False
+
+    def leave_autocommit(self, con: Any) -> None:
+        con.autocommit = False
 
     # -- errors ------------------------------------------------------------------------------
 

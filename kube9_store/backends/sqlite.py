@@ -186,9 +186,11 @@ class SQLiteBackend(Backend):
         if con.in_transaction:
             con.execute("ROLLBACK")
 
-    def autocommit(self, con: Any) -> AbstractContextManager[None]:
+    def enter_autocommit(self, con: Any) -> None:
         """Connections run in autocommit between explicit BEGINs (isolation_level=None)."""
-        return nullcontext()
+
+    def leave_autocommit(self, con: Any) -> None:
+        pass
 
     # -- errors ------------------------------------------------------------------------------
 
