@@ -9,16 +9,26 @@ per-call work; everything else reads through :meth:`Executor.reading`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.pool import PoolProxiedConnection
 
 from kube9_store.backends import Backend
-from kube9_store.errors import DatabaseLockedError, ErrorKind, ReadOnlyError
+from kube9_store.errors import (
+    DatabaseLockedError,
+    DatabaseUnavailableError,
+    ErrorKind,
+    ReadOnlyError,
+)
 from kube9_store.statements import CompiledSQL
 
 log = logging.getLogger(__name__)
@@ -31,12 +41,57 @@ BUSY_BACKOFF_S = 0.05
 
 
 class Executor:
-    """Statements on one backend's connections; one per store, safe to share between threads
-    (each call checks its own connection out of the pool)."""
+    """Statements on one backend's connections; one per store, safe to share between threads.
+
+    Each thread that uses the store holds one pooled connection for its hot-path statements
+    (a pool checkout per call costs more than a small query), until the store closes or the
+    thread ends (its connection then goes back to the pool). A connection found broken is
+    invalidated and replaced; a forked child never reuses its parent's.
+    """
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.read_only = backend.settings.read_only
+        self._local = threading.local()
+        self._held: weakref.WeakSet[PoolProxiedConnection] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _connection(self, action: str) -> PoolProxiedConnection:
+        """This thread's connection, checked out of the pool on first use."""
+        local = self._local.__dict__
+        proxy: PoolProxiedConnection | None = local.get("proxy")
+        if proxy is not None and local["pid"] == os.getpid():
+            return proxy
+        if self._closed:
+            raise DatabaseUnavailableError(f"{action}: the store is closed")
+        try:
+            proxy = self.backend.engine.raw_connection()
+        except self.backend.errors as exc:  # could not connect
+            raise self.backend.translate(exc, action) from exc
+        local["proxy"], local["pid"] = proxy, os.getpid()
+        with self._lock:
+            self._held.add(proxy)
+        return proxy
+
+    def _drop(self, proxy: PoolProxiedConnection) -> None:
+        """Never use ``proxy`` again: it is broken, or its state is unknown."""
+        self._local.__dict__.pop("proxy", None)
+        with self._lock:
+            self._held.discard(proxy)
+        with contextlib.suppress(Exception):
+            proxy.invalidate()
+
+    def close(self) -> None:
+        """Return every held connection to the pool; later calls fail cleanly."""
+        self._closed = True
+        with self._lock:
+            held = list(self._held)
+            self._held.clear()
+        self._local = threading.local()
+        for proxy in held:
+            with contextlib.suppress(Exception):
+                proxy.close()
 
     def check_writable(self, action: str) -> None:
         """Refuse ``action`` on a store opened read-only."""
@@ -72,9 +127,9 @@ class Executor:
 
     def _write_once(self, work: Callable[[Any], T], one_statement: bool) -> T:
         backend = self.backend
-        proxy = backend.engine.raw_connection()
+        proxy = self._connection("write")
+        con = proxy.driver_connection
         try:
-            con = proxy.driver_connection
             if one_statement:
                 backend.enter_autocommit(con)
                 try:
@@ -86,14 +141,18 @@ class Executor:
                 result = work(con)
                 backend.commit(con)
             except BaseException as exc:
-                if backend.is_disconnect(exc, con):
-                    proxy.invalidate()  # never reused; the write is not retried
-                else:
-                    backend.rollback(con)
+                if not backend.is_disconnect(exc, con):
+                    backend.rollback(con)  # if this fails too, the connection is dropped below
                 raise
             return result
-        finally:
-            proxy.close()
+        except BaseException as exc:
+            if (
+                not isinstance(exc, backend.errors)
+                or backend.is_disconnect(exc, con)
+                or backend.in_transaction(con)
+            ):
+                self._drop(proxy)  # interrupted, gone, or not rolled back: state unknown
+            raise
 
     def fetch(self, stmt: CompiledSQL, values: Mapping[str, Any], action: str) -> list[Any]:
         """All rows of one read statement, run in autocommit (it is its own snapshot). A
@@ -101,10 +160,7 @@ class Executor:
         backend = self.backend
         params = stmt.params(values)
         for attempt in (1, 2):
-            try:
-                proxy = backend.engine.raw_connection()
-            except backend.errors as exc:  # could not connect
-                raise backend.translate(exc, action) from exc
+            proxy = self._connection(action)
             con: Any = proxy.driver_connection
             try:
                 backend.enter_autocommit(con)
@@ -114,16 +170,20 @@ class Executor:
                     backend.leave_autocommit(con)
                 return rows
             except backend.errors as exc:
-                if attempt == 1 and backend.is_disconnect(exc, con):
-                    proxy.invalidate()
-                    continue
+                if backend.is_disconnect(exc, con):
+                    self._drop(proxy)
+                    if attempt == 1:
+                        continue
                 raise backend.translate(exc, action) from exc
-            finally:
-                proxy.close()
+            except BaseException:
+                self._drop(proxy)
+                raise
         raise AssertionError("unreachable")
 
     @contextmanager
     def reading(self, action: str) -> Iterator[Connection]:
         """A SQLAlchemy connection for reads of any shape (no BEGIN where the backend allows)."""
+        if self._closed:
+            raise DatabaseUnavailableError(f"{action}: the store is closed")
         with self.backend.translated(action), self.backend.reader.connect() as conn:
             yield conn

@@ -127,6 +127,7 @@ class EventStore:
     def close(self) -> None:
         """Release every pooled connection (the last one checkpoints the WAL)."""
         self.metrics.untrack(self)
+        self._run.close()
         self.backend.dispose()
 
     def __enter__(self) -> Self:

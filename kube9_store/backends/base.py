@@ -60,7 +60,9 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def create_engine(self, *, read_only: bool) -> Engine:
-        """A new engine with this backend's connection settings installed."""
+        """A new engine with this backend's connection settings installed. Its pool has no
+        fixed ceiling: each thread that uses a store holds one connection (see
+        :class:`~kube9_store.executor.Executor`)."""
 
     @cached_property
     def engine(self) -> Engine:
@@ -135,6 +137,10 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def leave_autocommit(self, con: Any) -> None: ...
+
+    @abc.abstractmethod
+    def in_transaction(self, con: Any) -> bool:
+        """``con`` has a transaction open (after a failed rollback, it must not be reused)."""
 
     def is_disconnect(self, exc: BaseException, con: Any) -> bool:
         """The connection is gone (server restart): it must not go back to the pool."""

@@ -55,7 +55,7 @@ class PostgreSQLBackend(Backend):
     def create_engine(self, *, read_only: bool) -> Engine:
         """A pooled engine; every session waits at most the busy timeout for a row or table
         lock and, when ``read_only``, refuses to write."""
-        engine = create_engine(self.url)
+        engine = create_engine(self.url, max_overflow=-1)
         lock_timeout_ms = self.settings.busy_timeout_ms
 
         @event.listens_for(engine, "connect")
@@ -91,6 +91,11 @@ class PostgreSQLBackend(Backend):
 
     def rollback(self, con: Any) -> None:
         con.rollback()
+
+    def in_transaction(self, con: Any) -> bool:
+        import psycopg
+
+        return bool(con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
 
     def enter_autocommit(self, con: Any) -> None:
         """No BEGIN and no COMMIT or ROLLBACK round trips (set while idle, it costs none)."""

@@ -74,12 +74,11 @@ class SQLiteBackend(Backend):
         kwargs: dict[str, Any] = {}
         if self._path is None:
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-        elif read_only:
-            uri = f"{self._path.absolute().as_uri()}?mode=ro"
-            kwargs = {
-                "poolclass": QueuePool,
-                "creator": lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
-            }
+        else:
+            kwargs = {"poolclass": QueuePool, "max_overflow": -1}
+            if read_only:
+                uri = f"{self._path.absolute().as_uri()}?mode=ro"
+                kwargs["creator"] = lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)
         engine = create_engine(self.url, **kwargs)
         self._install_pragmas(engine, read_only=read_only)
         return engine
@@ -185,6 +184,9 @@ class SQLiteBackend(Backend):
     def rollback(self, con: Any) -> None:
         if con.in_transaction:
             con.execute("ROLLBACK")
+
+    def in_transaction(self, con: Any) -> bool:
+        return bool(con.in_transaction)
 
     def enter_autocommit(self, con: Any) -> None:
         """Connections run in autocommit between explicit BEGINs (isolation_level=None)."""
