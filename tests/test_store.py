@@ -412,3 +412,14 @@ def test_recount_repairs_counts_that_bypassed_the_triggers(
     assert store.recount() == {"cluster": 5, "insight": 1, "operator": 2}
     assert store.count() == 8
     assert store.count_by_severity() == {"critical": 1, "error": 2, "info": 2, "warning": 3}
+
+
+def test_metadata_numbers_read_back_exactly(store: EventStore) -> None:
+    """Integers beyond 64 bits and floats come back as they were stored."""
+    metadata = {"big": 2**70, "negative": -(2**65), "max": 2**63 - 1, "float": 1e16, "tiny": 1.5e-7}
+    stored = store.record(event_data(metadata=metadata))
+    read = store.get(stored.id)
+    assert read is not None
+    assert read.metadata == metadata
+    assert type(read.metadata["big"]) is int
+    assert store.query(limit=1)[0].metadata == metadata
