@@ -14,8 +14,10 @@ from kube9_store import checks
 from kube9_store.errors import ValidationError
 from kube9_store.models import Event, EventFilter
 from kube9_store.schema import event_counts, events
+from kube9_store.sortkey import BY_TEXT, SortKey
 
-#: Newest first, ties broken by id: a total order, so pages never repeat or skip a row.
+#: Newest first, ties broken by id: a total order, so pages never repeat or skip a row
+#: (the order of :data:`~kube9_store.sortkey.BY_TEXT`; SQLite's indexes serve ``BY_ROWID``).
 NEWEST_FIRST = (events.c.created_at.desc(), events.c.id.desc())
 #: Filter fields the trigger-maintained counts can answer alone.
 COUNTED = frozenset({"event_type", "severity"})
@@ -135,9 +137,11 @@ def shape_and_values(
     return shape, values
 
 
-def statement_for(shape: Shape) -> Select[Any]:
-    """The SELECT (or COUNT) for a shape, every value a named bound parameter."""
+def statement_for(shape: Shape, order: SortKey = BY_TEXT) -> Select[Any]:
+    """The SELECT (or COUNT) for a shape, every value a named bound parameter, ordered and
+    bounded on the backend's sort ``order`` so its indexes serve it."""
     c = events.c
+    created = order.created()
     conds: list[ColumnElement[bool]] = []
     for column, prefix, size in (
         (c.event_type, "type", shape.types),
@@ -148,9 +152,9 @@ def statement_for(shape: Shape) -> Select[Any]:
         elif size > 1:
             conds.append(column.in_([bindparam(f"{prefix}_{i}") for i in range(size)]))
     if shape.since:
-        conds.append(c.created_at >= bindparam("since"))
+        conds.append(created >= order.time(bindparam("since")))
     if shape.until:
-        conds.append(c.created_at < bindparam("until"))
+        conds.append(created < order.time(bindparam("until")))
     for flag, column, key in (
         (shape.kind, c.object_kind, "kind"),
         (shape.namespace, c.object_namespace, "namespace"),
@@ -163,13 +167,14 @@ def statement_for(shape: Shape) -> Select[Any]:
         # only when the query states acknowledged = 1 in its text.
         conds.append(c.acknowledged == literal_column("1" if shape.acknowledged else "0"))
     if shape.cursor:
+        at = order.time(bindparam("cursor_created_at"))
+        conds.append(created <= at)  # the index range; the tuple alone would scan
         conds.append(
-            tuple_(c.created_at, c.id)
-            < tuple_(bindparam("cursor_created_at"), bindparam("cursor_id"))
+            tuple_(created, order.tiebreak) < tuple_(at, order.tiebreak_of(bindparam("cursor_id")))
         )
     if shape.count:
         return select(func.count()).select_from(events).where(*conds)
-    stmt = select(events).where(*conds).order_by(*NEWEST_FIRST)
+    stmt = select(events).where(*conds).order_by(created.desc(), order.tiebreak.desc())
     if shape.limit:
         stmt = stmt.limit(bindparam("limit"))
     if shape.offset:

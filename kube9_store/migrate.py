@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
+from alembic import command
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection
 
-from alembic import command
 from kube9_store.backends import Backend
 from kube9_store.errors import MigrationError, SchemaError, ValidationError
 from kube9_store.state import SchemaState, read_state

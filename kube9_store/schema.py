@@ -3,13 +3,29 @@
 Versions 1 and 2 are the spec's tables exactly; version 3 extends the spec's indexes with the
 sort key (so every filtered, newest-first page is an index range scan with no sort) and adds the
 ``event_counts`` table that triggers keep exact, so counting never scans the events
-(see revision 0003 for the reasoning behind each index).
+(see revision 0003 for the reasoning behind each index). Version 4 makes the SQLite indexes
+compact: the sort key is the timestamp as integer milliseconds and the rowid (see revision 0004
+and :mod:`kube9_store.sortkey`); PostgreSQL keeps the version 3 indexes.
 The revisions in ``kube9_store/migrations/versions`` build this; a test checks they agree.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, text
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    cast,
+    func,
+    literal_column,
+    text,
+)
 
 metadata = MetaData()
 
@@ -54,31 +70,67 @@ event_counts = Table(
     sqlite_with_rowid=False,
 )
 
-# Ascending keys read backwards give newest first; new events land at the end of each range.
-_sort_key = (events.c.created_at, events.c.id)
 
-Index("idx_events_type", events.c.event_type, *_sort_key, events.c.severity)
-Index("idx_events_severity", events.c.severity, *_sort_key, events.c.event_type)
-Index("idx_events_created", *_sort_key)
+def time_key(value: ColumnElement[Any]) -> ColumnElement[int]:
+    """A stored-form timestamp (``YYYY-MM-DDTHH:MM:SS.mmmZ``) as integer milliseconds since
+    1970, in exact integer arithmetic: whole seconds from strftime, milliseconds from the text.
+    Deterministic, so SQLite can index it, and it orders exactly as the stored text does.
+    SQLite only: its indexes are built on it (revision 0004) and its queries repeat it."""
+    seconds = cast(func.strftime(literal_column("'%s'"), value), Integer)
+    millis = cast(func.substr(value, literal_column("21"), literal_column("3")), Integer)
+    return seconds * literal_column("1000") + millis
+
+
+#: The same tables with the indexes PostgreSQL keeps (revision 0003's: the (created_at, id)
+#: sort key appended in ascending order); ``metadata`` has SQLite's. Revisions, not these
+#: objects, build the tables; tests compare each with what the chain builds.
+server_metadata = MetaData()
+for _table in metadata.tables.values():
+    _table.to_metadata(server_metadata)
+_server = server_metadata.tables["events"].c
+_text_key = (_server.created_at, _server.id)
+Index("idx_events_type", _server.event_type, *_text_key, _server.severity)
+Index("idx_events_severity", _server.severity, *_text_key, _server.event_type)
+Index("idx_events_created", *_text_key)
+Index(
+    "idx_events_object",
+    _server.object_kind,
+    _server.object_namespace,
+    _server.object_name,
+    *_text_key,
+)
+Index("idx_events_object_scope", _server.object_kind, _server.object_namespace, *_text_key)
+# Partial on the server too (revision 0003 creates it so); the predicate is not declared here,
+# because naming a postgresql_* option would import that dialect into every CLI start.
+Index("idx_events_acknowledged", *_text_key)
+
+# The SQLite indexes at head (revision 0004): ascending keys read backwards give newest first,
+# and SQLite appends the rowid to every entry, the tie-breaker of equal instants.
+_time = time_key(events.c.created_at)
+Index("idx_events_type", events.c.event_type, _time)
+Index("idx_events_severity", events.c.severity, _time)
+events.append_constraint(Index("idx_events_created", _time))  # no column to attach it by
 Index(
     "idx_events_object",
     events.c.object_kind,
     events.c.object_namespace,
     events.c.object_name,
-    *_sort_key,
+    _time,
 )
-Index("idx_events_object_scope", events.c.object_kind, events.c.object_namespace, *_sort_key)
-# Partial on both backends (revision 0003 creates it so); only the SQLite predicate is declared
-# here, because naming a postgresql_* option would import that dialect into every CLI start.
-Index(
-    "idx_events_acknowledged",
-    *_sort_key,
-    sqlite_where=events.c.acknowledged == 1,
+Index("idx_events_object_scope", events.c.object_kind, events.c.object_namespace, _time)
+events.append_constraint(
+    Index("idx_events_acknowledged", _time, sqlite_where=events.c.acknowledged == 1)
 )
+
+
+def metadata_for(dialect_name: str) -> MetaData:
+    """The tables and indexes at head on one kind of database."""
+    return metadata if dialect_name == "sqlite" else server_metadata
+
 
 #: Columns of ``events`` in the spec's order, as stored.
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)
 
 #: The head of the revision chain this metadata describes (a test checks it against Alembic).
-HEAD_REVISION = "0003"
-HEAD_VERSION = 3
+HEAD_REVISION = "0004"
+HEAD_VERSION = 4

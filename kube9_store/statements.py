@@ -14,6 +14,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from kube9_store.schema import EVENT_COLUMNS, event_counts, events, schema_version
+from kube9_store.sortkey import BY_TEXT, SortKey
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ class Statements:
     """The store's fixed statements for one engine's dialect, each compiled on first use (a
     short-lived CLI process compiles only what it runs)."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, key: SortKey = BY_TEXT) -> None:
         self.dialect = dialect
+        self.key = key
 
     def _compile(self, stmt: ClauseElement) -> CompiledSQL:
         return CompiledSQL.of(stmt, self.dialect)
@@ -110,26 +112,39 @@ class Statements:
 
     @cached_property
     def retention_batch(self) -> CompiledSQL:
-        return self._compile(RETENTION_BATCH)
+        return self._compile(retention_batch(self.key))
 
     @cached_property
     def retention_count(self) -> CompiledSQL:
-        return self._compile(RETENTION_COUNT)
+        return self._compile(retention_count(self.key))
+
+    @cached_property
+    def nth_oldest(self) -> CompiledSQL:
+        """The created_at of the event ``skip`` places from the oldest (the size budget's
+        cutoff), read along the time index."""
+        key = self.key
+        return self._compile(
+            select(events.c.created_at)
+            .order_by(key.created(), key.tiebreak)
+            .limit(1)
+            .offset(bindparam("skip"))
+        )
 
 
-#: Retention: one bounded batch of expired events of one severity (an index range scan).
-RETENTION_BATCH = events.delete().where(
-    events.c.id.in_(
-        select(events.c.id)
-        .where(events.c.severity == bindparam("severity"))
-        .where(events.c.created_at < bindparam("cutoff"))
-        .limit(bindparam("batch"))
-        .scalar_subquery()
+def _expired(key: SortKey) -> list[Any]:
+    created = key.created()
+    return [events.c.severity == bindparam("severity"), created < key.time(bindparam("cutoff"))]
+
+
+def retention_batch(key: SortKey = BY_TEXT) -> Any:
+    """Retention: one bounded batch of expired events of one severity (an index range scan)."""
+    return events.delete().where(
+        key.tiebreak.in_(
+            select(key.tiebreak).where(*_expired(key)).limit(bindparam("batch")).scalar_subquery()
+        )
     )
-)
-RETENTION_COUNT = (
-    select(func.count())
-    .select_from(events)
-    .where(events.c.severity == bindparam("severity"))
-    .where(events.c.created_at < bindparam("cutoff"))
-)
+
+
+def retention_count(key: SortKey = BY_TEXT) -> Any:
+    """How many events of one severity are older than a cutoff."""
+    return select(func.count()).select_from(events).where(*_expired(key))

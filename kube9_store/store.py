@@ -80,7 +80,7 @@ class EventStore:
         self.clock = clock
         self._retention = retention
         self._run = Executor(backend)
-        self.sql = Statements(backend.engine.dialect)
+        self.sql = Statements(backend.engine.dialect, backend.sort_key)
         self._shapes: dict[Shape, CompiledSQL] = {}
         self.metrics: Hooks = metrics if metrics is not None else NoMetrics()
         self.metrics.track(self)
@@ -309,7 +309,9 @@ class EventStore:
         """The statement for a query shape, compiled once per store."""
         compiled = self._shapes.get(shape)
         if compiled is None:
-            compiled = CompiledSQL.of(statement_for(shape), self.engine.dialect)
+            compiled = CompiledSQL.of(
+                statement_for(shape, self.backend.sort_key), self.engine.dialect
+            )
             self._shapes[shape] = compiled
         return compiled
 

@@ -134,3 +134,18 @@ def pg_schema(server: str) -> Iterator[URL]:
     finally:
         with psycopg.connect(conninfo(base), autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def newest_first(store: Any, recorded: list[Any]) -> list[str]:
+    """The ids of ``recorded`` in the store's newest-first order: equal instants newest stored
+    first on SQLite (by rowid, read from the file), by id descending on PostgreSQL."""
+    from sqlalchemy import text
+
+    from kube9_store.sortkey import BY_ROWID
+
+    position: dict[str, Any] = {e.id: e.id for e in recorded}
+    if store.backend.sort_key is BY_ROWID:
+        with store.engine.connect() as conn:
+            position = {i: r for i, r in conn.execute(text("SELECT id, rowid FROM events"))}
+    ordered = sorted(recorded, key=lambda e: (e.created_at, position[e.id]), reverse=True)
+    return [e.id for e in ordered]

@@ -19,6 +19,7 @@ from kube9_store import DuplicateEventError, EventStore, ValidationError
 from kube9_store.cli import cli
 from kube9_store.health import check_health
 from kube9_store.metrics import serve_metrics
+from kube9_store.schema import HEAD_VERSION
 from tests.helpers import build_spec_db, event_data
 
 SPEC_METRICS = {
@@ -142,7 +143,7 @@ def test_counters_move_by_exactly_the_operations_performed(served: tuple[EventSt
     )
     assert fast >= 4  # sub-millisecond buckets resolve these operations
     assert value(after, "kube9_events_stored", severity="info") == 4
-    assert value(after, "kube9_database_schema_version") == 3
+    assert value(after, "kube9_database_schema_version") == HEAD_VERSION
 
 
 def test_failures_land_in_the_failure_series(served: tuple[EventStore, str]) -> None:

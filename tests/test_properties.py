@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from kube9_store import EVENT_TYPES, SEVERITIES, Event, EventStore, NewEvent, ValidationError
 from kube9_store.models import DESCRIPTION_MAX, OBJECT_FIELD_MAX, TITLE_MAX
-from tests.helpers import BACKENDS, pg_schema
+from tests.helpers import BACKENDS, newest_first, pg_schema
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -165,9 +165,7 @@ def test_filters_equal_a_plain_python_filter(
         s.acknowledge(e.id)
     everything = s.query(limit=None)
     expected = [e.id for e in everything if matches(e, flt)]
-    assert [e.id for e in everything] == [
-        e.id for e in sorted(everything, key=lambda e: (e.created_at, e.id), reverse=True)
-    ]
+    assert [e.id for e in everything] == newest_first(s, stored)
     assert [e.id for e in s.query(flt, limit=None)] == expected
     assert s.count(flt) == len(expected)
     paged = [

@@ -26,7 +26,7 @@ PATTERNS: dict[str, dict[str, Any]] = {
 
 def plan(store: EventStore, flt: dict[str, Any], **kwargs: Any) -> list[str]:
     shape, values = shape_and_values(EventFilter(**flt), **kwargs)
-    compiled = CompiledSQL.of(statement_for(shape), store.engine.dialect)
+    compiled = CompiledSQL.of(statement_for(shape, store.backend.sort_key), store.engine.dialect)
     with store.engine.connect() as conn:
         rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.sql}", compiled.params(values))
         return [str(r[3]) for r in rows]

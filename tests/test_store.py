@@ -22,7 +22,7 @@ from kube9_store import (
     ValidationError,
 )
 from kube9_store.models import EVENT_ID_PATTERN
-from tests.helpers import event_data, file_fingerprint
+from tests.helpers import event_data, file_fingerprint, newest_first
 
 T0 = datetime(2025, 12, 2, 10, 0, tzinfo=UTC)
 
@@ -187,8 +187,7 @@ def test_get_missing_is_none(store: EventStore) -> None:
 def test_list_newest_first(store: EventStore, sample: list[Event]) -> None:
     got = store.query()
     assert [e.created_at for e in got] == sorted((e.created_at for e in sample), reverse=True)
-    tied = [e for e in got if e.created_at == ts_stored(6)]
-    assert [e.id for e in tied] == sorted((e.id for e in tied), reverse=True)
+    assert [e.id for e in got] == newest_first(store, sample)
 
 
 def ts_stored(minutes: float) -> str:

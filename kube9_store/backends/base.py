@@ -26,6 +26,7 @@ from kube9_store.errors import (
     error_for,
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.sortkey import BY_TEXT, SortKey
 from kube9_store.state import SchemaState, read_state
 
 
@@ -36,6 +37,8 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     #: Where to turn for the maintenance operations this backend does not have.
     maintenance_hint: ClassVar[str] = ""
+    #: The newest-first order its indexes serve (queries are ordered and bounded on it).
+    sort_key: ClassVar[SortKey] = BY_TEXT
 
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:
         self.url = url

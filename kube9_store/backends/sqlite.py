@@ -19,6 +19,7 @@ from kube9_store.backends.base import Backend
 from kube9_store.config import ConnectionSettings
 from kube9_store.errors import ErrorKind, Kube9StoreError, SchemaError
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.sortkey import BY_ROWID
 from kube9_store.state import SchemaState, read_state
 
 T = TypeVar("T")
@@ -54,6 +55,7 @@ class SQLiteBackend(Backend):
     """A SQLite file (or a private in-memory database)."""
 
     name = "sqlite"
+    sort_key = BY_ROWID
 
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:
         super().__init__(url, settings)

@@ -1,18 +1,18 @@
 """A revision that fails after some DDL, to prove the whole revision rolls back.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DESCRIPTION = "Deliberately failing revision"
 
 
