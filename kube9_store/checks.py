@@ -49,3 +49,38 @@ def seconds(name: str, value: object, *, positive: bool = False) -> float:
             f"got {value!r}",
         )
     return float(value)
+
+
+#: Size suffixes: SI (k, M, G, T: powers of 1000) and binary (Ki, Mi, Gi, Ti: powers of 1024),
+#: as Kubernetes quantities write them; a trailing B is allowed.
+_SIZE_UNITS = {
+    "": 1,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+    "t": 10**12,
+    "ki": 2**10,
+    "mi": 2**20,
+    "gi": 2**30,
+    "ti": 2**40,
+}
+
+
+def byte_size(name: str, value: object, minimum: int = 1) -> int:
+    """A size in bytes: an int, or text such as ``800Mi``, ``1G``, ``1.5Gi``, ``1048576``."""
+    if isinstance(value, str):
+        text = value.strip()
+        number = text.rstrip("BbIiKkMmGgTt")
+        unit = text[len(number) :].lower().removesuffix("b")
+        try:
+            amount = float(number) if number.isascii() else math.nan
+        except ValueError:
+            amount = math.nan
+        if unit not in _SIZE_UNITS or not math.isfinite(amount) or amount < 0:
+            raise ValidationError.single(
+                name,
+                f"must be a size in bytes such as 800Mi, 1G or 1073741824, got {value!r}",
+            )
+        scaled = amount * _SIZE_UNITS[unit]
+        value = int(scaled) if scaled <= MAX_INT64 else MAX_INT64 + 1
+    return whole_number(name, value, minimum)

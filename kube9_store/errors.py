@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class Kube9StoreError(Exception):
@@ -84,6 +85,17 @@ class ReadOnlyError(DatabaseUnavailableError):
 
 class StorageFullError(DatabaseUnavailableError):
     """The filesystem (or the server) has no room left for the write."""
+
+
+class NotEnoughSpaceError(StorageFullError):
+    """Refused before writing anything: a filesystem an operation writes to has less free
+    space than the operation needs. Names the path, the bytes needed and the bytes free."""
+
+    def __init__(self, action: str, path: Path, needed: int, free: int) -> None:
+        self.path, self.needed, self.free = path, needed, free
+        super().__init__(
+            f"{action}: not enough free space at {path}: needs {needed} bytes, {free} bytes free"
+        )
 
 
 class UnsupportedOperationError(Kube9StoreError):

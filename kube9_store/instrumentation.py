@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from kube9_store.results import RetentionResult, SizeInfo
+from kube9_store.results import RetentionResult, SizeInfo, VolumeInfo
 
 
 class Observed(Protocol):
@@ -23,6 +23,10 @@ class Observed(Protocol):
     def counts_by_type_and_severity(self) -> dict[tuple[str, str], int]: ...
 
     def schema_version(self) -> int: ...
+
+    def volume(self) -> VolumeInfo | None: ...
+
+    def storage_budget(self) -> int | None: ...
 
 
 class Hooks(Protocol):

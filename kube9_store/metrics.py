@@ -54,8 +54,27 @@ class _ScrapeCollector(Collector):
             "The schema version the database is at.",
             labels=["database"],
         )
+        volume_free = GaugeMetricFamily(
+            "kube9_storage_volume_free_bytes",
+            "Free space on the filesystem holding the database file, in bytes.",
+            labels=["database"],
+        )
+        budget = GaugeMetricFamily(
+            "kube9_storage_budget_bytes",
+            "The size budget retention keeps the database under, in bytes (absent: none).",
+            labels=["database"],
+        )
         for store in list(self.stores):
             name = store.location
+            try:
+                found = store.volume()
+                if found is not None:
+                    volume_free.add_metric([name], found.free_bytes)
+                limit = store.storage_budget()
+                if limit is not None:
+                    budget.add_metric([name], limit)
+            except Exception:  # an unreadable volume or a bad budget variable
+                pass
             try:
                 sizes = store.size_bytes()
                 size.add_metric([name], sizes.total_bytes)
@@ -65,7 +84,7 @@ class _ScrapeCollector(Collector):
                 version.add_metric([name], store.schema_version())
             except Exception:  # a scrape must not fail because one store is unavailable
                 continue
-        yield from (size, wal, stored, version)
+        yield from (size, wal, stored, version, volume_free, budget)
 
     def describe(self) -> Iterable[Any]:
         return []
@@ -135,6 +154,19 @@ class StoreMetrics:
             ["severity"],
             registry=registry,
         )
+        self.retention_budget_deleted = Counter(
+            "kube9_events_retention_budget_deleted",
+            "Events deleted to keep the database under its size budget, by severity (also"
+            " counted in kube9_events_retention_deleted).",
+            ["severity"],
+            registry=registry,
+        )
+        self.maintenance_skipped = Counter(
+            "kube9_maintenance_skipped",
+            "Maintenance that was due but skipped, by operation and reason.",
+            ["operation", "reason"],
+            registry=registry,
+        )
         self.scrape = _ScrapeCollector()
         registry.register(self.scrape)
         registry.register(_RedactionCollector())
@@ -168,6 +200,11 @@ class StoreMetrics:
         self.retention_deleted.set(result.deleted)
         for severity, n in result.by_severity.items():
             self.retention_deleted_total.labels(severity).inc(n)
+        for severity, n in result.budget_by_severity.items():
+            self.retention_deleted_total.labels(severity).inc(n)
+            self.retention_budget_deleted.labels(severity).inc(n)
+        if result.vacuum_skipped is not None:
+            self.maintenance_skipped.labels("vacuum", "not_enough_space").inc()
 
 
 def _kind(exc: BaseException) -> str:

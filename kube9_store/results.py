@@ -39,6 +39,28 @@ class SizeInfo:
 
 
 @dataclass(frozen=True)
+class VolumeInfo:
+    """The filesystem that holds a database file: its size and free space, in bytes."""
+
+    path: Path
+    total_bytes: int
+    free_bytes: int
+
+    @property
+    def used_share(self) -> float:
+        """How full the filesystem is, 0..1."""
+        return 1 - self.free_bytes / self.total_bytes if self.total_bytes else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "total_bytes": self.total_bytes,
+            "free_bytes": self.free_bytes,
+            "used_percent": round(100 * self.used_share, 1),
+        }
+
+
+@dataclass(frozen=True)
 class IntegrityResult:
     """``ok`` when the database found nothing wrong (and the event counts match the events)."""
 
@@ -74,7 +96,12 @@ class BackupResult:
 
 @dataclass
 class RetentionResult:
-    """What a run deleted (or, dry, would delete), per severity, and how long it took."""
+    """What a run deleted (or, dry, would delete), per severity, and how long it took.
+
+    ``by_severity``: what the age rules removed; ``budget_by_severity``: what the size budget
+    removed on top (empty without a budget or within it; a dry run's is an estimate).
+    ``vacuum_skipped``: why the VACUUM that was due did not run (not enough free space).
+    """
 
     by_severity: dict[str, int]
     cutoffs: dict[str, str]
@@ -83,14 +110,30 @@ class RetentionResult:
     dry_run: bool = False
     vacuumed: bool = False
     finished_at: str = field(default_factory=lambda: format_timestamp(utcnow()))
+    budget_by_severity: dict[str, int] = field(default_factory=dict)
+    budget_bytes: int | None = None
+    vacuum_skipped: str | None = None
+
+    @property
+    def deleted_by_age(self) -> int:
+        return sum(self.by_severity.values())
+
+    @property
+    def deleted_by_budget(self) -> int:
+        return sum(self.budget_by_severity.values())
 
     @property
     def deleted(self) -> int:
-        return sum(self.by_severity.values())
+        return self.deleted_by_age + self.deleted_by_budget
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "deleted": self.deleted,
+            "deleted_by_age": self.deleted_by_age,
+            "deleted_by_budget": self.deleted_by_budget,
+            "budget_by_severity": self.budget_by_severity,
+            "budget_bytes": self.budget_bytes,
+            "vacuum_skipped": self.vacuum_skipped,
             "by_severity": self.by_severity,
             "cutoffs": self.cutoffs,
             "seconds": round(self.seconds, 4),

@@ -4,11 +4,17 @@ short batches so the operator's writer never waits long, and a runner that actua
 The spec's SQL compares created_at with ``datetime('now', '-7 days')``, whose text form
 (``YYYY-MM-DD HH:MM:SS``) never compares correctly with the stored ``...THH:MM:SS.mmmZ`` on the
 cutoff day. Here the cutoff is computed in UTC, in the stored form, from an injectable clock.
+
+A size budget (``max_bytes``, off by default) comes on top of the age rules: when the
+database's used space exceeds it, the oldest events go, info and warning before error and
+critical, until the used space is under the low watermark. Freed pages are reused by new
+events, so the file stops growing; it is not shrunk (no incremental vacuum).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -26,6 +32,14 @@ log = logging.getLogger(__name__)
 
 ENV_INFO_WARNING_DAYS = "EVENT_RETENTION_INFO_WARNING_DAYS"
 ENV_ERROR_CRITICAL_DAYS = "EVENT_RETENTION_ERROR_CRITICAL_DAYS"
+ENV_MAX_DB_BYTES = "EVENT_RETENTION_MAX_DB_BYTES"
+#: A budget run deletes until the used space is at most this share of the budget, so the next
+#: inserts do not trigger it again at once.
+LOW_WATERMARK = 0.9
+#: Severities in the order the budget deletes them: the low group while any is left.
+BUDGET_GROUPS = (("info", "warning"), ("error", "critical"))
+#: Later than any stored timestamp: a budget cutoff that takes a whole group.
+END_OF_TIME = "9999-12-31T23:59:59.999Z"
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 1_000_000
 DEFAULT_INTERVAL_S = 6 * 3600
@@ -35,20 +49,24 @@ VACUUM_FREE_SHARE = 0.25
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    """How many days each severity group is kept."""
+    """How many days each severity group is kept, and the optional size budget: the most
+    bytes the database may use (None: no budget, the spec's behaviour)."""
 
     info_warning_days: int = 7
     error_critical_days: int = 30
+    max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         checks.days("info_warning_days", self.info_warning_days)
         checks.days("error_critical_days", self.error_critical_days)
+        if self.max_bytes is not None:
+            checks.whole_number("max_bytes", self.max_bytes, 1)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RetentionPolicy:
         """Read the reference operator's Helm variables; unset means the spec's defaults."""
         env = os.environ if environ is None else environ
-        values: dict[str, int] = {}
+        values: dict[str, int | None] = {}
         for name, attr in (
             (ENV_INFO_WARNING_DAYS, "info_warning_days"),
             (ENV_ERROR_CRITICAL_DAYS, "error_critical_days"),
@@ -60,7 +78,10 @@ class RetentionPolicy:
             if not (text.isascii() and text.isdigit()) or len(text) > 18:
                 raise ValidationError.single(name, f"must be a whole number of days, got {raw!r}")
             values[attr] = checks.days(name, int(text))
-        return cls(**values)
+        budget = env.get(ENV_MAX_DB_BYTES)
+        if budget is not None and budget.strip() != "":
+            values["max_bytes"] = checks.byte_size(ENV_MAX_DB_BYTES, budget)
+        return cls(**values)  # type: ignore[arg-type]
 
     def days_for(self, severity: str) -> int:
         return (
@@ -119,6 +140,68 @@ def apply_retention(
         batches=batches,
         dry_run=dry_run,
     )
+
+
+#: The created_at of the event ``k`` places from the oldest, None when there are fewer.
+NthOldest = Callable[[int], str | None]
+
+
+def enforce_budget(
+    max_bytes: int,
+    *,
+    used_bytes: Callable[[], int],
+    count_events: Callable[[], int],
+    nth_oldest: NthOldest,
+    delete_batch: DeleteBatch,
+    count_expired: CountExpired,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    dry_run: bool = False,
+) -> dict[str, int]:
+    """Delete the oldest events, info and warning first, until the used space is at most
+    :data:`LOW_WATERMARK` of ``max_bytes``; nothing when it is within the budget. Returns the
+    events deleted per severity (``dry_run``: an estimate from the bytes per event, nothing
+    deleted).
+
+    Each round turns the bytes to free into a number of events (at the current bytes per
+    event), takes the instant before which that many events lie, and deletes the group's
+    events older than it in batches. A round that frees too little doubles the next one, so a
+    group is taken whole at worst, never more.
+    """
+    checks.whole_number("max_bytes", max_bytes, 1)
+    removed: dict[str, int] = {}
+    used = used_bytes()
+    if used <= max_bytes:
+        return removed
+    target = int(max_bytes * LOW_WATERMARK)
+    for group in BUDGET_GROUPS:
+        factor = 1
+        while used > target:
+            count = count_events()
+            if count == 0:
+                return removed
+            wanted = min(count, max(1, math.ceil((used - target) * count / used)) * factor)
+            cutoff = (nth_oldest(wanted) if wanted < count else None) or END_OF_TIME
+            if dry_run:
+                for severity in group:
+                    removed[severity] = removed.get(severity, 0) + count_expired(severity, cutoff)
+                if sum(removed.values()) >= wanted:
+                    return removed
+                break
+            deleted = 0
+            for severity in group:
+                while True:
+                    n = delete_batch(severity, cutoff, batch_size)
+                    if n:
+                        removed[severity] = removed.get(severity, 0) + n
+                    deleted += n
+                    if n < batch_size:
+                        break
+            before, used = used, used_bytes()
+            if cutoff == END_OF_TIME:
+                break  # the whole group is gone
+            if not deleted or used >= before:
+                factor *= 2
+    return removed
 
 
 class SupportsRetention(Protocol):

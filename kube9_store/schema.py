@@ -123,11 +123,6 @@ events.append_constraint(
 )
 
 
-def metadata_for(dialect_name: str) -> MetaData:
-    """The tables and indexes at head on one kind of database."""
-    return metadata if dialect_name == "sqlite" else server_metadata
-
-
 #: Columns of ``events`` in the spec's order, as stored.
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)
 

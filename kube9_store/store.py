@@ -22,7 +22,12 @@ from sqlalchemy.engine import URL
 from kube9_store import snapshots
 from kube9_store.backends import Backend, backend_for
 from kube9_store.config import ConnectionSettings, DbLocation, Synchronous, resolve_url
-from kube9_store.errors import DuplicateEventError, EventNotFoundError, ValidationError
+from kube9_store.errors import (
+    DuplicateEventError,
+    EventNotFoundError,
+    NotEnoughSpaceError,
+    ValidationError,
+)
 from kube9_store.executor import Executor
 from kube9_store.filters import (
     Page,
@@ -39,8 +44,19 @@ from kube9_store.ids import event_id_at
 from kube9_store.instrumentation import Hooks, NoMetrics, instrumented
 from kube9_store.models import Event, EventFilter, NewEvent, parse_batch
 from kube9_store.opening import open_database
-from kube9_store.results import BackupResult, IntegrityResult, RetentionResult, SizeInfo
-from kube9_store.retention import VACUUM_FREE_SHARE, RetentionPolicy, apply_retention
+from kube9_store.results import (
+    BackupResult,
+    IntegrityResult,
+    RetentionResult,
+    SizeInfo,
+    VolumeInfo,
+)
+from kube9_store.retention import (
+    VACUUM_FREE_SHARE,
+    RetentionPolicy,
+    apply_retention,
+    enforce_budget,
+)
 from kube9_store.rows import (
     event_from_new,
     event_from_tuple,
@@ -374,10 +390,14 @@ class EventStore:
         dry_run: bool = False,
         vacuum_free_share: float | None = VACUUM_FREE_SHARE,
     ) -> RetentionResult:
-        """Delete events past the retention policy (``now`` defaults to the store's clock).
+        """Delete events past the retention policy (``now`` defaults to the store's clock), then,
+        when the policy has a size budget and the used space exceeds it, the oldest events
+        (info and warning first) down to the budget's low watermark.
 
         After a run that leaves at least ``vacuum_free_share`` of the file's pages free, the
-        file is vacuumed (None disables that; servers reclaim space by themselves).
+        file is vacuumed (None disables that; servers reclaim space by themselves); when the
+        filesystems lack the room VACUUM needs, it is skipped with a warning and
+        ``result.vacuum_skipped`` says why.
         """
         batch, count = self.sql.retention_batch, self.sql.retention_count
 
@@ -393,18 +413,39 @@ class EventStore:
             values = {"severity": severity, "cutoff": cutoff}
             return int(self._run.fetch(count, values, "count expired")[0][0])
 
+        chosen = policy or self.retention
         result = apply_retention(
-            policy or self.retention,
+            chosen,
             now=now if now is not None else self.clock(),
             delete_batch=delete_batch,
             count_expired=count_expired,
             batch_size=batch_size,
             dry_run=dry_run,
         )
-        self.metrics.retention_ran(result)
+        if chosen.max_bytes is not None:
+            result.budget_bytes = chosen.max_bytes
+            result.budget_by_severity = enforce_budget(
+                chosen.max_bytes,
+                used_bytes=self.backend.used_bytes,
+                count_events=self.count,
+                nth_oldest=self._nth_oldest,
+                delete_batch=delete_batch,
+                count_expired=count_expired,
+                batch_size=batch_size,
+                dry_run=dry_run,
+            )
         if not dry_run and result.deleted and vacuum_free_share is not None:
-            result.vacuumed = self.backend.vacuum_if_worthwhile(vacuum_free_share)
+            try:
+                result.vacuumed = self.backend.vacuum_if_worthwhile(vacuum_free_share)
+            except NotEnoughSpaceError as exc:
+                result.vacuum_skipped = str(exc)
+                log.warning("VACUUM after retention skipped: %s", exc)
+        self.metrics.retention_ran(result)
         return result
+
+    def _nth_oldest(self, skip: int) -> str | None:
+        rows = self._run.fetch(self.sql.nth_oldest, {"skip": skip}, "find budget cutoff")
+        return str(rows[0][0]) if rows else None
 
     def recount(self) -> dict[str, int]:
         """Rebuild ``event_counts`` from the events in one transaction, for when something
@@ -432,6 +473,14 @@ class EventStore:
     def size_bytes(self) -> SizeInfo:
         """The store's size: the database, its write-ahead log, and the free space inside."""
         return self.backend.size_info()
+
+    def volume(self) -> VolumeInfo | None:
+        """The filesystem holding the database file (None on a server)."""
+        return self.backend.volume()
+
+    def storage_budget(self) -> int | None:
+        """The retention policy's size budget in bytes (None: no budget)."""
+        return self.retention.max_bytes
 
     def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
         """A consistent, verified online copy at ``dest`` (which must not exist yet)."""

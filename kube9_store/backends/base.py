@@ -7,13 +7,13 @@ which backend it is talking to."""
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
@@ -25,7 +25,8 @@ from kube9_store.errors import (
     UnsupportedOperationError,
     error_for,
 )
-from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
+from kube9_store.schema import server_metadata
 from kube9_store.sortkey import BY_TEXT, SortKey
 from kube9_store.state import SchemaState, read_state
 
@@ -39,6 +40,8 @@ class Backend(abc.ABC):
     maintenance_hint: ClassVar[str] = ""
     #: The newest-first order its indexes serve (queries are ordered and bounded on it).
     sort_key: ClassVar[SortKey] = BY_TEXT
+    #: The tables and indexes the revision chain builds here at head.
+    head_metadata: ClassVar[MetaData] = server_metadata
 
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:
         self.url = url
@@ -189,6 +192,22 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def size_info(self) -> SizeInfo:
         """How much room the store takes now."""
+
+    def used_bytes(self) -> int:
+        """The space the data and indexes use now (what a size budget limits)."""
+        info = self.size_info()
+        return info.database_bytes - info.free_bytes
+
+    def volume(self) -> VolumeInfo | None:
+        """The filesystem holding the database, for backends that keep a file; None on a
+        server, whose disks the store does not see."""
+        return None
+
+    def require_free_space(self, action: str, needs: Mapping[Path, int]) -> None:
+        """Refuse ``action`` unless each filesystem it writes to has room (``needs``: path
+        written -> bytes written there). A SQLite file concern: servers raise
+        UnsupportedOperationError."""
+        raise self.unsupported(f"a free-space check before {action}")
 
     def unsupported(self, action: str) -> UnsupportedOperationError:
         """The one error for an operation this backend does not have."""

@@ -4,8 +4,9 @@ maintenance (VACUUM, integrity checks, online backups, restore) that only a file
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,7 +19,8 @@ from kube9_store.backends import sqlite_files as files
 from kube9_store.backends.base import Backend
 from kube9_store.config import ConnectionSettings
 from kube9_store.errors import ErrorKind, Kube9StoreError, SchemaError
-from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
+from kube9_store.schema import metadata
 from kube9_store.sortkey import BY_ROWID
 from kube9_store.state import SchemaState, read_state
 
@@ -56,6 +58,7 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
     sort_key = BY_ROWID
+    head_metadata = metadata
 
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:
         super().__init__(url, settings)
@@ -222,8 +225,32 @@ class SQLiteBackend(Backend):
         with self.translated("read size"), self.engine.connect() as conn:
             return files.size_info(conn, self._path)
 
+    def used_bytes(self) -> int:
+        with self.translated("read size"), self.engine.connect() as conn:
+            return files.used_bytes(conn)
+
+    def volume(self) -> VolumeInfo | None:
+        return files.volume(self._path) if self._path is not None else None
+
+    def require_free_space(self, action: str, needs: Mapping[Path, int]) -> None:
+        files.require_free_space(action, needs)
+
+    def temp_directory(self) -> Path:
+        """Where SQLite writes VACUUM's temporary copy of the database."""
+        with files.raw_connection(self.engine) as con:
+            return files.sqlite_temp_directory(con, os.environ)
+
+    def _vacuum_needs(self) -> dict[Path, int]:
+        """VACUUM writes the used pages twice: a copy in the temporary directory, then every
+        page through the write-ahead log beside the database."""
+        used = self.used_bytes()
+        assert self._path is not None
+        return {self.temp_directory(): used, self._path.parent: used}
+
     def vacuum(self) -> None:
         with self.translated("vacuum"):
+            if self._path is not None:
+                self.require_free_space("vacuum", self._vacuum_needs())
             files.vacuum(self.engine)
 
     def vacuum_if_worthwhile(self, min_free_share: float) -> bool:
@@ -234,6 +261,7 @@ class SQLiteBackend(Backend):
                 share = files.free_share(conn)
             if share < min_free_share:
                 return False
+            self.require_free_space("vacuum after retention", self._vacuum_needs())
             files.vacuum(self.engine)
         return True
 
@@ -243,12 +271,14 @@ class SQLiteBackend(Backend):
 
     def backup(self, dest: Path, *, head_version: int) -> BackupResult:
         with self.translated("backup"):
+            self.require_free_space("backup", {dest.parent: self.size_info().database_bytes})
             return files.backup(self.engine, dest, head_version=head_version)
 
     @contextmanager
     def restoring(self, backup_path: Path, *, head_version: int) -> Iterator[None]:
         path = self._require_file("restore")
         with self.translated("restore"):
+            self.require_free_space("restore", {path.parent: backup_path.stat().st_size})
             aside = files.restore(backup_path, path, head_version=head_version)
         try:
             yield

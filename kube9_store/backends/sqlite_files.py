@@ -8,16 +8,17 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from kube9_store.errors import DatabaseUnavailableError, SchemaError
-from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.errors import DatabaseUnavailableError, NotEnoughSpaceError, SchemaError
+from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -311,3 +312,56 @@ def describe(conn: Connection, tables: Sequence[str] = SPEC_TABLES) -> dict[str,
             indexes[name] = {"unique": unique, "origin": origin, "partial": partial, "xinfo": xinfo}
         out[table] = {"columns": columns, "indexes": indexes}
     return out
+
+
+# -- free space ------------------------------------------------------------------------------
+
+#: Where SQLite on Unix puts temporary files when no directory is set: the first of these that
+#: is a writable directory (after $SQLITE_TMPDIR and $TMPDIR), else the current directory.
+UNIX_TEMP_DIRS = ("/var/tmp", "/usr/tmp", "/tmp")
+
+
+def sqlite_temp_directory(con: sqlite3.Connection, environ: Mapping[str, str]) -> Path:
+    """The directory SQLite writes temporary files to (VACUUM's copy of the database): the
+    connection's ``temp_store_directory`` when set, else $SQLITE_TMPDIR, $TMPDIR, /var/tmp,
+    /usr/tmp, /tmp, the first that is a writable directory, else the current directory (the
+    order of SQLite's unixTempFileDir)."""
+    configured = str(con.execute("PRAGMA temp_store_directory").fetchone()[0] or "")
+    candidates = [configured, environ.get("SQLITE_TMPDIR", ""), environ.get("TMPDIR", "")]
+    for candidate in (*candidates, *UNIX_TEMP_DIRS):
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return Path(candidate)
+    return Path.cwd()
+
+
+def volume(path: Path) -> VolumeInfo:
+    """The filesystem holding ``path`` (or its nearest existing parent)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    usage = shutil.disk_usage(existing)
+    return VolumeInfo(path=path, total_bytes=usage.total, free_bytes=usage.free)
+
+
+def require_free_space(action: str, needs: Mapping[Path, int]) -> None:
+    """Refuse ``action`` before it writes anything unless every filesystem it writes to has
+    room: ``needs`` maps each path written to the bytes written there; needs of paths on the
+    same filesystem add up. The error names the path, the bytes needed and the bytes free."""
+    by_device: dict[int, tuple[Path, int]] = {}
+    for path, needed in needs.items():
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        device = existing.stat().st_dev
+        first, total = by_device.get(device, (path, 0))
+        by_device[device] = (first, total + needed)
+    for path, needed in by_device.values():
+        free = volume(path).free_bytes
+        if free < needed:
+            raise NotEnoughSpaceError(action, path, needed, free)
+
+
+def used_bytes(conn: Connection) -> int:
+    """The pages that hold data: the file less its free pages."""
+    pages = _pragma(conn, "page_count") - _pragma(conn, "freelist_count")
+    return pages * _pragma(conn, "page_size")
