@@ -29,6 +29,8 @@ class DatabaseStatus:
     event_count: int | None
     database_bytes: int | None
     wal_bytes: int | None
+    #: Volume, bytes per event, free pages, projection and budget (at head only).
+    capacity: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,7 +51,15 @@ def status(db: DbLocation | None = None) -> DatabaseStatus:
         size = backend.size_info() if "events" in state.tables else None
     finally:
         backend.dispose()
+    found = None
+    if state.at_package_head:
+        from kube9_store.capacity import capacity
+        from kube9_store.store import EventStore
+
+        with EventStore.open(resolve_url(db), read_only=True, metrics=False) as store:
+            found = capacity(store).as_dict()
     return DatabaseStatus(
+        capacity=found,
         database=backend.location,
         schema_version=state.version,
         revision=state.revision,

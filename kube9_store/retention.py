@@ -142,15 +142,17 @@ def apply_retention(
     )
 
 
-#: The created_at of the event ``k`` places from the oldest, None when there are fewer.
-NthOldest = Callable[[int], str | None]
+#: The created_at of the event of a severity group ``k`` places from its oldest (None when
+#: there are fewer); how many events a group has.
+NthOldest = Callable[[tuple[str, str], int], str | None]
+CountGroup = Callable[[tuple[str, str]], int]
 
 
 def enforce_budget(
     max_bytes: int,
     *,
     used_bytes: Callable[[], int],
-    count_events: Callable[[], int],
+    count_events: CountGroup,
     nth_oldest: NthOldest,
     delete_batch: DeleteBatch,
     count_expired: CountExpired,
@@ -163,9 +165,9 @@ def enforce_budget(
     deleted).
 
     Each round turns the bytes to free into a number of events (at the current bytes per
-    event), takes the instant before which that many events lie, and deletes the group's
-    events older than it in batches. A round that frees too little doubles the next one, so a
-    group is taken whole at worst, never more.
+    event over all events), takes the instant before which that many of the group's events
+    lie, and deletes the group's events older than it in batches. A round that frees too
+    little doubles the next one, so a group is taken whole at worst, never more.
     """
     checks.whole_number("max_bytes", max_bytes, 1)
     removed: dict[str, int] = {}
@@ -176,11 +178,12 @@ def enforce_budget(
     for group in BUDGET_GROUPS:
         factor = 1
         while used > target:
-            count = count_events()
+            total = sum(count_events(g) for g in BUDGET_GROUPS)
+            count = count_events(group)
             if count == 0:
-                return removed
-            wanted = min(count, max(1, math.ceil((used - target) * count / used)) * factor)
-            cutoff = (nth_oldest(wanted) if wanted < count else None) or END_OF_TIME
+                break
+            wanted = min(count, max(1, math.ceil((used - target) * total / used)) * factor)
+            cutoff = (nth_oldest(group, wanted) if wanted < count else None) or END_OF_TIME
             if dry_run:
                 for severity in group:
                     removed[severity] = removed.get(severity, 0) + count_expired(severity, cutoff)

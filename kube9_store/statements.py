@@ -120,11 +120,12 @@ class Statements:
 
     @cached_property
     def nth_oldest(self) -> CompiledSQL:
-        """The created_at of the event ``skip`` places from the oldest (the size budget's
-        cutoff), read along the time index."""
+        """The created_at of the event of one of two severities ``skip`` places from the oldest
+        (the size budget's cutoff for a severity group)."""
         key = self.key
         return self._compile(
             select(events.c.created_at)
+            .where(events.c.severity.in_([bindparam("severity_0"), bindparam("severity_1")]))
             .order_by(key.created(), key.tiebreak)
             .limit(1)
             .offset(bindparam("skip"))

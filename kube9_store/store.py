@@ -427,7 +427,7 @@ class EventStore:
             result.budget_by_severity = enforce_budget(
                 chosen.max_bytes,
                 used_bytes=self.backend.used_bytes,
-                count_events=self.count,
+                count_events=lambda group: self.count({"severity": list(group)}),
                 nth_oldest=self._nth_oldest,
                 delete_batch=delete_batch,
                 count_expired=count_expired,
@@ -443,8 +443,9 @@ class EventStore:
         self.metrics.retention_ran(result)
         return result
 
-    def _nth_oldest(self, skip: int) -> str | None:
-        rows = self._run.fetch(self.sql.nth_oldest, {"skip": skip}, "find budget cutoff")
+    def _nth_oldest(self, group: tuple[str, str], skip: int) -> str | None:
+        values = {"severity_0": group[0], "severity_1": group[1], "skip": skip}
+        rows = self._run.fetch(self.sql.nth_oldest, values, "find budget cutoff")
         return str(rows[0][0]) if rows else None
 
     def recount(self) -> dict[str, int]:

@@ -245,7 +245,9 @@ class SQLiteBackend(Backend):
         page through the write-ahead log beside the database."""
         used = self.used_bytes()
         assert self._path is not None
-        return {self.temp_directory(): used, self._path.parent: used}
+        needs = {self.temp_directory(): used}
+        needs[self._path.parent] = needs.get(self._path.parent, 0) + used
+        return needs
 
     def vacuum(self) -> None:
         with self.translated("vacuum"):

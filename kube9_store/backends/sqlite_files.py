@@ -326,7 +326,8 @@ def sqlite_temp_directory(con: sqlite3.Connection, environ: Mapping[str, str]) -
     connection's ``temp_store_directory`` when set, else $SQLITE_TMPDIR, $TMPDIR, /var/tmp,
     /usr/tmp, /tmp, the first that is a writable directory, else the current directory (the
     order of SQLite's unixTempFileDir)."""
-    configured = str(con.execute("PRAGMA temp_store_directory").fetchone()[0] or "")
+    row = con.execute("PRAGMA temp_store_directory").fetchone()
+    configured = str(row[0] or "") if row else ""
     candidates = [configured, environ.get("SQLITE_TMPDIR", ""), environ.get("TMPDIR", "")]
     for candidate in (*candidates, *UNIX_TEMP_DIRS):
         if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):

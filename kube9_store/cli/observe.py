@@ -60,7 +60,8 @@ def metrics_serve(db: str | None, port: int, addr: str) -> None:
 @db_option
 def health(db: str | None) -> None:
     """Check that the database opens, answers, is at the schema head and passes quick_check;
-    exit 0 when healthy, 1 otherwise (a liveness or readiness probe).
+    exit 0 when healthy, 3 when degraded (volume over 90% full or database over its size
+    budget), 1 otherwise (a liveness or readiness probe).
 
     \b
     Example:
@@ -71,5 +72,5 @@ def health(db: str | None) -> None:
     with reporting("Failed to check health"):
         report = check_health(db)
     emit_json(report.as_dict())
-    if not report.ok:
-        raise SystemExit(1)
+    if report.exit_code:
+        raise SystemExit(report.exit_code)
