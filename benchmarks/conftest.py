@@ -255,7 +255,7 @@ def check_spec(name: str, median_ms: float, backend: str = "sqlite") -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not RESULTS:
+    if not RESULTS and not SIZES:
         return
     tr = terminalreporter
     tr.section("kube9_store vs the raw driver, same SQL (medians, ms per operation)")

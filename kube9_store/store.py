@@ -307,7 +307,8 @@ class EventStore:
         *,
         cursor: str | None = None,
     ) -> list[Event]:
-        """Matching events, newest first (ties broken by id, descending), one page.
+        """Matching events, newest first, one page (equal instants: newest stored first on
+        SQLite, by id descending on PostgreSQL).
 
         ``limit=None`` returns every match. ``cursor`` (from :meth:`page`) starts just after
         that event: keyset pagination, as fast a thousand pages deep as on the first.
