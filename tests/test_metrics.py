@@ -261,7 +261,7 @@ def test_health_ok(db_path: Path) -> None:
         s.record(event_data())
     report = check_health(db_path)
     assert report.ok
-    assert set(report.checks) == {"open", "query", "schema", "quick_check"}
+    assert set(report.checks) == {"open", "query", "schema", "storage", "quick_check"}
     r = CliRunner().invoke(cli, ["health", "--db", str(db_path)])
     assert r.exit_code == 0
     assert json.loads(r.stdout)["ok"] is True
