@@ -8,7 +8,12 @@ SQLAlchemy or pydantic.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
+
+# A library logs and lets the application decide: nothing is printed unless it configures
+# logging (redaction and retry warnings included).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from kube9_store.backends import Backend
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
         NewEvent,
         Severity,
     )
+    from kube9_store.redaction import Redaction
     from kube9_store.results import BackupResult, IntegrityResult, RetentionResult, SizeInfo
     from kube9_store.retention import RetentionPolicy, RetentionRunner
     from kube9_store.store import EventStore
@@ -69,6 +75,7 @@ _HOMES = {
     "NewEvent": "models",
     "EventType": "models",
     "Severity": "models",
+    "Redaction": "redaction",
     "Page": "filters",
     "BackupResult": "results",
     "IntegrityResult": "results",
@@ -101,6 +108,7 @@ __all__ = [
     "NewEvent",
     "Page",
     "ReadOnlyError",
+    "Redaction",
     "RetentionPolicy",
     "RetentionResult",
     "RetentionRunner",

@@ -91,14 +91,19 @@ class _ScrapeCollector(Collector):
 
 
 class _RedactionCollector(Collector):
+    """Values replaced before storage, one series per rule (the label is the rule's name)."""
+
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily
 
-        yield CounterMetricFamily(
+        family = CounterMetricFamily(
             "kube9_events_redactions",
-            "Secret values replaced with [REDACTED] before storage (this process).",
-            value=redaction.redaction_count(),
+            "Values replaced with [REDACTED] in stored events, by rule (this process).",
+            labels=["rule"],
         )
+        for rule, n in redaction.redaction_counts().items():
+            family.add_metric([rule], n)
+        yield family
 
     def describe(self) -> Iterable[Any]:
         return []

@@ -7,7 +7,6 @@ each offending field and the rule it broke.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -26,16 +25,8 @@ from pydantic import (
 )
 
 from kube9_store.errors import FieldProblem, ValidationError
-from kube9_store.redaction import (
-    REDACTED,
-    contains_credential,
-    is_secret_key,
-    note_redaction,
-    scrub_text,
-)
+from kube9_store.redaction import Redaction, scrub_event, scrub_field
 from kube9_store.timestamps import normalize_timestamp, parse_timestamp
-
-log = logging.getLogger("kube9_store.redaction")
 
 EventType = Literal["cluster", "operator", "insight", "assessment", "health", "system"]
 Severity = Literal["info", "warning", "error", "critical"]
@@ -110,8 +101,8 @@ def _check_encodable(value: str) -> None:
 
 
 def clean_metadata(value: Any) -> dict[str, Any]:
-    """Check that ``value`` is a JSON object of JSON values and return a copy with secrets
-    redacted, in one iterative walk (no recursion limit to hit).
+    """Check that ``value`` is a JSON object of JSON values and return a copy (which the
+    event then scrubs of secrets), in one iterative walk (no recursion limit to hit).
 
     Rules: string keys, values of str/int/float/bool/None/list/dict only, finite numbers,
     valid Unicode, at most METADATA_MAX_DEPTH levels.
@@ -130,17 +121,8 @@ def clean_metadata(value: Any) -> dict[str, Any]:
                 if not isinstance(key, str):
                     raise ValueError(f"keys must be strings; {where} has key {key!r}")
                 _check_encodable(key)
-                if child is not None and is_secret_key(key):
-                    copy[key] = REDACTED
-                    note_redaction()
-                    log.warning("redacted the value of %s.%s", where, key)
-                    continue
             if isinstance(child, str):
                 _check_encodable(child)
-                if contains_credential(child):
-                    log.warning("redacted a credential-shaped value at %s", _at(where, key))
-                    note_redaction()
-                    child = REDACTED
                 copy[key] = child
             elif isinstance(child, dict | list):
                 inner: Any = {} if isinstance(child, dict) else [None] * len(child)
@@ -184,11 +166,21 @@ def dump_metadata(value: Mapping[str, Any] | None) -> str | None:
 OptionalObjectField = Annotated[str | None, Field(default=None, max_length=OBJECT_FIELD_MAX)]
 
 
+_TEXT_FIELDS = {
+    "title": TITLE_MAX,
+    "description": DESCRIPTION_MAX,
+    "object_kind": OBJECT_FIELD_MAX,
+    "object_namespace": OBJECT_FIELD_MAX,
+    "object_name": OBJECT_FIELD_MAX,
+}
+
+
 class NewEvent(_Model):
     """An event to record. ``id`` and ``created_at`` are generated when left out.
 
-    Secrets in ``metadata`` are redacted on validation (see :mod:`kube9_store.redaction`), so
-    the instance holds exactly what will be stored.
+    Secrets are scrubbed on validation from every text field and the metadata (see
+    :mod:`kube9_store.redaction`), so the instance holds exactly what will be stored;
+    :attr:`redactions` says what was replaced, and where.
     """
 
     id: str | None = None
@@ -209,18 +201,13 @@ class NewEvent(_Model):
             raise ValueError("must match evt_YYYYMMDD_HHMMSS_xxxxxx (6 characters a-z, 0-9)")
         return value
 
-    @field_validator("title", "description")
+    @field_validator("title", "description", "object_kind", "object_namespace", "object_name")
     @classmethod
-    def _free_text(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
-        cleaned = _clean_text(value)
-        return scrub_text(cleaned, info.field_name or "text") if cleaned else cleaned
-
-    @field_validator("object_kind", "object_namespace", "object_name")
-    @classmethod
-    def _object_ref(cls, value: str | None) -> str | None:
+    def _text(cls, value: str | None) -> str | None:
         return _clean_text(value)
 
     _metadata_json: str | None = PrivateAttr(default=None)
+    _redactions: tuple[Redaction, ...] = PrivateAttr(default=())
 
     @field_validator("metadata", mode="plain")
     @classmethod
@@ -228,8 +215,17 @@ class NewEvent(_Model):
         return None if value is None else clean_metadata(value)
 
     @model_validator(mode="after")
-    def _metadata_size(self) -> Self:
-        """Serialize once: the size rule and the stored text use the same JSON."""
+    def _scrub_and_serialize(self) -> Self:
+        """Scrub secrets from every text (before anything is cut), then serialize the metadata
+        once: the size rule and the stored text use the same JSON."""
+        fields = self.__dict__
+        texts, found = scrub_event({f: fields[f] for f in _TEXT_FIELDS}, self.metadata)
+        if found:
+            for name, limit in _TEXT_FIELDS.items():
+                value = texts[name]
+                if value is not None and value != fields[name]:
+                    fields[name] = value[:limit]  # frozen fields, set once during validation
+            self._redactions = tuple(found)
         text = dump_metadata(self.metadata)
         if text is not None:
             size = len(text.encode("utf-8"))
@@ -244,6 +240,29 @@ class NewEvent(_Model):
     def metadata_json(self) -> str | None:
         """The metadata as it will be stored (compact JSON)."""
         return self._metadata_json
+
+    @property
+    def redactions(self) -> tuple[Redaction, ...]:
+        """What was replaced with ``[REDACTED]`` before storage: paths and rules, no values."""
+        return self._redactions
+
+    @classmethod
+    def fitted(cls, redacted: Iterable[Redaction] = (), **fields: Any) -> NewEvent:
+        """An event from text that may run past the title and description maxima (an imported
+        message): secrets are scrubbed from the whole text first, then it is cut to fit, so
+        no head of a secret survives the cut. ``redacted``: what the caller already replaced
+        in building these fields, reported with the rest."""
+        prior: list[Redaction] = list(redacted)
+        for name in ("title", "description"):
+            value = fields.get(name)
+            if isinstance(value, str) and len(value) > _TEXT_FIELDS[name]:
+                value, found = scrub_field(name, value)
+                fields[name] = value[: _TEXT_FIELDS[name]]
+                prior.extend(found)
+        event = cls(**fields)
+        if prior:
+            event._redactions = (*prior, *event._redactions)
+        return event
 
     @field_validator("created_at", mode="plain")
     @classmethod

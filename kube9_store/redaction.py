@@ -1,140 +1,369 @@
-"""Scrubbing secrets before they are stored (spec: "Never store passwords, tokens, secrets").
+"""Scrubbing secrets before they are stored (spec: "never store passwords, tokens, secrets,
+API keys in events").
 
-Metadata, at every depth: a value under a key that *names* a secret becomes ``[REDACTED]``; keys
-are split into words (snake, kebab, dotted, camel case) and matched word by word, so ``author``
-and ``authority`` stay while ``auth_token``, ``X-Auth-Token`` and ``apiKey`` go. A string value
-that is plainly a credential (a bearer or basic authorization value, a JWT, a PEM private key) is
-redacted whatever its key.
+Every text of an event is scrubbed: title, description, the object fields, and the metadata at
+every depth (keys and values), before any truncation. Four rules:
 
-Title and description are free text: no key rule applies there, but the same credential
-patterns are replaced in place. Anything else (a password typed into a sentence) is not detected.
-A key whose last word describes
-the secret instead of holding it (``secretName``, ``passwordFile``) is kept.
-The secret itself is never logged; the key path is, at warning level.
+1. ``secret_key``: the value under a key that names a secret (:mod:`kube9_store.secret_keys`)
+   is replaced whole, whatever its type (a boolean or null is kept: it holds no secret; so is
+   a Kubernetes reference to a Secret, an object of only ``name``/``secretName``/``key``/
+   ``path``/``items``/``optional``/``mode`` fields, which is walked like any other).
+2. ``name_value_pair``: in an object with a secret-named ``name``/``key``/``header`` (any case),
+   its ``value`` (and a literal ``valueFrom``) is replaced: container env, header lists, tags.
+3. ``kubernetes_secret``: in an object of ``kind: Secret``, every value of ``data``,
+   ``stringData`` and ``binaryData`` is replaced (the keys stay).
+4. Credentials inside any text, replaced in place (:mod:`kube9_store.secret_text`). A string
+   that is JSON text (an annotation holding a manifest) is parsed and scrubbed by all four
+   rules, then stored as compact JSON text again.
+
+Each replaced value is a :class:`Redaction` (its path and rule, never the value). The store
+reports the redactions of each call once, after it stored them: one warning on the
+``kube9_store.redaction`` logger naming the events and paths, and a count per rule
+(:func:`redaction_counts`, exposed as ``kube9_events_redactions_total{rule}``).
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
-import re
 import threading
-from itertools import pairwise
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kube9_store.secret_keys import is_secret_key
+from kube9_store.secret_text import REDACTED, TEXT_RULES, might_hold_secret, scrub_text
 
 log = logging.getLogger(__name__)
 
-REDACTED = "[REDACTED]"
+SECRET_KEY = "secret_key"
+NAME_VALUE_PAIR = "name_value_pair"
+KUBERNETES_SECRET = "kubernetes_secret"
+#: Every rule, as reported in a Redaction and counted in the metrics.
+RULES = (SECRET_KEY, NAME_VALUE_PAIR, KUBERNETES_SECRET, *TEXT_RULES)
+#: At most this many events are named in one log line (the rest are counted).
+LOG_EVENTS_MAX = 100
 
-#: Single words that name a secret.
-SECRET_WORDS = frozenset(
-    {
-        "password",
-        "passwords",
-        "passwd",
-        "pwd",
-        "passphrase",
-        "secret",
-        "secrets",
-        "token",
-        "tokens",
-        "apikey",
-        "credential",
-        "credentials",
-        "authorization",
-        "auth",
-        "cookie",
-        "privatekey",
-        "signature",
-    }
+_PAIR_NAMES = frozenset({"name", "Name", "NAME", "key", "Key", "KEY", "header", "Header"})
+_PAIR_VALUES = ("value", "Value", "VALUE", "valueFrom")
+_SECRET_DATA = ("data", "stringData", "binaryData")
+_ROLE_KEYS = _PAIR_NAMES | {"kind"}
+_REFERENCE_KEYS = frozenset(
+    {"name", "secretName", "key", "path", "items", "optional", "defaultMode", "mode", "namespace"}
 )
-#: Adjacent word pairs that together name a secret (``api_key``, ``privateKey``, ``access-key``).
-SECRET_PAIRS = frozenset(
-    {
-        ("api", "key"),
-        ("private", "key"),
-        ("access", "key"),
-        ("secret", "key"),
-        ("client", "secret"),
-        ("session", "id"),
-        ("set", "cookie"),
-        ("connection", "string"),
-    }
-)
-
-#: A key ending in one of these words describes a secret rather than holding one
-#: (``secretName``, ``passwordFile``, ``token_ttl``) and is kept.
-DESCRIBING_WORDS = frozenset(
-    {
-        "name",
-        "names",
-        "ref",
-        "namespace",
-        "count",
-        "length",
-        "type",
-        "ttl",
-        "expiry",
-        "expires",
-        "path",
-        "file",
-        "version",
-        "rotated",
-        "provider",
-        "source",
-    }
-)
-
-_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|[0-9]|\b|_)|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
-_CREDENTIAL = re.compile(
-    # Authorization header values.
-    r"\b(?:Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{8,}=*"
-    # JSON Web Tokens: base64url header (always starting with {"), payload, signature.
-    r"|\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
-    # PEM private keys, whole block (or to the end when the block is cut off).
-    r"|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|.*)",
-    re.IGNORECASE | re.DOTALL,
-)
+_JSON_DEPTH_MAX = 3  # JSON text inside JSON text inside ... is parsed this deep
 
 
-_redactions = 0
-_redactions_lock = threading.Lock()
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    """One value replaced before storage: where (``metadata.env[0].value``, ``title``) and by
+    which rule (one of ``RULES``)."""
+
+    path: str
+    rule: str
 
 
-def note_redaction() -> None:
-    """Count one redaction (exposed as kube9_events_redactions_total)."""
-    global _redactions
-    with _redactions_lock:
-        _redactions += 1
+def scrub_event(
+    texts: dict[str, str | None], metadata: dict[str, Any] | None
+) -> tuple[dict[str, str | None], list[Redaction]]:
+    """Scrub an event's text fields (returned, scrubbed; the same dict when nothing changed)
+    and its metadata (validated JSON, scrubbed in place); return what was redacted.
+
+    The common case is one walk of the metadata (key rules applied, strings collected) and one
+    prefilter pass over every string; only an event the prefilter flags is walked again, to
+    find the flagged strings' places.
+    """
+    found: list[Redaction] = []
+    names = [name for name, value in texts.items() if value]
+    strings: list[str] = [texts[name] or "" for name in names]
+    fields = len(strings)
+    if metadata:
+        _walk(metadata, "metadata", strings, None, found)
+    hits = _suspects(strings)
+    if not hits:
+        return texts, found
+    out = dict(texts)
+    for i in hits:
+        if i < fields:
+            out[names[i]] = _scrub_string(strings[i], names[i], found, 0)
+    if metadata and hits[-1] >= fields:
+        _scrub_strings_of(metadata, "metadata", found, 0)
+    return out, found
 
 
-def redaction_count() -> int:
-    return _redactions
+def _scrub_strings_of(root: Any, root_path: str, found: list[Redaction], depth: int) -> None:
+    """Scrub, in place, the strings of a structure whose key rules are already applied."""
+    strings: list[str] = []
+    refs: list[_Ref] = []
+    _walk(root, root_path, strings, refs, found)
+    for i in _suspects(strings):
+        container, index, parent = refs[i]
+        if container[index] is strings[i]:  # not replaced whole meanwhile
+            container[index] = _scrub_string(strings[i], _join(parent, index), found, depth)
 
 
-def key_words(key: str) -> list[str]:
-    """Split a key into lower-case words: ``X-Auth-Token`` -> ``['x', 'auth', 'token']``."""
-    return [w.lower() for w in _WORD.findall(key)]
+def _suspects(strings: list[str]) -> list[int]:
+    """Indices of the strings to scrub: those the prefilter flags, and JSON text (always
+    parsed: its escapes, ``\\u0070assword``, would hide a name from the prefilter)."""
+    joined = "\x00" + "\x00".join(strings)
+    if not might_hold_secret(joined) and "\x00{" not in joined and "\x00[" not in joined:
+        return []
+    return [i for i, s in enumerate(strings) if s[:1] in "{[" or might_hold_secret(s)]
 
 
-@functools.lru_cache(maxsize=4096)
-def is_secret_key(key: str) -> bool:
-    """Whether ``key`` names a secret (cached: the same keys come back event after event)."""
-    words = key_words(key)
-    if words and words[-1] in DESCRIBING_WORDS:
+def scrub_field(path: str, text: str) -> tuple[str, list[Redaction]]:
+    """One free-text field scrubbed alone (for a caller that must cut it to length after)."""
+    found: list[Redaction] = []
+    if _suspects([text]):
+        text = _scrub_string(text, path, found, 0)
+    return text, found
+
+
+#: A string's place: (its container, its key or index there, the container's path).
+_Ref = tuple[Any, Any, str]
+_SECRET_NAME = 1
+_HOLDS_CREDENTIAL = 2
+_key_flags: dict[str, int] = {}
+_KEY_CACHE_MAX = 8192
+
+
+def _flags(key: str) -> int:
+    """Whether a metadata key names a secret and whether it holds a credential; cached."""
+    flags = _SECRET_NAME if is_secret_key(key) else 0
+    if scrub_text(key)[1]:
+        flags |= _HOLDS_CREDENTIAL
+    if len(key) <= 256:
+        if len(_key_flags) >= _KEY_CACHE_MAX:
+            _key_flags.clear()
+        _key_flags[key] = flags
+    return flags
+
+
+def _shown(key: str, flags: int) -> str:
+    """The key as it may be stored and logged."""
+    return scrub_text(key)[0] if flags & _HOLDS_CREDENTIAL else key
+
+
+def _join(path: str, key: str | int) -> str:
+    return f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+
+
+def _walk(
+    root: Any,
+    root_path: str,
+    strings: list[str],
+    refs: list[_Ref] | None,
+    found: list[Redaction],
+) -> None:
+    """Apply the key and object rules to ``root`` (in place) and collect its strings (and,
+    when ``refs`` is given, their places).
+
+    The hot loop of every record: ordinary keys with string values take the first branch.
+    """
+    cached = _key_flags.get
+    stack: list[tuple[Any, str]] = [(root, root_path)]
+    while stack:
+        node, path = stack.pop()
+        if node.__class__ is list:
+            for i, child in enumerate(node):
+                if child.__class__ is str:
+                    strings.append(child)
+                    if refs is not None:
+                        refs.append((node, i, path))
+                elif isinstance(child, dict | list):
+                    stack.append((child, f"{path}[{i}]"))
+            continue
+        handled = () if node.keys().isdisjoint(_ROLE_KEYS) else _object_rules(node, path, found)
+        renamed: list[tuple[str, str]] = []
+        for key, child in node.items():
+            flags = cached(key)
+            if flags is None:
+                flags = _flags(key)
+            if not flags and not handled:
+                if child.__class__ is str:
+                    strings.append(child)
+                    if refs is not None:
+                        refs.append((node, key, path))
+                elif isinstance(child, dict | list):
+                    stack.append((child, f"{path}.{key}"))
+                continue
+            name = _shown(key, flags)
+            if flags & _HOLDS_CREDENTIAL:
+                renamed.append((key, name))
+                found.append(Redaction(f"{path}.{name} (key)", _key_rule(key)))
+            if key in handled:
+                continue
+            if flags & _SECRET_NAME:
+                if isinstance(child, dict | list) and _is_reference(child):
+                    stack.append((child, f"{path}.{name}"))  # volumes[].secret, imagePullSecrets
+                elif child is not None and not isinstance(child, bool) and child != REDACTED:
+                    node[key] = REDACTED
+                    found.append(Redaction(f"{path}.{name}", SECRET_KEY))
+            elif isinstance(child, str):
+                strings.append(child)
+                if refs is not None:
+                    refs.append((node, key, path))
+            elif isinstance(child, dict | list):
+                stack.append((child, f"{path}.{name}"))
+        if renamed:
+            _rename(node, dict(renamed))
+
+
+def _key_rule(key: str) -> str:
+    return scrub_text(key)[1][0]
+
+
+def _rename(node: dict[str, Any], names: dict[str, str]) -> None:
+    """Rename keys that held a credential, in place and in order; a clash gets a suffix."""
+    items = list(node.items())
+    taken = {k for k in node if k not in names}
+    node.clear()
+    for key, value in items:
+        new = names.get(key, key)
+        if key in names:
+            base, n = new, 2
+            while new in taken:
+                new, n = f"{base}#{n}", n + 1
+            taken.add(new)
+        node[new] = value
+
+
+def _is_reference(value: Any) -> bool:
+    """Whether a value names a Kubernetes Secret rather than holds one: objects (or lists of
+    them) made only of reference fields (``{"secretName": "tls", "items": [{"key": ...,
+    "path": ...}]}``, ``[{"name": "regcred"}]``)."""
+    if isinstance(value, list):
+        return bool(value) and all(_is_reference(v) for v in value)
+    if not isinstance(value, dict) or not value:
         return False
-    if any(w in SECRET_WORDS for w in words):
-        return True
-    return any(pair in SECRET_PAIRS for pair in pairwise(words))
+    return all(
+        k in _REFERENCE_KEYS and (not isinstance(v, dict | list) or _is_reference(v))
+        for k, v in value.items()
+    )
 
 
-def contains_credential(text: str) -> bool:
-    return _CREDENTIAL.search(text) is not None
+def _object_rules(node: dict[str, Any], path: str, found: list[Redaction]) -> tuple[str, ...]:
+    """Rules 2 and 3 on one object; returns the keys they took care of."""
+    handled: list[str] = []
+    if node.get("kind") == "Secret":
+        for key in _SECRET_DATA:
+            data = node.get(key)
+            if isinstance(data, dict):
+                for k, v in data.items():
+                    if v is not None and v != REDACTED:
+                        data[k] = REDACTED
+                        where = _join(_join(path, key), _shown(k, _flags(k)))
+                        found.append(Redaction(where, KUBERNETES_SECRET))
+                handled.append(key)
+            elif data is not None:
+                if data != REDACTED:
+                    node[key] = REDACTED
+                    found.append(Redaction(_join(path, key), KUBERNETES_SECRET))
+                handled.append(key)
+    names = [node[k] for k in _PAIR_NAMES if isinstance(node.get(k), str)]
+    if any(is_secret_key(name) for name in names):
+        for key in _PAIR_VALUES:
+            value = node.get(key)
+            if value is None or isinstance(value, bool):
+                continue
+            if key == "valueFrom" and not isinstance(value, str):
+                continue  # a reference (secretKeyRef ...), not the secret
+            if value != REDACTED:
+                node[key] = REDACTED
+                found.append(Redaction(_join(path, key), NAME_VALUE_PAIR))
+            handled.append(key)
+    return tuple(handled)
 
 
-def scrub_text(text: str, field: str) -> str:
-    """Replace credential-shaped substrings of free text."""
-    out, replaced = _CREDENTIAL.subn(REDACTED, text)
-    if replaced:
-        note_redaction()
-        log.warning("redacted a credential-shaped value in %s", field)
-    return out
+def _scrub_string(text: str, path: str, found: list[Redaction], depth: int) -> str:
+    """One suspect string: JSON objects and arrays in it are parsed and scrubbed as
+    structures (then written back as compact JSON), the rest by the text rules."""
+    if depth < _JSON_DEPTH_MAX and ("{" in text or "[" in text):
+        text = _scrub_json_in(text, path, found, depth)
+    clean, rules = scrub_text(text, prefilter=False)
+    found.extend(Redaction(path, rule) for rule in rules)
+    return clean
+
+
+_DECODER = json.JSONDecoder()
+_JSON_TRIES_MAX = 16
+
+
+def _scrub_json_in(text: str, path: str, found: list[Redaction], depth: int) -> str:
+    """``text`` with each JSON object or array in it scrubbed (the first few tried)."""
+    out: list[str] = []
+    pos = 0
+    start = _next_json_start(text, 0)
+    tries = 0
+    while start >= 0 and tries < _JSON_TRIES_MAX:
+        tries += 1
+        try:
+            doc, end = _DECODER.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            start = _next_json_start(text, start + 1)
+            continue
+        if isinstance(doc, dict | list) and doc:
+            scrubbed = _scrub_structure(doc, f"{path}<json>", found, depth)
+            if scrubbed is not None:
+                out.append(text[pos:start])
+                out.append(scrubbed)
+                pos = end
+        start = _next_json_start(text, end)
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _next_json_start(text: str, at: int) -> int:
+    brace, bracket = text.find("{", at), text.find("[", at)
+    if brace < 0 or bracket < 0:
+        return max(brace, bracket)
+    return min(brace, bracket)
+
+
+def _scrub_structure(doc: Any, path: str, found: list[Redaction], depth: int) -> str | None:
+    """A parsed JSON document scrubbed in place; its compact JSON, or None when it held no
+    secret (the text is then kept exactly as it was)."""
+    inner: list[Redaction] = []
+    _scrub_strings_of(doc, path, inner, depth + 1)
+    if not inner:
+        return None
+    found.extend(inner)
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+# -- reporting --------------------------------------------------------------------------------
+
+_counts = dict.fromkeys(RULES, 0)
+_counts_lock = threading.Lock()
+
+
+def report(stored: Iterable[tuple[str, Sequence[Redaction]]]) -> None:
+    """Count and log the redactions of events just stored, as (event id, redactions) pairs:
+    one warning for the whole call naming events and paths, never a value."""
+    hits = [(event_id, found) for event_id, found in stored if found]
+    if not hits:
+        return
+    with _counts_lock:
+        for _, found in hits:
+            for r in found:
+                _counts[r.rule] += 1
+    named = "; ".join(
+        f"{event_id}: {', '.join(f'{r.path} ({r.rule})' for r in found)}"
+        for event_id, found in hits[:LOG_EVENTS_MAX]
+    )
+    more = f"; and {len(hits) - LOG_EVENTS_MAX} more events" if len(hits) > LOG_EVENTS_MAX else ""
+    log.warning(
+        "redacted %d values in %d stored events: %s%s",
+        sum(len(found) for _, found in hits),
+        len(hits),
+        named,
+        more,
+    )
+
+
+def redaction_counts() -> dict[str, int]:
+    """Values replaced before storage in this process, by rule (every rule present)."""
+    with _counts_lock:
+        return dict(_counts)

@@ -44,6 +44,7 @@ from kube9_store.ids import event_id_at
 from kube9_store.instrumentation import Hooks, NoMetrics, instrumented
 from kube9_store.models import Event, EventFilter, NewEvent, parse_batch
 from kube9_store.opening import open_database
+from kube9_store.redaction import report as report_redactions
 from kube9_store.results import (
     BackupResult,
     IntegrityResult,
@@ -198,6 +199,8 @@ class EventStore:
                     one_statement=True,
                 )
                 self.metrics.recorded(new.event_type, new.severity)
+                if new.redactions:
+                    report_redactions([(row["id"], new.redactions)])
                 return event_from_new(row, new)
             except DuplicateEventError as exc:
                 if new.id is not None:
@@ -234,6 +237,7 @@ class EventStore:
                     (n.event_type, n.severity) for n in news
                 ).items():
                     self.metrics.recorded(event_type, severity, n)
+                report_redactions((r["id"], n.redactions) for r, n in zip(rows, news, strict=True))
                 return [event_from_new(r, n) for r, n in zip(rows, news, strict=True)]
             except DuplicateEventError as exc:
                 taken = self._existing_ids([r["id"] for r in rows])

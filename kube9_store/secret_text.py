@@ -1,0 +1,389 @@
+"""Credentials inside text, whatever key holds the text: found by shape and replaced in place,
+so the words around them stay.
+
+Shapes, each a rule name reported on redaction:
+
+- ``private_key``: PEM blocks of every kind (RSA, EC, DSA, OPENSSH, ENCRYPTED, PGP ... PRIVATE
+  KEY [BLOCK]) to their END line or, when cut off, to the end of the text; the same block
+  base64-encoded (as in a Kubernetes Secret's data; a base64 certificate is kept); PuTTY key
+  files; age secret keys.
+- ``jwt``: JSON Web Tokens (and JWE), by their base64url ``{"`` header.
+- ``provider_token``: the published formats in ``PROVIDER_TOKENS`` (cloud, source hosting,
+  chat, payment, observability) and Kubernetes bootstrap tokens.
+- ``url_password``: the password of a URL's userinfo (``postgres://user:PASSWORD@host``).
+- ``authorization``: what follows an authorization scheme, in any case: ``Bearer``, ``Token``,
+  ``Bot``, ``ApiKey`` ... when a credential-shaped word follows (16+ characters, or 8+ mixing
+  letters and digits), ``Basic`` when valid base64 of ``user:password`` follows, ``Digest``
+  parameters carrying a ``response``.
+- ``assignment``: the value of a secret-named key written into text: ``password=...``,
+  ``Pwd={...};``, ``?token=...&``, ``"apiKey": "..."``, ``--password ...``, and a line
+  (or a ``{ , ; ( [ & ? |``-separated part) that begins ``password: ...`` or
+  ``Authorization: ...``, to the end of that line.
+
+Scanning is two-staged, for speed: a prefilter (RE2, one linear pass over all the strings of
+an event) looks for what every shape above must contain; only the strings it flags are scanned
+in full with the patterns here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Sequence
+
+import re2
+
+from kube9_store.secret_keys import KEY_STEMS, fold, is_secret_key
+
+REDACTED = "[REDACTED]"
+
+PRIVATE_KEY = "private_key"
+JWT = "jwt"
+PROVIDER_TOKEN = "provider_token"
+URL_PASSWORD = "url_password"
+AUTHORIZATION = "authorization"
+ASSIGNMENT = "assignment"
+TEXT_RULES = (PRIVATE_KEY, JWT, PROVIDER_TOKEN, URL_PASSWORD, AUTHORIZATION, ASSIGNMENT)
+
+#: Provider token formats, (name, pattern). Bodies are bounded (1024) so that hostile input
+#: cannot make a scan quadratic; no real token comes near that length.
+PROVIDER_TOKENS: tuple[tuple[str, str], ...] = (
+    ("AWS access key id", r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Za-z0-9])"),
+    ("GitHub token", r"gh[pousr]_[A-Za-z0-9]{36,255}"),
+    ("GitHub fine-grained token", r"github_pat_[A-Za-z0-9_]{22,255}"),
+    (
+        "GitLab token",
+        r"gl(?:pat|dt|rt|ptt|soat|cbt|ft|imt|oas|agent|ffct)-[A-Za-z0-9_-]{20,1024}",
+    ),
+    ("GitLab runner registration token", r"GR1348941[A-Za-z0-9_-]{20,1024}"),
+    ("Slack token", r"xox[abposre]-[A-Za-z0-9-]{10,1024}"),
+    ("Slack app token", r"xapp-\d-[A-Za-z0-9-]{10,1024}"),
+    (
+        "Slack webhook",
+        r"(?<=hooks\.slack\.com/)(?:services|workflows|triggers)/[A-Za-z0-9/_-]{1,1024}",
+    ),
+    ("Discord webhook", r"(?<=/api/webhooks/)[0-9]{1,32}/[A-Za-z0-9_-]{1,1024}"),
+    ("Discord bot token", r"[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}"),
+    ("Telegram bot token", r"[0-9]{8,10}:AA[A-Za-z0-9_-]{33}"),
+    ("Stripe secret key", r"[sr]k_(?:live|test)_[A-Za-z0-9]{20,1024}"),
+    ("Stripe webhook secret", r"whsec_[A-Za-z0-9+/=]{24,1024}"),
+    ("Google API key", r"AIza[0-9A-Za-z_-]{35}"),
+    ("Google OAuth access token", r"ya29\.[0-9A-Za-z_-]{20,2048}"),
+    ("Google OAuth client secret", r"GOCSPX-[0-9A-Za-z_-]{20,1024}"),
+    ("Google OAuth refresh token", r"1//0[0-9A-Za-z_-]{40,1024}"),
+    (
+        "OpenAI/Anthropic key",
+        r"sk-(?:proj-|svcacct-|admin-|ant-[a-z]{1,8}\d{0,4}-)?[A-Za-z0-9_-]{20,1024}",
+    ),
+    ("Hugging Face token", r"hf_[A-Za-z0-9]{30,1024}"),
+    ("npm token", r"npm_[A-Za-z0-9]{36}"),
+    ("PyPI token", r"pypi-AgE[A-Za-z0-9_-]{50,1024}"),
+    ("SendGrid key", r"SG\.[A-Za-z0-9_-]{16,128}\.[A-Za-z0-9_-]{16,128}"),
+    ("Twilio API key", r"SK[0-9a-fA-F]{32}(?![A-Za-z0-9])"),
+    ("Mailgun key", r"key-[0-9a-f]{32}(?![A-Za-z0-9])"),
+    ("Mailchimp key", r"[0-9a-f]{32}-us[0-9]{1,2}(?![A-Za-z0-9])"),
+    ("Square token", r"sq0(?:atp|csp)-[0-9A-Za-z_-]{22,1024}"),
+    ("Square/Meta access token", r"EAA[A-Za-z0-9]{60,1024}"),
+    ("Shopify token", r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"),
+    ("DigitalOcean token", r"do[opr]_v1_[a-f0-9]{64}"),
+    ("Vault token", r"hv[sbr]\.[A-Za-z0-9_-]{24,1024}"),
+    ("Databricks token", r"dapi[a-f0-9]{32}(?:-\d)?"),
+    ("Grafana service account token", r"glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}"),
+    ("Grafana cloud token", r"glc_[A-Za-z0-9+/]{32,1024}={0,2}"),
+    ("New Relic key", r"NRAK-[A-Z0-9]{27}"),
+    ("Linear key", r"lin_api_[A-Za-z0-9]{40}"),
+    ("Postman key", r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}"),
+    ("Pulumi token", r"pul-[a-f0-9]{40}"),
+    ("Doppler token", r"dp\.(?:pt|st|ct|sa|scim|audit)\.[A-Za-z0-9]{40,1024}"),
+    ("Terraform Cloud token", r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,1024}"),
+    ("Dynatrace token", r"dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}"),
+    ("Atlassian token", r"ATATT3[A-Za-z0-9_=-]{100,1024}"),
+    ("Artifactory key", r"AKCp[A-Za-z0-9]{60,1024}"),
+    ("Azure AD client secret", r"[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}"),
+    ("Heroku key", r"HRKU-[A-Za-z0-9_-]{60,1024}"),
+    ("Sentry token", r"sntry[su]_[A-Za-z0-9+/=_-]{40,1024}"),
+    ("Docker Hub token", r"dckr_pat_[A-Za-z0-9_-]{20,1024}"),
+    ("Fly.io token", r"fo1_[A-Za-z0-9_-]{40,1024}"),
+    ("Kubernetes bootstrap token", r"[a-z0-9]{6}\.(?=[a-z]{0,15}[0-9])[a-z0-9]{16}(?![A-Za-z0-9])"),
+)
+
+_STEMS = "|".join(KEY_STEMS)
+_SCHEMES = "bearer|token|bot|apikey|api-key|ssws|splunk|geniekey|oauth|jwt|negotiate|ntlm"
+#: What each shape must contain, for the prefilter (RE2 syntax: no look-around). Each entry
+#: is a superset of the full patterns below; a test runs both on the corpus and on generated
+#: text to hold them to that.
+PREFILTER_PATTERNS = (
+    # private keys
+    r"-{3} ?BEGIN", r"PuTTY-User-Key-File-", r"AGE-SECRET-KEY-1", r"LS0tLS1CRUdJTi",
+    # JWT
+    r"eyJ[A-Za-z0-9_-]{8}",
+    # provider tokens
+    r"AKIA|ASIA|ABIA|ACCA|A3T", r"gh[pousr]_|github_pat_|gl[a-z]{1,5}-|GR1348941",
+    r"xox[a-z]-|xapp-|hooks\.slack\.com/|/api/webhooks/",
+    r"[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.", r"[0-9]{8}:AA",
+    r"[sr]k_(?:live|test)_|whsec_|AIza|ya29\.|GOCSPX-|1//0|sk-|hf_|npm_|pypi-AgE|SG\.",
+    r"SK[0-9a-fA-F]{32}|key-[0-9a-f]{32}|-us[0-9]|sq0(?:atp|csp)-|EAA",
+    r"shp(?:at|ca|pa|ss)_|do[opr]_v1_|hv[sbr]\.|dapi[a-f0-9]|glsa_|glc_|NRAK-|lin_api_",
+    r"PMAK-|pul-|dp\.|\.atlasv1\.|dt0c01\.|ATATT3|AKCp|Q~|HRKU-|sntry[su]_|dckr_pat_|fo1_",
+    r"[a-z0-9]{6}\.[a-z0-9]{16}",
+    # URL userinfo with a password
+    r"://[^\s/?#@:\x00]*:[^\s/\x00]*@",
+    # authorization schemes followed by something
+    rf"(?i)(?:{_SCHEMES}|basic)[ \t]+[A-Za-z0-9\-._~+/]", r"(?i)digest[ \t]",
+    # a secret-named key followed by = or : (quoted or not), or a secret-named --flag
+    rf"(?i)(?:{_STEMS})[^\s\x00\"'=:]*[\"']?(?:[ \t]*=|:)",
+    rf"(?i)--[^\s\x00]*(?:{_STEMS})",
+    # JSON text: a secret-named pair, a Kubernetes Secret
+    rf"(?i)\"(?:name|key)\"\s*:\s*\"[^\"\x00]*(?:{_STEMS})", r"\"kind\"\s*:\s*\"Secret\"",
+)  # fmt: skip
+
+
+def _compile_prefilter() -> re2.Set:
+    options = re2.Options()
+    options.never_capture = True
+    found = re2.Set.SearchSet(options)
+    for pattern in PREFILTER_PATTERNS:
+        found.Add(pattern)
+    found.Compile()
+    return found
+
+
+_PREFILTER = _compile_prefilter()
+
+
+def _prefilter_hits(text: str) -> bool:
+    return _PREFILTER.Match(text.encode("utf-8", "surrogatepass")) is not None
+
+
+def might_hold_secret(text: str) -> bool:
+    """The prefilter: False means that no shape above is in ``text``."""
+    if _prefilter_hits(text):
+        return True
+    if text.isascii():
+        return False
+    folded = fold(text)
+    return _prefilter_hits(folded) or _prefilter_hits(folded.casefold())
+
+
+def flagged(texts: Sequence[str]) -> list[int]:
+    """Indices of the ``texts`` the prefilter flags, after one pass over all of them in the
+    common case that none is flagged."""
+    if not texts or not might_hold_secret("\x00".join(texts)):
+        return []
+    return [i for i, t in enumerate(texts) if might_hold_secret(t)]
+
+
+def scrub_text(text: str, *, prefilter: bool = True) -> tuple[str, tuple[str, ...]]:
+    """``text`` with every credential replaced by ``[REDACTED]``, and the rules that fired (in
+    ``TEXT_RULES`` order; empty when ``text`` comes back unchanged).
+
+    Text that holds a credential only once folded (NFKC, invisible characters dropped) is
+    returned folded. ``prefilter=False`` searches every shape even when the prefilter flags
+    nothing (the tests use it to hold the prefilter to being a superset).
+    """
+    if prefilter and not might_hold_secret(text):
+        return text, ()
+    if not text.isascii():
+        folded = fold(text)
+        if folded != text:
+            out, rules = _scrub(folded)
+            if rules:
+                return out, rules
+    return _scrub(text)
+
+
+def _scrub(text: str) -> tuple[str, tuple[str, ...]]:
+    rules: list[str] = []
+    for rule, step in _STEPS:
+        after = step(text)
+        if after != text:
+            if rule not in rules:
+                rules.append(rule)
+            text = after
+    return text, tuple(rules)
+
+
+# -- the full patterns -------------------------------------------------------------------------
+
+_PEM = r"-{3,8} ?%s (?:[A-Z0-9]{1,16} ){0,4}PRIVATE KEY(?: BLOCK)? ?-{3,8}"
+_PRIVATE_KEY = re.compile(
+    rf"{_PEM % 'BEGIN'}(?:.*?{_PEM % 'END'}|.*)"
+    r"|PuTTY-User-Key-File-\d{1,3}:.*?(?:Private-MAC: *[0-9a-fA-F]+|\Z)"
+    r"|(?<![A-Za-z0-9])AGE-SECRET-KEY-1[0-9A-Z]{58}"
+    r"|(?P<b64pem>LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2})",
+    re.DOTALL,
+)
+_JWT = re.compile(
+    r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+"
+    r"(?:\.[A-Za-z0-9_-]*+){0,2}"
+)
+_PROVIDER = re.compile(
+    r"(?<![A-Za-z0-9])(?:" + "|".join(f"(?:{p})" for _, p in PROVIDER_TOKENS) + ")"
+)
+_URL_PASSWORD = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s/?#@:\x00]{0,256}:(?P<pw>[^\s/\x00]{0,1024})@"
+)
+_BEARER = re.compile(rf"(?<![\w-])(?i:{_SCHEMES})[ \t]+(?P<cred>[A-Za-z0-9\-._~+/]++=*)")
+_BASIC = re.compile(r"(?<![\w-])(?i:basic)[ \t]+(?P<cred>[A-Za-z0-9+/]++={0,2})(?![\w+/=-])")
+_DIGEST = re.compile(r"(?<![\w-])(?i:digest)[ \t]+(?P<cred>[^\n]{0,2048}?response=[^\n]*)")
+_ASSIGNMENT = re.compile(
+    r"(?<![\w.-])(?:--(?P<flag>[A-Za-z][\w.-]{0,63})(?:[ \t]+|=)"
+    r"|(?P<key>[A-Za-z_][\w.-]{0,63})(?P<q>[\"']?)(?P<sep>[ \t]*=(?!=)[ \t]*|:(?!//)[ \t]*))"
+)
+_PART_STARTS = frozenset("\n\r{,;([&?|")
+_VALUE_ENDS = frozenset(" \t\r\n;,&\"'<>(){}[]\x00")
+_NOT_SECRET_VALUES = frozenset({"true", "false", "null", "none", "nil"})
+
+
+def _private_keys(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        blob = m.group("b64pem")
+        if blob is not None and not _b64_private_key(blob):
+            return m.group(0)  # a certificate or another public PEM block
+        return REDACTED
+
+    return _PRIVATE_KEY.sub(one, text)
+
+
+def _b64_private_key(blob: str) -> bool:
+    """Whether base64 text opens a PEM private key (its first line is within 72 bytes)."""
+    head = blob[:96]
+    head = head[: len(head) // 4 * 4]
+    try:
+        return b"PRIVATE KEY" in base64.b64decode(head)
+    except (binascii.Error, ValueError):
+        return True  # a PEM header that does not decode cleanly: treated as a key
+
+
+def _replace_group(
+    pattern: re.Pattern[str], group: str, keep: Callable[[str], bool]
+) -> Callable[[str], str]:
+    """A step that replaces ``group`` of each match (the rest stays) unless ``keep(group)``."""
+
+    def one(m: re.Match[str]) -> str:
+        value = m.group(group)
+        if not value or value.startswith(REDACTED) or keep(value):
+            return m.group(0)
+        whole, offset = m.group(0), m.start()
+        return whole[: m.start(group) - offset] + REDACTED + whole[m.end(group) - offset :]
+
+    return lambda text: pattern.sub(one, text)
+
+
+def _not_credential_shaped(word: str) -> bool:
+    """A credential after Bearer/Token/...: 16+ characters, or 8+ mixing letters and digits."""
+    if len(word) >= 16:
+        return False
+    return not (
+        len(word) >= 8 and any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
+    )
+
+
+def _not_basic_credentials(word: str) -> bool:
+    """Basic credentials are base64 of ``user:password``."""
+    try:
+        decoded = base64.b64decode(word, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return True
+    return ":" not in decoded or not decoded.isprintable()
+
+
+def _assignments(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _ASSIGNMENT.finditer(text):
+        if m.start() < pos:
+            continue  # inside a value already replaced
+        span = _assigned_value(text, m)
+        if span is None:
+            continue
+        out.append(text[pos : span[0]])
+        out.append(REDACTED)
+        pos = span[1]
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _assigned_value(text: str, m: re.Match[str]) -> tuple[int, int] | None:
+    """The span of the value given to a secret-named key at ``m``, or None."""
+    flag = m.group("flag")
+    if flag is not None:
+        if not is_secret_key(flag) or text.startswith("-", m.end()):
+            return None  # not a secret, or the next flag rather than a value
+        return _value_span(text, m.end(), line=False, structured=False)
+    if not is_secret_key(m.group("key")):
+        return None
+    if "=" in m.group("sep"):
+        return _value_span(text, m.end(), line=False, structured=False)
+    if m.group("q"):  # "key": value, as JSON writes it
+        return _value_span(text, m.end(), line=False, structured=True)
+    if not _starts_a_part(text, m.start()):
+        return None  # "failed to refresh token: ..." is a sentence, not a key
+    return _value_span(text, m.end(), line=True, structured=True)
+
+
+def _starts_a_part(text: str, at: int) -> bool:
+    """Whether only blanks stand between ``at`` and the start of the text, a line or a
+    ``{ , ; ( [ & ? |``-separated part."""
+    i = at - 1
+    while i >= 0 and text[i] in " \t":
+        i -= 1
+    return i < 0 or text[i] in _PART_STARTS
+
+
+def _value_span(text: str, start: int, *, line: bool, structured: bool) -> tuple[int, int] | None:
+    if start >= len(text):
+        return None
+    first = text[start]
+    if first in "\"'":
+        span = (start + 1, _closing_quote(text, start))
+    elif first in "{[" and structured:
+        return None  # a nested object: its own keys decide
+    elif first == "{":  # ODBC: Pwd={...};
+        close = text.find("}", start)
+        span = (start, len(text) if close < 0 else close + 1)
+    elif line:
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        while end > start and text[end - 1] in " \t\r":
+            end -= 1
+        span = (start, end)
+    else:
+        end = start
+        while end < len(text) and text[end] not in _VALUE_ENDS:
+            end += 1
+        span = (start, end)
+    value = text[span[0] : span[1]]
+    if not value or value.casefold() in _NOT_SECRET_VALUES:
+        return None
+    if value.startswith(REDACTED) or value.endswith(REDACTED):
+        return None  # already replaced ("Authorization: Bearer [REDACTED]" keeps its scheme)
+    return span
+
+
+def _closing_quote(text: str, start: int) -> int:
+    quote, i = text[start], start + 1
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 2
+        elif c == quote or c == "\n":
+            return i
+        else:
+            i += 1
+    return len(text)
+
+
+_STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    (PRIVATE_KEY, _private_keys),
+    (JWT, lambda text: _JWT.sub(REDACTED, text)),
+    (PROVIDER_TOKEN, lambda text: _PROVIDER.sub(REDACTED, text)),
+    (URL_PASSWORD, _replace_group(_URL_PASSWORD, "pw", lambda _: False)),
+    (AUTHORIZATION, _replace_group(_BEARER, "cred", _not_credential_shaped)),
+    (AUTHORIZATION, _replace_group(_BASIC, "cred", _not_basic_credentials)),
+    (AUTHORIZATION, _replace_group(_DIGEST, "cred", lambda _: False)),
+    (ASSIGNMENT, _assignments),
+)
