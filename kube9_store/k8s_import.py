@@ -2,7 +2,9 @@
 
 Both core/v1 ``Event`` and events.k8s.io/v1 ``Event`` items are understood. The mapping is the
 reference operator's: severity by reason, title ``"<Kind> <Reason>: <name>"``, the involved
-object as the object reference, reason/count/first and last timestamps in metadata.
+object as the object reference, reason/count/first and last timestamps in metadata, plus the
+Kubernetes event's own annotations when it has any (up to ``ANNOTATIONS_MAX_BYTES``). Secrets
+are scrubbed from the whole message before it is cut to the description's length.
 Ids are derived from the Kubernetes event's uid and occurrence, so importing the same file twice
 stores nothing new while a later repetition of the same event (higher count) is kept.
 """
@@ -17,7 +19,8 @@ from typing import Any
 
 from kube9_store.errors import ValidationError
 from kube9_store.ids import base36_suffix, event_id_at
-from kube9_store.models import DESCRIPTION_MAX, TITLE_MAX, NewEvent, Severity
+from kube9_store.models import NewEvent, Severity
+from kube9_store.redaction import scrub_field
 from kube9_store.timestamps import format_timestamp, parse_timestamp
 
 CRITICAL_REASONS = frozenset({"OOMKilled", "NodeNotReady", "FailedKillPod"})
@@ -33,6 +36,9 @@ ERROR_REASONS = frozenset(
     }
 )
 WARNING_REASONS = frozenset({"BackOff", "Unhealthy", "EvictedPod"})
+#: Annotations larger than this (as JSON) are left out and counted instead, so that an event
+#: stays within the metadata size limit.
+ANNOTATIONS_MAX_BYTES = 4096
 
 
 def severity_for(reason: str, k8s_type: str | None) -> Severity:
@@ -137,12 +143,22 @@ def to_new_event(item: Any) -> NewEvent:
     )
     if component:
         metadata["source"] = component
-    return NewEvent(
+    annotations = meta.get("annotations")
+    if isinstance(annotations, Mapping) and annotations:
+        size = len(json.dumps(annotations, ensure_ascii=False, default=str).encode())
+        if size <= ANNOTATIONS_MAX_BYTES:
+            metadata["annotations"] = dict(annotations)
+        else:
+            metadata["annotations_omitted"] = len(annotations)
+    # the name is scrubbed as a text of its own: inside the title it follows other words
+    shown, redacted = scrub_field("title", name)
+    return NewEvent.fitted(
+        redacted,
         id=_stable_id(created_at, uid, metadata["count"]),
         event_type="cluster",
         severity=severity_for(reason, k8s_type),
-        title=f"{kind} {reason}: {name}"[:TITLE_MAX],
-        description=message[:DESCRIPTION_MAX] if message else None,
+        title=f"{kind} {reason}: {shown}",
+        description=message,
         object_kind=kind,
         object_namespace=namespace,
         object_name=name or None,
