@@ -42,7 +42,8 @@ METADATA_MAX_DEPTH = 32
 
 
 def problems_from(exc: pydantic.ValidationError) -> list[FieldProblem]:
-    """pydantic's errors as (field, rule) pairs, with the field as a dotted path."""
+    """pydantic's errors as (field, rule) pairs, with the field as a dotted path. Both are
+    scrubbed: a path can name a metadata key that holds a credential."""
     out = []
     for err in exc.errors(include_url=False, include_input=False):
         field = ".".join(str(p) for p in err["loc"]) or "event"
@@ -50,7 +51,7 @@ def problems_from(exc: pydantic.ValidationError) -> list[FieldProblem]:
         if not err["loc"] and ": " in msg:
             # a model-level rule names its field as "field: rule"
             field, msg = msg.split(": ", 1)
-        out.append(FieldProblem(field, msg))
+        out.append(FieldProblem(scrub_field("field", field)[0], scrub_field("rule", msg)[0]))
     return out
 
 

@@ -95,17 +95,21 @@ def _chunks(name: str) -> list[tuple[str, ...]]:
 
 
 def fold(text: str) -> str:
-    """NFKC with control characters read as separators and invisible format characters
-    (zero-width spaces, soft hyphens) dropped: how a name or a credential is compared."""
-    if text.isascii() and text.isprintable():
-        return text
-    out = []
-    for ch in unicodedata.normalize("NFKC", text):
-        category = unicodedata.category(ch)
-        if category == "Cf":
-            continue
-        out.append(" " if category == "Cc" and ch not in "\n\r\t" else ch)
-    return "".join(out)
+    """NFKC, with control characters (but tab and line breaks) and invisible format characters
+    (zero-width spaces, soft hyphens) dropped: the form in which a name or a credential is
+    compared, so ``pass\\u200bword`` and full-width letters hide nothing."""
+    if text.isascii():
+        return text if text.isprintable() else text.translate(_ASCII_CONTROLS)
+    return "".join(
+        ch
+        for ch in unicodedata.normalize("NFKC", text)
+        if ch in "\t\n\r" or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+
+
+_ASCII_CONTROLS = dict.fromkeys(
+    c for c in range(128) if chr(c) not in "\t\n\r" and not chr(c).isprintable()
+)
 
 
 def _case_split(chunk: str) -> list[str]:

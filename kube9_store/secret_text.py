@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 import re2
@@ -136,6 +137,8 @@ PREFILTER_PATTERNS = (
     rf"(?i)--[^\s\x00]*(?:{_STEMS})",
     # JSON text: a secret-named pair, a Kubernetes Secret
     rf"(?i)\"(?:name|key)\"\s*:\s*\"[^\"\x00]*(?:{_STEMS})", r"\"kind\"\s*:\s*\"Secret\"",
+    # characters that folding drops (they could hide any of the above): scanned in full
+    r"[\p{Cf}\x01-\x08\x0b\x0c\x0e-\x1f\x7f]",
 )  # fmt: skip
 
 
@@ -157,13 +160,18 @@ def _prefilter_hits(text: str) -> bool:
 
 
 def might_hold_secret(text: str) -> bool:
-    """The prefilter: False means that no shape above is in ``text``."""
+    """The prefilter: False means that no shape above is in ``text`` (nor in its folded form:
+    text holding characters that folding drops is always flagged, and other text is also
+    looked at in NFKC and case-folded, for full-width letters and ``ß``)."""
     if _prefilter_hits(text):
         return True
     if text.isascii():
         return False
-    folded = fold(text)
-    return _prefilter_hits(folded) or _prefilter_hits(folded.casefold())
+    normal = unicodedata.normalize("NFKC", text)
+    folded = normal.casefold()
+    if normal == text:
+        return folded != text and _prefilter_hits(folded)
+    return _prefilter_hits(f"{normal}\x00{folded}")  # one pass over both forms
 
 
 def flagged(texts: Sequence[str]) -> list[int]:
@@ -184,7 +192,7 @@ def scrub_text(text: str, *, prefilter: bool = True) -> tuple[str, tuple[str, ..
     """
     if prefilter and not might_hold_secret(text):
         return text, ()
-    if not text.isascii():
+    if not (text.isascii() and text.isprintable()):
         folded = fold(text)
         if folded != text:
             out, rules = _scrub(folded)

@@ -293,6 +293,16 @@ def ev_redactions(item: dict[str, Any]) -> tuple[Redaction, ...]:
     return to_new_event(item).redactions
 
 
+def test_an_error_message_never_repeats_a_credential() -> None:
+    from kube9_store import ValidationError
+
+    token = "ghp_" + "k7" * 18
+    for metadata in ({token: float("nan")}, {"x": {f"postgres://u:{token}@h/d": object()}}):
+        with pytest.raises(ValidationError) as caught:
+            NewEvent(**event_data(metadata=metadata))
+        assert token not in str(caught.value) and "[REDACTED]" in str(caught.value)
+
+
 def test_caller_metadata_is_left_untouched() -> None:
     meta = {"env": [{"name": "DB_PASSWORD", "value": "hunter2"}], "password": "x"}
     before = json.dumps(meta)
