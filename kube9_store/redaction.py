@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kube9_store.secret_keys import is_secret_key
-from kube9_store.secret_text import REDACTED, TEXT_RULES, might_hold_secret, scrub_text
+from kube9_store.secret_text import REDACTED, TEXT_RULES, flagged, scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +74,12 @@ def scrub_event(
     find the flagged strings' places.
     """
     found: list[Redaction] = []
-    names = [name for name, value in texts.items() if value]
-    strings: list[str] = [texts[name] or "" for name in names]
+    names = list(texts)
+    strings: list[str] = [value or "" for value in texts.values()]
     fields = len(strings)
     if metadata:
         _walk(metadata, "metadata", strings, None, found)
-    hits = _suspects(strings)
+    hits = flagged(strings)
     if not hits:
         return texts, found
     out = dict(texts)
@@ -96,25 +96,16 @@ def _scrub_strings_of(root: Any, root_path: str, found: list[Redaction], depth: 
     strings: list[str] = []
     refs: list[_Ref] = []
     _walk(root, root_path, strings, refs, found)
-    for i in _suspects(strings):
+    for i in flagged(strings):
         container, index, parent = refs[i]
         if container[index] is strings[i]:  # not replaced whole meanwhile
             container[index] = _scrub_string(strings[i], _join(parent, index), found, depth)
 
 
-def _suspects(strings: list[str]) -> list[int]:
-    """Indices of the strings to scrub: those the prefilter flags, and JSON text (always
-    parsed: its escapes, ``\\u0070assword``, would hide a name from the prefilter)."""
-    joined = "\x00" + "\x00".join(strings)
-    if not might_hold_secret(joined) and "\x00{" not in joined and "\x00[" not in joined:
-        return []
-    return [i for i, s in enumerate(strings) if s[:1] in "{[" or might_hold_secret(s)]
-
-
 def scrub_field(path: str, text: str) -> tuple[str, list[Redaction]]:
     """One free-text field scrubbed alone (for a caller that must cut it to length after)."""
     found: list[Redaction] = []
-    if _suspects([text]):
+    if flagged([text]):
         text = _scrub_string(text, path, found, 0)
     return text, found
 
