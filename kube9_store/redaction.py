@@ -9,7 +9,8 @@ every depth (keys and values), before any truncation. Four rules:
    a Kubernetes reference to a Secret, an object of only ``name``/``secretName``/``key``/
    ``path``/``items``/``optional``/``mode`` fields, which is walked like any other).
 2. ``name_value_pair``: in an object with a secret-named ``name``/``key``/``header`` (any case),
-   its ``value`` (and a literal ``valueFrom``) is replaced: container env, header lists, tags.
+   its ``value`` (and a literal ``valueFrom``) is replaced: container env, header lists, tags;
+   in a list, the element after a secret-named ``--flag`` (container args).
 3. ``kubernetes_secret``: in an object of ``kind: Secret``, every value of ``data``,
    ``stringData`` and ``binaryData`` is replaced (the keys stay).
 4. Credentials inside any text, replaced in place (:mod:`kube9_store.secret_text`). A string
@@ -156,13 +157,22 @@ def _walk(
     while stack:
         node, path = stack.pop()
         if node.__class__ is list:
+            flag = False  # the previous element was a secret-named --flag
             for i, child in enumerate(node):
                 if child.__class__ is str:
+                    if flag and not child.startswith("-") and child != REDACTED:
+                        node[i] = REDACTED
+                        found.append(Redaction(f"{path}[{i}]", NAME_VALUE_PAIR))
+                        flag = False
+                        continue
+                    flag = child.startswith("-") and "=" not in child and _is_secret_flag(child)
                     strings.append(child)
                     if refs is not None:
                         refs.append((node, i, path))
-                elif isinstance(child, dict | list):
-                    stack.append((child, f"{path}[{i}]"))
+                else:
+                    flag = False
+                    if isinstance(child, dict | list):
+                        stack.append((child, f"{path}[{i}]"))
             continue
         handled = () if node.keys().isdisjoint(_ROLE_KEYS) else _object_rules(node, path, found)
         renamed: list[tuple[str, str]] = []
@@ -198,6 +208,12 @@ def _walk(
                 stack.append((child, f"{path}.{name}"))
         if renamed:
             _rename(node, dict(renamed))
+
+
+def _is_secret_flag(arg: str) -> bool:
+    """``--db-password``, ``-token``: an argument that names a secret (its value follows)."""
+    name = arg.lstrip("-")
+    return len(arg) - len(name) <= 2 and len(name) > 1 and is_secret_key(name)
 
 
 def _key_rule(key: str) -> str:

@@ -480,6 +480,17 @@ def _structures() -> list[Structure]:
     out.append(
         Structure("key/value list", {"params": [{"key": "client_secret", "value": tok}]}, tok)
     )
+    pw = password()
+    out.append(
+        Structure(
+            "container args",
+            {"args": ["--port", "5432", "--db-password", pw, "--verbose"]},
+            pw,
+            ("--db-password", "5432", "--verbose"),
+        )
+    )
+    tok = fake(ALNUM, 32)
+    out.append(Structure("command with a token flag", {"command": ["vault", "-token", tok]}, tok))
     tok = fake(ALNUM, 32)
     out.append(Structure("literal valueFrom", {"name": "X-Api-Key", "valueFrom": tok}, tok))
     number = int(fake("123456789", 11))
@@ -732,6 +743,7 @@ ORDINARY_STRUCTURES: list[dict[str, Any]] = [
     },
     {"flags": {"auth_enabled": True, "password": None, "token": False}},
     {"imagePullSecrets": [{"name": "regcred"}], "envFrom": [{"secretRef": {"name": "app"}}]},
+    {"args": ["--token-file", "/var/run/token", "--password-min-length", "12", "-v", "debug"]},
 ]
 
 
