@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +26,17 @@ COUNTED = frozenset({"event_type", "severity"})
 
 @dataclass(frozen=True)
 class Page:
-    """One keyset page; ``next_cursor`` is None on the last page."""
+    """One keyset page; ``next_cursor`` is None on the last page. Iterating a page yields
+    its events and ``len(page)`` counts them (so an empty page is falsy)."""
 
     events: list[Event]
     next_cursor: str | None
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
 
 
 def encode_cursor(event: Event) -> str:
@@ -80,9 +88,9 @@ class Shape:
     severities: int
     since: bool
     until: bool
-    kind: bool
-    namespace: bool
-    name: bool
+    kinds: int
+    namespaces: int
+    names: int
     acknowledged: bool | None
     cursor: bool
     limit: bool
@@ -101,17 +109,16 @@ def shape_and_values(
     """The statement shape of a query and its bound values, by parameter name."""
     values: dict[str, object] = {}
     f = flt or EventFilter()
-    for prefix, items in (("type", f.event_type or ()), ("severity", f.severity or ())):
+    for prefix, items in (
+        ("type", f.event_type or ()),
+        ("severity", f.severity or ()),
+        ("kind", f.object_kind or ()),
+        ("namespace", f.object_namespace or ()),
+        ("name", f.object_name or ()),
+    ):
         for i, item in enumerate(items):
             values[f"{prefix}_{i}"] = item
-    simple = (
-        ("since", f.since),
-        ("until", f.until),
-        ("kind", f.object_kind),
-        ("namespace", f.object_namespace),
-        ("name", f.object_name),
-    )
-    for key, value in simple:
+    for key, value in (("since", f.since), ("until", f.until)):
         if value is not None:
             values[key] = value
     if cursor is not None:
@@ -125,9 +132,9 @@ def shape_and_values(
         severities=len(f.severity or ()),
         since=f.since is not None,
         until=f.until is not None,
-        kind=f.object_kind is not None,
-        namespace=f.object_namespace is not None,
-        name=f.object_name is not None,
+        kinds=len(f.object_kind or ()),
+        namespaces=len(f.object_namespace or ()),
+        names=len(f.object_name or ()),
         acknowledged=f.acknowledged,
         cursor=cursor is not None,
         limit=limit is not None,
@@ -146,6 +153,9 @@ def statement_for(shape: Shape, order: SortKey = BY_TEXT) -> Select[Any]:
     for column, prefix, size in (
         (c.event_type, "type", shape.types),
         (c.severity, "severity", shape.severities),
+        (c.object_kind, "kind", shape.kinds),
+        (c.object_namespace, "namespace", shape.namespaces),
+        (c.object_name, "name", shape.names),
     ):
         if size == 1:
             conds.append(column == bindparam(f"{prefix}_0"))
@@ -155,13 +165,6 @@ def statement_for(shape: Shape, order: SortKey = BY_TEXT) -> Select[Any]:
         conds.append(created >= order.time(bindparam("since")))
     if shape.until:
         conds.append(created < order.time(bindparam("until")))
-    for flag, column, key in (
-        (shape.kind, c.object_kind, "kind"),
-        (shape.namespace, c.object_namespace, "namespace"),
-        (shape.name, c.object_name, "name"),
-    ):
-        if flag:
-            conds.append(column == bindparam(key))
     if shape.acknowledged is not None:
         # A literal, not a parameter: SQLite uses the partial index of acknowledged events
         # only when the query states acknowledged = 1 in its text.

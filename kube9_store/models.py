@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 
 import pydantic
 from pydantic import (
@@ -26,7 +27,12 @@ from pydantic import (
 
 from kube9_store.errors import FieldProblem, ValidationError
 from kube9_store.redaction import Redaction, scrub_event, scrub_field
-from kube9_store.timestamps import normalize_timestamp, parse_timestamp
+from kube9_store.timestamps import (
+    format_timestamp,
+    normalize_timestamp,
+    parse_moment,
+    parse_timestamp,
+)
 
 EventType = Literal["cluster", "operator", "insight", "assessment", "health", "system"]
 Severity = Literal["info", "warning", "error", "critical"]
@@ -164,7 +170,7 @@ def dump_metadata(value: Mapping[str, Any] | None) -> str | None:
     return _JSON.encode(value)
 
 
-OptionalObjectField = Annotated[str | None, Field(default=None, max_length=OBJECT_FIELD_MAX)]
+ObjectField = Annotated[str | None, Field(max_length=OBJECT_FIELD_MAX)]
 
 
 _TEXT_FIELDS = {
@@ -189,11 +195,28 @@ class NewEvent(_Model):
     severity: Severity
     title: str = Field(max_length=TITLE_MAX)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
-    object_kind: OptionalObjectField
-    object_namespace: OptionalObjectField
-    object_name: OptionalObjectField
+    object_kind: ObjectField = None
+    object_namespace: ObjectField = None
+    object_name: ObjectField = None
     metadata: dict[str, Any] | None = None
     created_at: str | None = None
+
+    if TYPE_CHECKING:
+        # What the constructor accepts (the fields above are what it stores).
+        def __init__(
+            self,
+            *,
+            id: str | None = None,
+            event_type: EventType,
+            severity: Severity,
+            title: str,
+            description: str | None = None,
+            object_kind: str | None = None,
+            object_namespace: str | None = None,
+            object_name: str | None = None,
+            metadata: Mapping[str, Any] | None = None,
+            created_at: datetime | str | None = None,
+        ) -> None: ...
 
     @field_validator("id")
     @classmethod
@@ -272,8 +295,9 @@ class NewEvent(_Model):
 
 
 class Event(_Model):
-    """A stored event, as read back. ``created_at`` is in the stored form
-    ``YYYY-MM-DDTHH:MM:SS.mmmZ``; :attr:`created` gives it as an aware datetime."""
+    """A stored event, as read back. ``created_at`` is the stored text
+    ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (what JSON consumers and cursors use); :attr:`created` is
+    the same instant as an aware UTC datetime, to compute with."""
 
     id: str
     event_type: EventType
@@ -289,6 +313,7 @@ class Event(_Model):
 
     @property
     def created(self) -> datetime:
+        """``created_at`` as an aware datetime in UTC."""
         return parse_timestamp(self.created_at)
 
     def to_dict(self) -> dict[str, Any]:
@@ -297,11 +322,12 @@ class Event(_Model):
 
 
 def _one_or_many(value: Any) -> Any:
+    """One value or any sequence (or set) of them, as a tuple."""
     if value is None:
         return None
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, Sequence | AbstractSet) and not isinstance(value, bytes | bytearray):
         return tuple(value)
     return value
 
@@ -309,20 +335,44 @@ def _one_or_many(value: Any) -> Any:
 class EventFilter(_Model):
     """Which events a query or count matches; every field left None matches everything.
 
-    ``since`` is inclusive and ``until`` exclusive; both accept an aware or naive (UTC)
-    datetime or an ISO 8601 string, normalized to the stored form.
+    ``event_type``, ``severity`` and the object fields take one value or any sequence of
+    values (matching any of them). ``since`` is inclusive and ``until`` exclusive; both accept
+    an aware or naive (UTC) datetime, an ISO 8601 date or timestamp, or an age before the
+    moment the filter is made (``30m``, ``24h``, ``7d``, ``2w``), normalized to the stored form.
     """
 
     event_type: tuple[EventType, ...] | None = None
     severity: tuple[Severity, ...] | None = None
     since: str | None = None
     until: str | None = None
-    object_kind: str | None = None
-    object_namespace: str | None = None
-    object_name: str | None = None
+    object_kind: tuple[str, ...] | None = None
+    object_namespace: tuple[str, ...] | None = None
+    object_name: tuple[str, ...] | None = None
     acknowledged: StrictBool | None = None
 
-    @field_validator("event_type", "severity", mode="before")
+    if TYPE_CHECKING:
+        # What the constructor accepts (the fields above are what it stores).
+        def __init__(
+            self,
+            *,
+            event_type: EventType | Sequence[EventType] | AbstractSet[EventType] | None = None,
+            severity: Severity | Sequence[Severity] | AbstractSet[Severity] | None = None,
+            since: datetime | str | None = None,
+            until: datetime | str | None = None,
+            object_kind: str | Sequence[str] | AbstractSet[str] | None = None,
+            object_namespace: str | Sequence[str] | AbstractSet[str] | None = None,
+            object_name: str | Sequence[str] | AbstractSet[str] | None = None,
+            acknowledged: bool | None = None,
+        ) -> None: ...
+
+    @field_validator(
+        "event_type",
+        "severity",
+        "object_kind",
+        "object_namespace",
+        "object_name",
+        mode="before",
+    )
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return _one_or_many(value)
@@ -337,12 +387,20 @@ class EventFilter(_Model):
     @field_validator("since", "until", mode="plain")
     @classmethod
     def _timestamp(cls, value: Any) -> str | None:
+        if isinstance(value, str):
+            return format_timestamp(parse_moment(value))
         return _timestamp_or_none(value)
 
     @field_validator("object_kind", "object_namespace", "object_name")
     @classmethod
-    def _text(cls, value: str | None) -> str | None:
-        return _clean_text(value)
+    def _text(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must name at least one value (or be left out)")
+        for item in value:
+            _clean_text(item)
+        return tuple(sorted(set(value)))
 
 
 _EVENT_FIELDS = tuple(Event.model_fields)

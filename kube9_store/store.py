@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.engine import URL
 
 from kube9_store import snapshots
@@ -290,6 +290,66 @@ class EventStore:
             raise EventNotFoundError(event_id)
         return bool(changed)
 
+    @instrumented("update")
+    def acknowledge_many(self, event_ids: Iterable[str], acknowledged: bool = True) -> int:
+        """Mark every event whose id is given (un)acknowledged in one transaction (one
+        statement per 500 ids); returns how many of the ids are stored events."""
+        if isinstance(event_ids, str | bytes) or not isinstance(event_ids, Iterable):
+            raise ValidationError.single("event_ids", "must be a collection of event ids")
+        ids = list(dict.fromkeys(event_ids))
+        for i, event_id in enumerate(ids):
+            if not isinstance(event_id, str):
+                raise ValidationError.single(f"event_ids[{i}]", "must be a string")
+        if not isinstance(acknowledged, bool):
+            raise ValidationError.single("acknowledged", "must be True or False")
+        if not ids:
+            return 0
+        chunks = [ids[start : start + ID_CHUNK] for start in range(0, len(ids), ID_CHUNK)]
+        compiled = {
+            n: CompiledSQL.of(
+                update(events)
+                .where(events.c.id.in_([bindparam(f"id_{i}") for i in range(n)]))
+                .values(acknowledged=bindparam("ack")),
+                self.engine.dialect,
+            )
+            for n in {len(chunk) for chunk in chunks}
+        }
+
+        def work(con: Any) -> int:
+            changed = 0
+            for chunk in chunks:
+                stmt = compiled[len(chunk)]
+                values: dict[str, Any] = {f"id_{i}": v for i, v in enumerate(chunk)}
+                values["ack"] = int(acknowledged)
+                changed += con.execute(stmt.sql, stmt.params(values)).rowcount
+            return changed
+
+        return self._run.write("acknowledge events", work, one_statement=len(chunks) == 1)
+
+    @instrumented("update")
+    def acknowledge_matching(
+        self, flt: EventFilter | Mapping[str, Any], acknowledged: bool = True
+    ) -> int:
+        """Mark every event matching ``flt`` (un)acknowledged in one statement; returns how
+        many matched. An empty filter matches every event."""
+        f = EventFilter.parse(flt)
+        if not isinstance(acknowledged, bool):
+            raise ValidationError.single("acknowledged", "must be True or False")
+        shape, values = shape_and_values(f)
+        stmt = update(events).values(acknowledged=bindparam("ack"))
+        where = statement_for(shape, self.backend.sort_key).whereclause
+        if where is not None:
+            stmt = stmt.where(where)
+        compiled = CompiledSQL.of(stmt, self.engine.dialect)
+        params = compiled.params({**values, "ack": int(acknowledged)})
+        return int(
+            self._run.write(
+                "acknowledge events",
+                lambda con: con.execute(compiled.sql, params).rowcount,
+                one_statement=True,
+            )
+        )
+
     # -- reading -----------------------------------------------------------------------------
 
     @instrumented("select")
@@ -312,10 +372,11 @@ class EventStore:
         cursor: str | None = None,
     ) -> list[Event]:
         """Matching events, newest first, one page (equal instants: newest stored first on
-        SQLite, by id descending on PostgreSQL).
+        SQLite, by id descending on PostgreSQL): at most ``limit`` events, 50 unless given.
 
-        ``limit=None`` returns every match. ``cursor`` (from :meth:`page`) starts just after
-        that event: keyset pagination, as fast a thousand pages deep as on the first.
+        ``limit=None`` returns every match at once; :meth:`iter` walks every match a page at a
+        time. ``cursor`` (from :meth:`page`) starts just after that event: keyset pagination,
+        as fast a thousand pages deep as on the first.
         """
         f = EventFilter.parse(flt) if flt is not None else None
         if limit is not None:
@@ -348,6 +409,25 @@ class EventStore:
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1]) if more else None)
+
+    def iter(
+        self, flt: EventFilter | Mapping[str, Any] | None = None, *, page_size: int = 500
+    ) -> Iterator[Event]:
+        """Every matching event, newest first, fetched ``page_size`` at a time with keyset
+        paging, so memory stays bounded however many match. Events recorded meanwhile that
+        are newer than those already read are not visited."""
+        check_count("page_size", page_size, 1)
+        f = EventFilter.parse(flt) if flt is not None else None
+        return self._pages(f, page_size)
+
+    def _pages(self, flt: EventFilter | None, page_size: int) -> Iterator[Event]:
+        cursor: str | None = None
+        while True:
+            page = self.page(flt, page_size, cursor)
+            yield from page.events
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     @instrumented("select")
     def count(self, flt: EventFilter | Mapping[str, Any] | None = None) -> int:
@@ -476,7 +556,7 @@ class EventStore:
         """quick_check (``full=False``, daily) or integrity_check plus count check (weekly)."""
         return self.backend.integrity_check(full=full)
 
-    def size_bytes(self) -> SizeInfo:
+    def size(self) -> SizeInfo:
         """The store's size: the database, its write-ahead log, and the free space inside."""
         return self.backend.size_info()
 
@@ -487,6 +567,10 @@ class EventStore:
     def storage_budget(self) -> int | None:
         """The retention policy's size budget in bytes (None: no budget)."""
         return self.retention.max_bytes
+
+    def size_bytes(self) -> SizeInfo:
+        """The same as :meth:`size` (the older name)."""
+        return self.backend.size_info()
 
     def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
         """A consistent, verified online copy at ``dest`` (which must not exist yet)."""

@@ -1,19 +1,25 @@
 """What the tests and benchmarks share: the backend list, the spec's SQL, databases made the
-reference operator's way, file fingerprints, event factories and PostgreSQL schemas."""
+reference operator's way, file fingerprints, event factories, PostgreSQL schemas, and the async
+store driven from synchronous code (so the store suite's checks run against both stores)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import inspect
 import os
 import sqlite3
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy.engine import URL, make_url
+
+from kube9_store.aio import AsyncEventStore
 
 #: Every backend the store suites run against. PostgreSQL cases need a server: they skip with
 #: instructions when none answers, unless $KUBE9_REQUIRE_POSTGRES is set (CI sets it).
@@ -149,3 +155,83 @@ def newest_first(store: Any, recorded: list[Any]) -> list[str]:
             position = {i: r for i, r in conn.execute(text("SELECT id, rowid FROM events"))}
     ordered = sorted(recorded, key=lambda e: (e.created_at, position[e.id]), reverse=True)
     return [e.id for e in ordered]
+
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop running in a thread of its own, for synchronous callers."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class BlockingAsyncStore:
+    """An AsyncEventStore seen through the EventStore interface: each coroutine method runs on
+    the loop thread and is waited for, and an async iterator is read to the end. A name the
+    async store lacks is an AttributeError, so a missing coroutine fails the suite rather than
+    falling back to the sync store."""
+
+    def __init__(self, astore: AsyncEventStore, loop: LoopThread) -> None:
+        self.astore = astore
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.astore, name)
+        if inspect.iscoroutinefunction(attr):
+            return lambda *args, **kwargs: self._loop.run(attr(*args, **kwargs))
+        if callable(attr) and not isinstance(attr, type):
+            return self._call_returning_iterators(attr)
+        return attr
+
+    def _call_returning_iterators(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+            if hasattr(result, "__aiter__"):
+
+                async def collect() -> list[Any]:
+                    return [item async for item in result]
+
+                return iter(self._loop.run(collect()))
+            return result
+
+        return call
+
+    def close(self) -> None:
+        try:
+            self._loop.run(self.astore.close())
+        finally:
+            self._loop.stop()
+
+    def __enter__(self) -> BlockingAsyncStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_async_driven(db: Any, **kwargs: Any) -> BlockingAsyncStore:
+    """``AsyncEventStore.open(db, **kwargs)`` on a loop thread of its own, wrapped for
+    synchronous callers; open errors are raised here, as EventStore.open raises them."""
+    loop = LoopThread()
+    try:
+        astore = loop.run(AsyncEventStore.open(db, **kwargs))
+    except BaseException:
+        loop.stop()
+        raise
+    return BlockingAsyncStore(astore, loop)
+
+
+#: How the store suites open a store: the sync EventStore, or the async one driven from sync code.
+STORE_KINDS = ["sync", "async"]

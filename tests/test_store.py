@@ -1,14 +1,17 @@
-"""The EventStore API on real SQLite files: every spec query pattern, pagination, counts."""
+"""The EventStore API on real SQLite files and PostgreSQL: every spec query pattern,
+pagination, counts. Every check runs against the sync store and the async store alike."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import URL
 
 from kube9_store import (
     DuplicateEventError,
@@ -22,9 +25,27 @@ from kube9_store import (
     ValidationError,
 )
 from kube9_store.models import EVENT_ID_PATTERN
-from tests.helpers import event_data, file_fingerprint, newest_first
+from tests.helpers import (
+    STORE_KINDS,
+    event_data,
+    file_fingerprint,
+    newest_first,
+    open_async_driven,
+)
 
 T0 = datetime(2025, 12, 2, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def open_store(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """EventStore.open, or AsyncEventStore.open driven from synchronous code."""
+    return EventStore.open if request.param == "sync" else open_async_driven
+
+
+@pytest.fixture
+def store(open_store: Callable[..., Any], backend_url: URL) -> Iterator[EventStore]:
+    with open_store(backend_url) as s:
+        yield s
 
 
 def ts(minutes: float) -> str:
@@ -370,11 +391,11 @@ def test_threads_share_one_store(store: EventStore) -> None:
     assert len({e.id for e in store.query(limit=None)}) == 300
 
 
-def test_read_only_store_never_writes(db_path: Path) -> None:
+def test_read_only_store_never_writes(db_path: Path, open_store: Callable[..., Any]) -> None:
     with EventStore.open(db_path) as s:
         s.record(event_data())
     before = file_fingerprint(db_path)
-    with EventStore.open(db_path, read_only=True) as ro:
+    with open_store(db_path, read_only=True) as ro:
         assert ro.count() == 1
         assert len(ro.query()) == 1
         with pytest.raises(ReadOnlyError):
@@ -384,10 +405,12 @@ def test_read_only_store_never_writes(db_path: Path) -> None:
     assert file_fingerprint(db_path) == before
 
 
-def test_read_only_open_never_creates_or_migrates(tmp_path: Path) -> None:
+def test_read_only_open_never_creates_or_migrates(
+    tmp_path: Path, open_store: Callable[..., Any]
+) -> None:
     missing = tmp_path / "nope" / "kube9.db"
     with pytest.raises(SchemaError, match=r"does not exist.*db upgrade"):
-        EventStore.open(missing, read_only=True)
+        open_store(missing, read_only=True)
     assert not missing.parent.exists()
 
 
@@ -395,9 +418,11 @@ def test_read_only_open_never_creates_or_migrates(tmp_path: Path) -> None:
     ("kwargs", "field"),
     [({"synchronous": "SOMETIMES"}, "synchronous"), ({"busy_timeout": -1}, "busy_timeout")],
 )
-def test_bad_open_arguments_are_named(db_path: Path, kwargs: dict[str, Any], field: str) -> None:
+def test_bad_open_arguments_are_named(
+    db_path: Path, open_store: Callable[..., Any], kwargs: dict[str, Any], field: str
+) -> None:
     with pytest.raises(ValidationError) as info:
-        EventStore.open(db_path, **kwargs)
+        open_store(db_path, **kwargs)
     assert info.value.fields == [field]
     assert not db_path.exists()
 
@@ -422,3 +447,125 @@ def test_metadata_numbers_read_back_exactly(store: EventStore) -> None:
     assert read.metadata == metadata
     assert type(read.metadata["big"]) is int
     assert store.query(limit=1)[0].metadata == metadata
+
+
+def test_iter_walks_every_match_a_page_at_a_time(store: EventStore) -> None:
+    store.record_many([event_data(created_at=ts(i // 4), title=f"e{i}") for i in range(23)])
+    store.record(event_data(event_type="health", title="other", created_at=ts(1)))
+    everything = [e.id for e in store.query(limit=None)]
+    assert [e.id for e in store.iter(page_size=5)] == everything
+    assert [e.id for e in store.iter(page_size=1000)] == everything
+    walked = [e.title for e in store.iter({"event_type": "operator"}, page_size=4)]
+    assert len(walked) == 23 and "other" not in walked
+    assert list(store.iter({"object_kind": "Nothing"})) == []
+
+
+@pytest.mark.parametrize("page_size", [0, -3, True, "5"])
+def test_iter_refuses_a_bad_page_size_before_reading(store: EventStore, page_size: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        store.iter(page_size=page_size)
+    assert info.value.fields == ["page_size"]
+    with pytest.raises(ValidationError) as info:
+        store.iter({"severity": "loud"})
+    assert info.value.fields == ["severity.0"]
+
+
+def test_page_is_iterable_and_sized(store: EventStore, sample: list[Event]) -> None:
+    page = store.page(limit=3)
+    assert len(page) == 3
+    assert list(page) == page.events == store.query(limit=3)
+    assert page.next_cursor is not None
+    empty = store.page({"object_kind": "Nothing"})
+    assert len(empty) == 0 and not empty and empty.next_cursor is None
+
+
+def test_acknowledge_many_marks_the_given_ids(store: EventStore, sample: list[Event]) -> None:
+    ids = [sample[0].id, sample[2].id, sample[2].id, "evt_20990101_000000_nopeno"]
+    assert store.acknowledge_many(ids) == 2
+    assert {e.id for e in store.query({"acknowledged": True})} == {sample[0].id, sample[2].id}
+    assert store.acknowledge_many((e.id for e in sample), acknowledged=False) == 8
+    assert store.count({"acknowledged": True}) == 0
+    assert store.acknowledge_many([]) == 0
+
+
+def test_acknowledge_many_beyond_one_statements_worth(store: EventStore) -> None:
+    stored = store.record_many([event_data(title=f"e{i}") for i in range(600)])
+    unknown = [f"evt_20990101_000000_{i:06d}" for i in range(600)]
+    assert store.acknowledge_many([e.id for e in stored] + unknown) == 600
+    assert store.count({"acknowledged": True}) == 600
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("evt_20251202_103045_a7f3b9",), "event_ids"),
+        ((42,), "event_ids"),
+        ((["evt_20251202_103045_a7f3b9", 7],), "event_ids[1]"),
+        ((["evt_20251202_103045_a7f3b9"], "yes"), "acknowledged"),
+    ],
+)
+def test_acknowledge_many_names_bad_arguments(
+    store: EventStore, sample: list[Event], args: tuple[Any, ...], field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        store.acknowledge_many(*args)
+    assert info.value.fields == [field]
+    assert store.count({"acknowledged": True}) == 0
+
+
+def test_acknowledge_matching_marks_what_the_filter_matches(
+    store: EventStore, sample: list[Event]
+) -> None:
+    assert store.acknowledge_matching({"object_kind": "Pod"}) == 3
+    assert titles(store.query({"acknowledged": True})) == [
+        "Pod BackOff",
+        "Image pull failed",
+        "Pod BackOff",
+    ]
+    assert store.acknowledge_matching(EventFilter(severity=["error", "critical"])) == 3
+    assert store.count({"acknowledged": True}) == 5
+    assert store.acknowledge_matching({"object_name": "nobody"}) == 0
+    assert store.acknowledge_matching(EventFilter(), acknowledged=False) == 8
+    assert store.count({"acknowledged": True}) == 0
+    with pytest.raises(ValidationError) as info:
+        store.acknowledge_matching({"severity": "loud"})
+    assert info.value.fields == ["severity.0"]
+    assert store.count({"acknowledged": True}) == 0
+
+
+def test_relative_since_and_until(store: EventStore) -> None:
+    now = datetime.now(UTC)
+    for hours, title in ((1, "an hour ago"), (50, "two days ago"), (240, "ten days ago")):
+        store.record(event_data(title=title, created_at=now - timedelta(hours=hours)))
+    assert titles(store.query({"since": "24h"})) == ["an hour ago"]
+    assert titles(store.query(EventFilter(since="7d"))) == ["an hour ago", "two days ago"]
+    assert titles(store.query({"until": "2d"})) == ["two days ago", "ten days ago"]
+    assert store.count({"since": "2w", "until": "30m"}) == 3
+    with pytest.raises(ValidationError, match="age") as info:
+        store.query({"since": "7 days"})
+    assert info.value.fields == ["since"]
+
+
+def test_object_fields_take_lists(store: EventStore, sample: list[Event]) -> None:
+    pods = {"object_name": ["nginx-1", "nginx-2"]}
+    assert titles(store.query(pods)) == ["Pod BackOff", "Pod BackOff"]
+    assert store.count({"object_kind": ("Node", "Deployment")}) == 3
+    both = EventFilter(object_kind="Pod", object_namespace={"default", "production"})
+    assert titles(store.query(both)) == ["Pod BackOff", "Image pull failed", "Pod BackOff"]
+    with pytest.raises(ValidationError) as info:
+        store.query({"object_kind": []})
+    assert info.value.fields == ["object_kind"]
+
+
+def test_created_is_an_aware_datetime(store: EventStore) -> None:
+    ev = store.record(event_data(created_at="2025-12-02T12:30:45.123+02:00"))
+    assert ev.created_at == "2025-12-02T10:30:45.123Z"
+    assert ev.created == datetime(2025, 12, 2, 10, 30, 45, 123000, tzinfo=UTC)
+    assert store.get(ev.id).created == ev.created
+
+
+def test_size_names_what_it_returns(store: EventStore, sample: list[Event]) -> None:
+    size = store.size()
+    assert size.database_bytes > 0
+    assert size.total_bytes >= size.database_bytes
+    assert store.size_bytes().database_bytes == size.database_bytes

@@ -76,15 +76,17 @@ def filter_options(func: Any) -> Any:
 def build_filter(**flags: Any) -> Any:
     from kube9_store.models import EventFilter
 
-    return EventFilter(
-        event_type=split_values(flags["types"]),
-        severity=split_values(flags["severity"]),
-        since=moment_flag("--since", flags["since"]),
-        until=moment_flag("--until", flags["until"]),
-        object_kind=flags["object_kind"],
-        object_namespace=flags["object_namespace"],
-        object_name=flags["object_name"],
-        acknowledged=flags["acknowledged"],
+    return EventFilter.parse(
+        {
+            "event_type": split_values(flags["types"]),
+            "severity": split_values(flags["severity"]),
+            "since": moment_flag("--since", flags["since"]),
+            "until": moment_flag("--until", flags["until"]),
+            "object_kind": flags["object_kind"],
+            "object_namespace": flags["object_namespace"],
+            "object_name": flags["object_name"],
+            "acknowledged": flags["acknowledged"],
+        }
     )
 
 

@@ -1,0 +1,597 @@
+"""AsyncEventStore: the event store for asyncio applications (kopf handlers, FastAPI, aiohttp).
+
+Every call of :class:`~kube9_store.store.EventStore` is offered as a coroutine with the same
+arguments, results and errors. The blocking work (validation, SQL, VACUUM, backups) runs in
+threads the store owns, so the event loop keeps serving other handlers while SQLite waits on a
+lock or copies a file. On SQLite, writes go through one writer thread, in order: two writes of
+the same process never wait on each other's lock inside SQLite. Reads run in a small pool
+beside it.
+
+Cancellation never leaves a half-done write. A write cancelled before its thread picked it up
+never runs; one cancelled while running is allowed to finish (it commits or rolls back whole),
+and only then is the CancelledError raised, carrying a :class:`WriteOutcome` that says which
+(:func:`write_outcome`). Reads are simply abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from kube9_store import checks
+from kube9_store.backends import Backend
+from kube9_store.config import DbLocation, Synchronous
+from kube9_store.errors import Kube9StoreError
+from kube9_store.filters import Page, check_count
+from kube9_store.models import Event, EventFilter, NewEvent
+from kube9_store.results import (
+    BackupResult,
+    IntegrityResult,
+    RetentionResult,
+    SizeInfo,
+    VolumeInfo,
+)
+from kube9_store.retention import DEFAULT_INTERVAL_S, VACUUM_FREE_SHARE, RetentionPolicy
+from kube9_store.store import EventStore
+from kube9_store.timestamps import utcnow
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: Reader threads per store: below the engine's pool of five connections, with the writer.
+DEFAULT_MAX_WORKERS = 4
+
+_OUTCOME_ATTR = "_kube9_write_outcome"
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What became of a write whose coroutine was cancelled.
+
+    ``committed``: the write ran to completion and its changes are stored (``result`` is what
+    the call would have returned). Otherwise nothing of it is stored: it never started
+    (``started`` False) or it failed and rolled back (``error``).
+    """
+
+    action: str
+    started: bool
+    committed: bool
+    result: Any = None
+    error: BaseException | None = None
+
+    def describe(self) -> str:
+        if self.committed:
+            return f"{self.action}: cancelled while running; it completed and is stored"
+        if not self.started:
+            return f"{self.action}: cancelled before it started; nothing was written"
+        return (
+            f"{self.action}: cancelled while running; it failed and nothing was written "
+            f"({self.error!r})"
+        )
+
+
+def write_outcome(exc: BaseException) -> WriteOutcome | None:
+    """The outcome carried by a CancelledError raised from a cancelled write of an
+    :class:`AsyncEventStore` (None for any other exception)."""
+    outcome = getattr(exc, _OUTCOME_ATTR, None)
+    return outcome if isinstance(outcome, WriteOutcome) else None
+
+
+#: The most reader threads one store may own.
+MAX_WORKERS = 64
+
+
+def _check_workers(max_workers: object) -> int:
+    return checks.whole_number("max_workers", max_workers, 1, MAX_WORKERS)
+
+
+class AsyncEventStore:
+    """The event database for asyncio code. Open with ``await AsyncEventStore.open(...)`` and
+    use as ``async with``, or call :meth:`close`.
+
+    ``max_workers`` bounds the reader threads; ``serialize_writes`` (default: on SQLite, not on
+    a server) sends every write through one writer thread. ``retention_every`` starts an
+    :class:`AsyncRetentionRunner` with the store (every that many seconds) and stops it with
+    the store.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        serialize_writes: bool | None = None,
+        retention_every: float | None = None,
+        on_retention: Callable[[RetentionResult], Awaitable[None] | None] | None = None,
+    ) -> None:
+        _check_workers(max_workers)
+        self.store = store
+        self._readers = ThreadPoolExecutor(max_workers, thread_name_prefix="kube9-store")
+        if serialize_writes is None:
+            serialize_writes = store.backend.path is not None  # one file, one writer at a time
+        self._writer = (
+            ThreadPoolExecutor(1, thread_name_prefix="kube9-store-writer")
+            if serialize_writes
+            else self._readers
+        )
+        self._closed = False
+        self.retention_runner: AsyncRetentionRunner | None = None
+        if retention_every is not None:
+            self.retention_runner = AsyncRetentionRunner(
+                self, interval=retention_every, on_result=on_retention
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        db: DbLocation | None = None,
+        *,
+        read_only: bool = False,
+        migrate: bool = True,
+        synchronous: Synchronous = "NORMAL",
+        busy_timeout: float = 5.0,
+        clock: Callable[[], datetime] = utcnow,
+        retention: RetentionPolicy | None = None,
+        registry: CollectorRegistry | None = None,
+        metrics: bool = True,
+        extra_version_locations: Sequence[str] = (),
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        serialize_writes: bool | None = None,
+        retention_every: float | None = None,
+        on_retention: Callable[[RetentionResult], Awaitable[None] | None] | None = None,
+    ) -> Self:
+        """Open the database as :meth:`EventStore.open` does (creating and migrating it in a
+        thread, off the loop); the remaining arguments are the class's."""
+        _check_workers(max_workers)
+        if retention_every is not None:
+            _check_interval(retention_every)
+        store = await asyncio.to_thread(
+            EventStore.open,
+            db,
+            read_only=read_only,
+            migrate=migrate,
+            synchronous=synchronous,
+            busy_timeout=busy_timeout,
+            clock=clock,
+            retention=retention,
+            registry=registry,
+            metrics=metrics,
+            extra_version_locations=extra_version_locations,
+        )
+        return cls._started(
+            store,
+            max_workers=max_workers,
+            serialize_writes=serialize_writes,
+            retention_every=retention_every,
+            on_retention=on_retention,
+        )
+
+    @classmethod
+    def _started(
+        cls,
+        store: EventStore,
+        *,
+        max_workers: int,
+        serialize_writes: bool | None,
+        retention_every: float | None,
+        on_retention: Callable[[RetentionResult], Awaitable[None] | None] | None,
+    ) -> Self:
+        try:
+            astore = cls(
+                store,
+                max_workers=max_workers,
+                serialize_writes=serialize_writes,
+                retention_every=retention_every,
+                on_retention=on_retention,
+            )
+        except BaseException:
+            store.close()
+            raise
+        if astore.retention_runner is not None:
+            astore.retention_runner.start()
+        return astore
+
+    async def close(self) -> None:
+        """Stop the retention runner, let running work finish, release the threads and every
+        pooled connection."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.retention_runner is not None:
+            await self.retention_runner.stop()
+        await asyncio.shield(asyncio.to_thread(self._shutdown))
+
+    def _shutdown(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        self.store.close()
+
+    async def __aenter__(self) -> Self:
+        if self.retention_runner is not None:
+            self.retention_runner.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def backend(self) -> Backend:
+        return self.store.backend
+
+    @property
+    def engine(self) -> Engine:
+        return self.store.engine
+
+    @property
+    def url(self) -> URL:
+        return self.store.url
+
+    @property
+    def path(self) -> Path | None:
+        """The database file, for backends that keep one; None otherwise."""
+        return self.store.backend.path
+
+    @property
+    def read_only(self) -> bool:
+        return self.store.read_only
+
+    @property
+    def location(self) -> str:
+        return self.store.location
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.store.clock
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return self.store.retention
+
+    def __repr__(self) -> str:
+        return f"Async{self.store!r}"
+
+    # -- running work off the loop ------------------------------------------------------------
+
+    def _submit(
+        self,
+        executor: ThreadPoolExecutor,
+        action: str,
+        fn: Callable[P, T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> Future[T]:
+        if self._closed:
+            raise Kube9StoreError(f"{action}: the store is closed")
+        run: Callable[..., T] = contextvars.copy_context().run
+        return executor.submit(run, fn, *args, **kwargs)
+
+    async def _read(self, action: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a read in a reader thread; cancelling the caller abandons it."""
+        return await asyncio.wrap_future(self._submit(self._readers, action, fn, *args, **kwargs))
+
+    async def _write(self, action: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a write in the writer thread; a cancelled caller is told what became of it."""
+        return await _complete(action, self._submit(self._writer, action, fn, *args, **kwargs))
+
+    async def _finish(
+        self, action: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run work that changes files (backups) in a reader thread, never abandoned halfway."""
+        return await _complete(action, self._submit(self._readers, action, fn, *args, **kwargs))
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
+        """Validate, redact and store one event (see :meth:`EventStore.record`)."""
+        return await self._write("record event", self.store.record, event)
+
+    async def record_many(
+        self, batch: Iterable[NewEvent | Mapping[str, Any]], *, skip_existing: bool = False
+    ) -> list[Event]:
+        """Store a batch in one transaction (see :meth:`EventStore.record_many`)."""
+        return await self._write(
+            "record events", self.store.record_many, batch, skip_existing=skip_existing
+        )
+
+    async def acknowledge(
+        self, event_id: str, acknowledged: bool = True, *, missing_ok: bool = True
+    ) -> bool:
+        """Mark an event (un)acknowledged; False when no event has that id (or, with
+        ``missing_ok=False``, EventNotFoundError)."""
+        return await self._write(
+            "acknowledge event",
+            self.store.acknowledge,
+            event_id,
+            acknowledged,
+            missing_ok=missing_ok,
+        )
+
+    async def acknowledge_many(self, event_ids: Iterable[str], acknowledged: bool = True) -> int:
+        """Mark the events with these ids (un)acknowledged; returns how many exist."""
+        return await self._write(
+            "acknowledge events", self.store.acknowledge_many, event_ids, acknowledged
+        )
+
+    async def acknowledge_matching(
+        self, flt: EventFilter | Mapping[str, Any], acknowledged: bool = True
+    ) -> int:
+        """Mark every event matching ``flt`` (un)acknowledged; returns how many matched."""
+        return await self._write(
+            "acknowledge events", self.store.acknowledge_matching, flt, acknowledged
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def get(self, event_id: str) -> Event | None:
+        """The event with this id, or None."""
+        return await self._read("get event", self.store.get, event_id)
+
+    async def query(
+        self,
+        flt: EventFilter | Mapping[str, Any] | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+        *,
+        cursor: str | None = None,
+    ) -> list[Event]:
+        """Matching events, newest first, at most ``limit`` (50 unless given; None: all)."""
+        return await self._read("query events", self.store.query, flt, limit, offset, cursor=cursor)
+
+    async def page(
+        self,
+        flt: EventFilter | Mapping[str, Any] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """One keyset page and the cursor of the next (None when this is the last)."""
+        return await self._read("page events", self.store.page, flt, limit, cursor)
+
+    def iter(
+        self, flt: EventFilter | Mapping[str, Any] | None = None, *, page_size: int = 500
+    ) -> AsyncIterator[Event]:
+        """Every matching event, newest first, fetched ``page_size`` at a time (use with
+        ``async for``). Bad arguments fail here, before the first page is read."""
+        check_count("page_size", page_size, 1)
+        f = EventFilter.parse(flt) if flt is not None else None
+        return self._pages(f, page_size)
+
+    async def _pages(self, flt: EventFilter | None, page_size: int) -> AsyncIterator[Event]:
+        cursor: str | None = None
+        while True:
+            page = await self.page(flt, page_size, cursor)
+            for event in page.events:
+                yield event
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def count(self, flt: EventFilter | Mapping[str, Any] | None = None) -> int:
+        """How many events match."""
+        return await self._read("count events", self.store.count, flt)
+
+    async def count_by_type(self) -> dict[str, int]:
+        """Events per event_type (types with none are left out)."""
+        return await self._read("count events", self.store.count_by_type)
+
+    async def count_by_severity(self) -> dict[str, int]:
+        """Events per severity (severities with none are left out)."""
+        return await self._read("count events", self.store.count_by_severity)
+
+    async def counts_by_type_and_severity(self) -> dict[tuple[str, str], int]:
+        """Events per (event_type, severity)."""
+        return await self._read("count events", self.store.counts_by_type_and_severity)
+
+    async def schema_version(self) -> int:
+        """The schema version recorded in the spec's schema_version table."""
+        return await self._read("read schema version", self.store.schema_version)
+
+    # -- retention and maintenance -----------------------------------------------------------
+
+    async def apply_retention(
+        self,
+        now: datetime | None = None,
+        *,
+        policy: RetentionPolicy | None = None,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+        vacuum_free_share: float | None = VACUUM_FREE_SHARE,
+    ) -> RetentionResult:
+        """Delete events past the retention policy (see :meth:`EventStore.apply_retention`)."""
+        return await self._write(
+            "apply retention",
+            self.store.apply_retention,
+            now,
+            policy=policy,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            vacuum_free_share=vacuum_free_share,
+        )
+
+    async def recount(self) -> dict[str, int]:
+        """Rebuild the event counts from the events; returns the new counts by type."""
+        return await self._write("recount events", self.store.recount)
+
+    async def vacuum(self) -> SizeInfo:
+        """Give the space of deleted events back to the filesystem; returns the new sizes."""
+        return await self._write("vacuum", self.store.vacuum)
+
+    async def integrity_check(self, full: bool = False) -> IntegrityResult:
+        """quick_check (``full=False``) or integrity_check plus the count check."""
+        return await self._read("integrity check", self.store.integrity_check, full)
+
+    async def size(self) -> SizeInfo:
+        """The database and its -wal file in bytes (on PostgreSQL, tables and indexes)."""
+        return await self._read("read size", self.store.size)
+
+    async def volume(self) -> VolumeInfo | None:
+        """The filesystem holding the database file (None on a server)."""
+        return await self._read("read volume", self.store.volume)
+
+    async def storage_budget(self) -> int | None:
+        """The retention policy's size budget in bytes (None: no budget)."""
+        return await self._read("read storage budget", self.store.storage_budget)
+
+    async def size_bytes(self) -> SizeInfo:
+        """The same as :meth:`size` (the older name)."""
+        return await self._read("read size", self.store.size_bytes)
+
+    async def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
+        """A consistent, verified online copy at ``dest`` (which must not exist yet)."""
+        return await self._finish("backup", self.store.backup, dest)
+
+    async def backup_snapshot(
+        self, directory: str | os.PathLike[str], *, keep_days: int = 7
+    ) -> BackupResult:
+        """A timestamped backup in ``directory``; snapshots older than ``keep_days`` go."""
+        return await self._finish(
+            "backup snapshot", self.store.backup_snapshot, directory, keep_days=keep_days
+        )
+
+    @classmethod
+    async def restore(
+        cls,
+        backup_path: str | os.PathLike[str],
+        db: DbLocation,
+        *,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        serialize_writes: bool | None = None,
+        **open_kwargs: Any,
+    ) -> Self:
+        """Replace the database at ``db`` with a verified backup and open it (see
+        :meth:`EventStore.restore`); the swap is never abandoned halfway."""
+        _check_workers(max_workers)
+        with ThreadPoolExecutor(1, thread_name_prefix="kube9-store-restore") as pool:
+            store = await _complete(
+                "restore", pool.submit(EventStore.restore, backup_path, db, **open_kwargs)
+            )
+        return cls._started(
+            store,
+            max_workers=max_workers,
+            serialize_writes=serialize_writes,
+            retention_every=None,
+            on_retention=None,
+        )
+
+
+async def _complete(action: str, work: Future[T]) -> T:
+    """Await ``work``; if the caller is cancelled, cancel it only when it has not started,
+    otherwise wait for it to end, then raise the CancelledError with the outcome attached."""
+    waiter = asyncio.wrap_future(work)
+    try:
+        return await asyncio.shield(waiter)
+    except asyncio.CancelledError as cancelled:
+        if work.cancel():
+            outcome = WriteOutcome(action, started=False, committed=False)
+        else:
+            while not waiter.done():
+                try:
+                    await asyncio.shield(waiter)
+                except asyncio.CancelledError:
+                    continue  # cancelled again: the write still has to end first
+                except BaseException:
+                    break
+            error = waiter.exception()
+            outcome = (
+                WriteOutcome(action, started=True, committed=True, result=waiter.result())
+                if error is None
+                else WriteOutcome(action, started=True, committed=False, error=error)
+            )
+        setattr(cancelled, _OUTCOME_ATTR, outcome)
+        cancelled.add_note(outcome.describe())
+        log.info("%s", outcome.describe())
+        raise
+
+
+def _check_interval(interval: object) -> float:
+    return checks.seconds("interval", interval, positive=True)
+
+
+class AsyncRetentionRunner:
+    """Runs retention now and then every ``interval`` seconds as an asyncio task, until
+    :meth:`stop`. A failed run is logged and counted, and the next one comes at the next
+    interval. ``on_result`` (a function or a coroutine function) gets every result."""
+
+    def __init__(
+        self,
+        store: AsyncEventStore,
+        *,
+        interval: float = DEFAULT_INTERVAL_S,
+        on_result: Callable[[RetentionResult], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.store = store
+        self.interval = _check_interval(interval)
+        self.on_result = on_result
+        self.runs = 0
+        self.failures = 0
+        self.last_result: RetentionResult | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> Self:
+        """Start the task on the running loop (a no-op when it runs already)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._loop(), name="kube9-retention"
+            )
+        return self
+
+    async def stop(self) -> None:
+        """Stop the task; a run in progress finishes first (its batches are never cut)."""
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        await asyncio.wait([task])
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def __aenter__(self) -> Self:
+        return self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def run_once(self) -> RetentionResult | None:
+        """One run; None when it failed (logged, counted in :attr:`failures`)."""
+        try:
+            result = await self.store.apply_retention()
+            self.runs += 1
+            self.last_result = result
+            log.info("retention deleted %d events %s", result.deleted, result.by_severity)
+            if self.on_result is not None:
+                returned = self.on_result(result)
+                if returned is not None:
+                    await returned
+        except Exception:
+            self.failures += 1
+            log.exception("retention run failed; next attempt in %.0fs", self.interval)
+            return None
+        return result
+
+    async def _loop(self) -> None:
+        while True:
+            await self.run_once()
+            await asyncio.sleep(self.interval)
