@@ -577,10 +577,14 @@ class AsyncRetentionRunner:
     async def run_once(self) -> RetentionResult | None:
         """One run; None when it failed (logged, counted in :attr:`failures`)."""
         try:
-            result = await self.store.apply_retention()
-            self.runs += 1
-            self.last_result = result
-            log.info("retention deleted %d events %s", result.deleted, result.by_severity)
+            try:
+                result = await self.store.apply_retention()
+            except asyncio.CancelledError as cancelled:
+                outcome = write_outcome(cancelled)
+                if outcome is not None and outcome.committed:
+                    self._ran(outcome.result)  # stopped while running: the run still counts
+                raise
+            self._ran(result)
             if self.on_result is not None:
                 returned = self.on_result(result)
                 if returned is not None:
@@ -590,6 +594,11 @@ class AsyncRetentionRunner:
             log.exception("retention run failed; next attempt in %.0fs", self.interval)
             return None
         return result
+
+    def _ran(self, result: RetentionResult) -> None:
+        self.runs += 1
+        self.last_result = result
+        log.info("retention deleted %d events %s", result.deleted, result.by_severity)
 
     async def _loop(self) -> None:
         while True:
