@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
+    from kube9_store.aio import AsyncEventStore, AsyncRetentionRunner, WriteOutcome, write_outcome
     from kube9_store.backends import Backend
     from kube9_store.config import ConnectionSettings, DbLocation, Synchronous
     from kube9_store.errors import (
@@ -51,6 +52,10 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _HOMES = {
+    "AsyncEventStore": "aio",
+    "AsyncRetentionRunner": "aio",
+    "WriteOutcome": "aio",
+    "write_outcome": "aio",
     "DatabaseLockedError": "errors",
     "DatabaseUnavailableError": "errors",
     "DuplicateEventError": "errors",
@@ -89,6 +94,8 @@ _HOMES = {
 __all__ = [
     "EVENT_TYPES",
     "SEVERITIES",
+    "AsyncEventStore",
+    "AsyncRetentionRunner",
     "Backend",
     "BackupResult",
     "ConnectionSettings",
@@ -119,8 +126,10 @@ __all__ = [
     "Synchronous",
     "UnsupportedOperationError",
     "ValidationError",
+    "WriteOutcome",
     "__version__",
     "generate_event_id",
+    "write_outcome",
 ]
 
 

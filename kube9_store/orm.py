@@ -1,0 +1,230 @@
+"""ORM-mapped classes over the store's own tables, for applications built on SQLAlchemy's ORM
+(a ``Session`` or ``AsyncSession``, relationships to their own tables, FastAPI models).
+
+The classes map the very ``Table`` objects of :mod:`kube9_store.schema` (one ``MetaData``), so
+Alembic autogenerate still finds nothing to change. Writes through a Session keep the store's
+rules: before every flush, each ``events`` row added or changed is validated and scrubbed of
+secrets by the model :meth:`EventStore.record` uses, gets a generated id and the canonical
+timestamp when missing, and an invalid one fails the flush with
+:class:`~kube9_store.errors.ValidationError` (nothing is written). The count triggers see ORM
+writes like any other, so counts stay exact. ``event_counts`` and ``schema_version`` are
+read-only here (triggers and migrations own them), and bulk INSERT or UPDATE statements on
+``events`` through a Session, which would skip the checks, are refused.
+
+Importing this module installs the hooks on :class:`sqlalchemy.orm.Session` (which
+``AsyncSession`` runs on); they touch nothing but these classes and the ``events`` table.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Delete, Insert, Table, Update, event, inspect
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    UOWTransaction,
+    column_property,
+)
+
+from kube9_store import schema
+from kube9_store.errors import Kube9StoreError, ValidationError
+from kube9_store.ids import event_id_at
+from kube9_store.models import Event, NewEvent
+from kube9_store.timestamps import format_timestamp, parse_timestamp, utcnow
+
+__all__ = ["Base", "EventCountRow", "EventRow", "ReadOnlyTableError", "SchemaVersionRow"]
+
+
+class ReadOnlyTableError(Kube9StoreError):
+    """A Session tried to write a table the store maintains itself."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base on the schema's own MetaData."""
+
+    metadata = schema.metadata
+
+
+class EventRow(Base):
+    """A row of ``events``. ``metadata_json`` is the stored JSON text; :attr:`event_metadata`
+    reads and writes it as a dict. ``acknowledged`` is stored as 0 or 1 (True and False are
+    accepted)."""
+
+    __table__ = schema.events
+
+    id: Mapped[str | None]
+    event_type: Mapped[str]
+    severity: Mapped[str]
+    title: Mapped[str]
+    description: Mapped[str | None]
+    object_kind: Mapped[str | None]
+    object_namespace: Mapped[str | None]
+    object_name: Mapped[str | None]
+    metadata_json: Mapped[str | None] = column_property(schema.events.c.metadata)
+    created_at: Mapped[str]
+    acknowledged: Mapped[int | None]
+
+    @property
+    def event_metadata(self) -> dict[str, Any] | None:
+        """The metadata as a dict (None when there is none)."""
+        text = self.metadata_json
+        if text is None:
+            return None
+        value = json.loads(text)
+        return value if isinstance(value, dict) else None
+
+    @event_metadata.setter
+    def event_metadata(self, value: dict[str, Any] | None) -> None:
+        try:
+            self.metadata_json = None if value is None else json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError.single("metadata", f"must be JSON: {exc}") from None
+
+    @property
+    def created(self) -> datetime:
+        """``created_at`` as an aware datetime in UTC."""
+        return parse_timestamp(self.created_at)
+
+    def to_event(self) -> Event:
+        """The row as the store's validated :class:`~kube9_store.models.Event`."""
+        return Event.parse(
+            {
+                "id": self.id,
+                "event_type": self.event_type,
+                "severity": self.severity,
+                "title": self.title,
+                "description": self.description,
+                "object_kind": self.object_kind,
+                "object_namespace": self.object_namespace,
+                "object_name": self.object_name,
+                "metadata": self.event_metadata,
+                "created_at": self.created_at,
+                "acknowledged": bool(self.acknowledged),
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"EventRow(id={self.id!r}, event_type={self.event_type!r}, title={self.title!r})"
+
+
+class EventCountRow(Base):
+    """A row of ``event_counts``: how many events of one type and severity (kept by triggers;
+    read-only through a Session)."""
+
+    __table__ = schema.event_counts
+
+    event_type: Mapped[str]
+    severity: Mapped[str]
+    n: Mapped[int]
+
+
+class SchemaVersionRow(Base):
+    """A row of the spec's ``schema_version`` table (kept by migrations; read-only through a
+    Session)."""
+
+    __table__ = schema.schema_version
+
+    version: Mapped[int | None]
+    applied_at: Mapped[str]
+    description: Mapped[str | None]
+
+
+_READ_ONLY = (EventCountRow, SchemaVersionRow)
+
+
+def _metadata_value(row: EventRow) -> Any:
+    text: Any = row.metadata_json
+    if text is None or isinstance(text, dict):
+        return text
+    if not isinstance(text, str):
+        raise ValidationError.single("metadata", "must be JSON text or a dict")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValidationError.single("metadata", f"must be JSON text: {exc}") from None
+
+
+def _acknowledged_value(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or value in (0, 1):
+        return int(value)
+    raise ValidationError.single("acknowledged", f"must be True, False, 0 or 1, got {value!r}")
+
+
+def keep_the_store_rules(row: EventRow) -> None:
+    """Validate ``row`` as :meth:`EventStore.record` validates an event, then write back what
+    would be stored: scrubbed text and metadata, a generated id and the canonical timestamp
+    when missing. Raises ValidationError naming every broken rule.
+
+    Metadata a changed row already had is not checked again (it was scrubbed when stored), so
+    acknowledging a row does not count its redactions twice."""
+    state = inspect(row)
+    metadata_is_new = state.pending or state.attrs.metadata_json.history.has_changes()
+    new = NewEvent.parse(
+        {
+            "id": row.id,
+            "event_type": row.event_type,
+            "severity": row.severity,
+            "title": row.title,
+            "description": row.description,
+            "object_kind": row.object_kind,
+            "object_namespace": row.object_namespace,
+            "object_name": row.object_name,
+            "metadata": _metadata_value(row) if metadata_is_new else None,
+            "created_at": row.created_at,
+        }
+    )
+    acknowledged = _acknowledged_value(row.acknowledged)
+    created_at = new.created_at or format_timestamp(utcnow())
+    for name, value in (
+        ("id", new.id or event_id_at(created_at)),
+        ("title", new.title),
+        ("description", new.description),
+        ("metadata_json", new.metadata_json if metadata_is_new else row.metadata_json),
+        ("created_at", created_at),
+        ("acknowledged", acknowledged),
+    ):
+        if getattr(row, name) != value or type(getattr(row, name)) is not type(value):
+            setattr(row, name, value)
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _flush: UOWTransaction, _instances: object) -> None:
+    for obj in session.deleted:
+        if isinstance(obj, _READ_ONLY):
+            raise ReadOnlyTableError(f"{obj.__table__.name} is kept by the store; not deleted")
+    for obj in [*session.new, *session.dirty]:
+        if isinstance(obj, _READ_ONLY):
+            raise ReadOnlyTableError(f"{obj.__table__.name} is kept by the store; not written")
+        if isinstance(obj, EventRow) and (obj in session.new or session.is_modified(obj)):
+            keep_the_store_rules(obj)
+
+
+def _target(statement: object) -> Any:
+    if isinstance(statement, Insert | Update | Delete):
+        return statement.table
+    return None
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_unchecked_writes(state: ORMExecuteState) -> None:
+    if not (state.is_insert or state.is_update):
+        return
+    table = _target(state.statement)
+    name = getattr(table, "name", None)
+    if isinstance(table, Table) or name is not None:
+        if name == schema.events.name:
+            raise ValidationError.single(
+                "statement",
+                "bulk INSERT or UPDATE through a Session would skip validation and redaction; "
+                "add or change EventRow objects and flush, or use EventStore.record_many, "
+                "acknowledge_many or acknowledge_matching",
+            )
+        if name in (schema.event_counts.name, schema.schema_version.name):
+            raise ReadOnlyTableError(f"{name} is kept by the store; not written")
