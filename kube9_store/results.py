@@ -4,10 +4,11 @@ the CLI's JSON."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kube9_store.timestamps import format_timestamp, utcnow
+from kube9_store.timestamps import format_timestamp, parse_timestamp, utcnow
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,11 @@ class RetentionResult:
     @property
     def deleted(self) -> int:
         return self.deleted_by_age + self.deleted_by_budget
+
+    @property
+    def finished(self) -> datetime:
+        """``finished_at`` as an aware datetime in UTC."""
+        return parse_timestamp(self.finished_at)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -562,6 +562,9 @@ def test_created_is_an_aware_datetime(store: EventStore) -> None:
     assert ev.created_at == "2025-12-02T10:30:45.123Z"
     assert ev.created == datetime(2025, 12, 2, 10, 30, 45, 123000, tzinfo=UTC)
     assert store.get(ev.id).created == ev.created
+    result = store.apply_retention()
+    assert result.finished.tzinfo is not None
+    assert result.finished.isoformat(timespec="milliseconds")[:23] == result.finished_at[:23]
 
 
 def test_size_names_what_it_returns(store: EventStore, sample: list[Event]) -> None:
