@@ -21,11 +21,11 @@ from sqlalchemy.engine import URL
 from kube9_store import DuplicateEventError, EventStore, Kube9StoreError, ValidationError
 from kube9_store.aio import AsyncEventStore, AsyncRetentionRunner, WriteOutcome, write_outcome
 from kube9_store.retention import RetentionPolicy
-from tests.conftest import event_data
+from tests.helpers import event_data
 
-#: Public EventStore names with no coroutine: ``write`` lends a driver connection to a callback
-#: for the length of a transaction, which only makes sense on the calling thread.
-DRIVER_LEVEL = {"write"}
+#: Public EventStore names with no coroutine (none today; a driver-level call that lends a
+#: connection to a callback would belong here).
+DRIVER_LEVEL: set[str] = set()
 #: Properties and attributes the async store exposes as plain attributes.
 ATTRIBUTES = {"engine", "url", "path", "read_only", "location", "clock", "retention"}
 

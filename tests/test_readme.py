@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from kube9_store import AsyncEventStore, EventStore
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def readme_block(containing: str) -> str:
