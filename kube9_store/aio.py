@@ -32,8 +32,8 @@ from sqlalchemy.engine import URL
 from kube9_store import checks
 from kube9_store.backends import Backend
 from kube9_store.config import DbLocation, Synchronous
-from kube9_store.errors import Kube9StoreError
-from kube9_store.filters import Page, check_count
+from kube9_store.errors import Kube9StoreError, ValidationError
+from kube9_store.filters import Page
 from kube9_store.models import Event, EventFilter, NewEvent
 from kube9_store.results import (
     BackupResult,
@@ -163,6 +163,10 @@ class AsyncEventStore:
         _check_workers(max_workers)
         if retention_every is not None:
             _check_interval(retention_every)
+            if read_only:
+                raise ValidationError.single(
+                    "retention_every", "a store opened read-only cannot apply retention"
+                )
         store = await asyncio.to_thread(
             EventStore.open,
             db,
@@ -373,7 +377,7 @@ class AsyncEventStore:
     ) -> AsyncIterator[Event]:
         """Every matching event, newest first, fetched ``page_size`` at a time (use with
         ``async for``). Bad arguments fail here, before the first page is read."""
-        check_count("page_size", page_size, 1)
+        checks.whole_number("page_size", page_size, 1, checks.MAX_INT64 - 1)
         f = EventFilter.parse(flt) if flt is not None else None
         return self._pages(f, page_size)
 

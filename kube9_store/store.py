@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Self
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.engine import URL
 
-from kube9_store import snapshots
+from kube9_store import checks, snapshots
 from kube9_store.backends import Backend, backend_for
 from kube9_store.config import ConnectionSettings, DbLocation, Synchronous, resolve_url
 from kube9_store.errors import (
@@ -300,6 +300,13 @@ class EventStore:
         for i, event_id in enumerate(ids):
             if not isinstance(event_id, str):
                 raise ValidationError.single(f"event_ids[{i}]", "must be a string")
+            if not event_id.isascii():
+                try:
+                    event_id.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValidationError.single(
+                        f"event_ids[{i}]", "must be valid Unicode (it holds a lone surrogate)"
+                    ) from None
         if not isinstance(acknowledged, bool):
             raise ValidationError.single("acknowledged", "must be True or False")
         if not ids:
@@ -416,7 +423,7 @@ class EventStore:
         """Every matching event, newest first, fetched ``page_size`` at a time with keyset
         paging, so memory stays bounded however many match. Events recorded meanwhile that
         are newer than those already read are not visited."""
-        check_count("page_size", page_size, 1)
+        checks.whole_number("page_size", page_size, 1, checks.MAX_INT64 - 1)
         f = EventFilter.parse(flt) if flt is not None else None
         return self._pages(f, page_size)
 

@@ -211,7 +211,12 @@ def test_a_closed_store_says_so(db_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"max_workers": 0}, "max_workers"), ({"retention_every": -1}, "interval")],
+    [
+        ({"max_workers": 0}, "max_workers"),
+        ({"max_workers": 10_000}, "max_workers"),
+        ({"retention_every": -1}, "interval"),
+        ({"retention_every": 60, "read_only": True}, "retention_every"),
+    ],
 )
 def test_bad_async_arguments_are_named(db_path: Path, kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as info:

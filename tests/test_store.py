@@ -460,7 +460,7 @@ def test_iter_walks_every_match_a_page_at_a_time(store: EventStore) -> None:
     assert list(store.iter({"object_kind": "Nothing"})) == []
 
 
-@pytest.mark.parametrize("page_size", [0, -3, True, "5"])
+@pytest.mark.parametrize("page_size", [0, -3, True, "5", 2**63 - 1])
 def test_iter_refuses_a_bad_page_size_before_reading(store: EventStore, page_size: Any) -> None:
     with pytest.raises(ValidationError) as info:
         store.iter(page_size=page_size)
@@ -501,6 +501,7 @@ def test_acknowledge_many_beyond_one_statements_worth(store: EventStore) -> None
         (("evt_20251202_103045_a7f3b9",), "event_ids"),
         ((42,), "event_ids"),
         ((["evt_20251202_103045_a7f3b9", 7],), "event_ids[1]"),
+        ((["evt_20251202_103045_a7f3b9", "evt_\ud800"],), "event_ids[1]"),
         ((["evt_20251202_103045_a7f3b9"], "yes"), "acknowledged"),
     ],
 )
