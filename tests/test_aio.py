@@ -386,10 +386,11 @@ def test_the_loop_keeps_ticking_while_the_store_works(
             await beat
             return max(gaps), len(gaps), work
 
-    # Other processes share this machine's cores: a stall they cause comes and goes, one the
-    # store causes (a blocking call on the loop) comes back every time. So the best of three.
+    # Other processes may share the machine's cores: a stall they cause comes and goes, one
+    # the store causes (a blocking call on the loop: 0.3 s for the batch, seconds for the
+    # backup or the VACUUM) comes back every time. So the best of up to five attempts.
     worst_by_attempt: list[float] = []
-    for attempt in range(3):
+    for attempt in range(5):
         worst, ticks, (stored, backup, _size) = run(main(attempt))
         assert len(stored) == 10_000
         assert backup.events >= 100_000 + 10_000 * attempt
