@@ -30,6 +30,7 @@ from sqlalchemy.orm import (
     UOWTransaction,
     column_property,
 )
+from sqlalchemy.orm.attributes import set_attribute
 
 from kube9_store import schema
 from kube9_store.errors import Kube9StoreError, ValidationError
@@ -52,8 +53,9 @@ class Base(DeclarativeBase):
 
 class EventRow(Base):
     """A row of ``events``. ``metadata_json`` is the stored JSON text; :attr:`event_metadata`
-    reads and writes it as a dict. ``acknowledged`` is stored as 0 or 1 (True and False are
-    accepted)."""
+    reads and writes it as a dict (a dict set there is held as is until the flush checks it,
+    exactly as ``record`` checks metadata). ``acknowledged`` is stored as 0 or 1 (True and
+    False are accepted)."""
 
     __table__ = schema.events
 
@@ -71,19 +73,17 @@ class EventRow(Base):
 
     @property
     def event_metadata(self) -> dict[str, Any] | None:
-        """The metadata as a dict (None when there is none)."""
-        text = self.metadata_json
-        if text is None:
-            return None
-        value = json.loads(text)
-        return value if isinstance(value, dict) else None
+        """The metadata as a dict (None when there is none). A dict set here is validated,
+        scrubbed and turned into ``metadata_json`` at the next flush."""
+        value: Any = self.metadata_json
+        if value is None or isinstance(value, dict):
+            return value
+        parsed = json.loads(value)
+        return parsed if isinstance(parsed, dict) else None
 
     @event_metadata.setter
     def event_metadata(self, value: dict[str, Any] | None) -> None:
-        try:
-            self.metadata_json = None if value is None else json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError.single("metadata", f"must be JSON: {exc}") from None
+        set_attribute(self, "metadata_json", value)
 
     @property
     def created(self) -> datetime:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, ForeignKey, Integer, create_engine, delete, insert, select, text
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import URL
@@ -279,3 +281,73 @@ def test_async_session_keeps_the_same_rules(store: EventStore) -> None:
     assert stored is not None
     assert stored.metadata == {"auth_token": "[REDACTED]", "version": "1.0.0"}
     assert store.count() == 1
+
+
+SECRET_SHAPED = st.sampled_from(
+    [
+        f"Bearer {SECRET}",
+        JWT,
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----",
+        "plain words",
+        "",
+        "\ud800",
+        "nul\x00inside",
+    ]
+)
+KEYS = st.sampled_from(
+    ["password", "apiKey", "X-Auth-Token", "client_secret", "author", "secretName", "n", "v"]
+)
+LEAVES = st.none() | st.booleans() | st.integers() | st.floats() | SECRET_SHAPED | st.text()
+METADATA = st.recursive(
+    st.dictionaries(KEYS, LEAVES, max_size=4),
+    lambda inner: st.dictionaries(KEYS, inner | st.lists(inner, max_size=3), max_size=3),
+    max_leaves=12,
+)
+EVENTS = st.fixed_dictionaries(
+    {
+        "event_type": st.sampled_from(["operator", "cluster", "gossip"]),
+        "severity": st.sampled_from(["info", "critical", "loud"]),
+        "title": SECRET_SHAPED | st.text(max_size=210),
+        "description": st.none() | SECRET_SHAPED,
+        "object_name": st.none() | SECRET_SHAPED,
+        "metadata": st.none() | METADATA,
+        "created_at": st.none()
+        | st.sampled_from(["2025-12-02T12:30:45.123456+02:00", "2025-12-02", "not a time"]),
+    }
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(fields=EVENTS)
+def test_a_session_stores_exactly_what_record_stores(
+    sqlite_store: EventStore, fields: dict[str, Any]
+) -> None:
+    """Whatever is handed to both, a Session flush and ``record`` agree: the same error fields,
+    or the same stored text, metadata and timestamp."""
+    try:
+        expected: Any = sqlite_store.record(fields)
+    except ValidationError as exc:
+        expected = sorted(exc.fields)
+    engine = create_engine(sqlite_store.url)
+    try:
+        with Session(engine) as session:
+            row_fields = {k: v for k, v in fields.items() if k != "metadata"}
+            row = EventRow(**row_fields)
+            try:
+                row.event_metadata = fields["metadata"]
+                session.add(row)
+                session.commit()
+                got: Any = session.get_one(EventRow, row.id).to_event()
+            except ValidationError as exc:
+                got = sorted(exc.fields)
+    finally:
+        engine.dispose()
+    if isinstance(expected, list):
+        assert got == expected
+    else:
+        compared = ("title", "description", "object_name", "metadata", "event_type", "severity")
+        assert {k: getattr(got, k) for k in compared} == {k: getattr(expected, k) for k in compared}
+        if fields["created_at"] is not None:
+            assert got.created_at == expected.created_at
