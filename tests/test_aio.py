@@ -73,13 +73,33 @@ def test_every_store_method_is_a_coroutine_with_the_same_parameters() -> None:
         assert isinstance(getattr(AsyncEventStore, attr), property)
 
 
+class RunningSignal:
+    """A store clock that tells when a write is running: once armed, the next reading comes
+    from the write's own thread (the store reads its clock after validating the batch)."""
+
+    def __init__(self) -> None:
+        self.armed = threading.Event()
+        self.running = threading.Event()
+
+    def __call__(self) -> datetime:
+        if self.armed.is_set():
+            self.running.set()
+        return datetime.now(UTC)
+
+    async def wait(self) -> None:
+        await wait_for(self.running.is_set)
+
+
 def test_a_write_cancelled_before_it_started_never_runs(db_path: Path) -> None:
+    signal = RunningSignal()
+
     async def main() -> tuple[WriteOutcome | None, list[Any], int]:
-        async with await AsyncEventStore.open(db_path) as store:
+        async with await AsyncEventStore.open(db_path, clock=signal) as store:
+            signal.armed.set()
             big = asyncio.create_task(store.record_many(batch(20_000)))
-            await asyncio.sleep(0.05)  # the writer thread is busy with the batch
+            await signal.wait()  # the writer thread is busy inserting the batch
             small = asyncio.create_task(store.record(event_data(title="queued")))
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # submitted behind the batch
             small.cancel()
             with pytest.raises(asyncio.CancelledError) as info:
                 await small
@@ -94,10 +114,13 @@ def test_a_write_cancelled_before_it_started_never_runs(db_path: Path) -> None:
 
 
 def test_a_write_cancelled_while_running_completes_and_says_so(db_path: Path) -> None:
+    signal = RunningSignal()
+
     async def main() -> tuple[BaseException, int]:
-        async with await AsyncEventStore.open(db_path) as store:
+        async with await AsyncEventStore.open(db_path, clock=signal) as store:
+            signal.armed.set()
             task = asyncio.create_task(store.record_many(batch(20_000)))
-            await asyncio.sleep(0.05)
+            await signal.wait()
             task.cancel()
             with pytest.raises(asyncio.CancelledError) as info:
                 await task
@@ -114,13 +137,15 @@ def test_a_write_cancelled_while_running_completes_and_says_so(db_path: Path) ->
 
 def test_a_cancelled_write_that_fails_rolls_back_and_says_so(db_path: Path) -> None:
     taken = "evt_20251202_103045_a7f3b9"
+    signal = RunningSignal()
 
     async def main() -> tuple[BaseException, int]:
-        async with await AsyncEventStore.open(db_path) as store:
+        async with await AsyncEventStore.open(db_path, clock=signal) as store:
             await store.record(event_data(id=taken))
+            signal.armed.set()
             doomed = [*batch(20_000), event_data(id=taken)]
             task = asyncio.create_task(store.record_many(doomed))
-            await asyncio.sleep(0.05)
+            await signal.wait()
             task.cancel()
             with pytest.raises(asyncio.CancelledError) as info:
                 await task
@@ -134,11 +159,27 @@ def test_a_cancelled_write_that_fails_rolls_back_and_says_so(db_path: Path) -> N
 
 
 def test_a_timeout_around_a_write_is_a_timeout_with_the_outcome(db_path: Path) -> None:
+    signal = RunningSignal()
+
+    async def write_until_it_runs(store: AsyncEventStore) -> None:
+        """A 20,000-event batch under a deadline that passes as soon as the write runs."""
+        async with asyncio.timeout(None) as deadline:
+
+            async def expire_once_running() -> None:
+                await signal.wait()
+                deadline.reschedule(asyncio.get_running_loop().time())
+
+            expiry = asyncio.create_task(expire_once_running())
+            try:
+                await store.record_many(batch(20_000))
+            finally:
+                await expiry
+
     async def main() -> tuple[BaseException, int]:
-        async with await AsyncEventStore.open(db_path) as store:
+        async with await AsyncEventStore.open(db_path, clock=signal) as store:
+            signal.armed.set()
             with pytest.raises(TimeoutError) as info:
-                async with asyncio.timeout(0.05):
-                    await store.record_many(batch(20_000))
+                await write_until_it_runs(store)
             return info.value, await store.count()
 
     exc, count = run(main())
@@ -304,12 +345,15 @@ def test_retention_runner_survives_a_failed_run(
 
 
 def test_stopping_the_runner_lets_a_run_finish(db_path: Path) -> None:
+    signal = RunningSignal()
+
     async def main() -> tuple[int, int]:
-        async with await AsyncEventStore.open(db_path) as store:
+        async with await AsyncEventStore.open(db_path, clock=signal) as store:
             await store.record_many(expired(20_000))
+            signal.armed.set()  # the next reading is the retention run's "now"
             runner = AsyncRetentionRunner(store, interval=3600)
             runner.start()
-            await asyncio.sleep(0.02)  # the first run is deleting in batches
+            await signal.wait()  # the first run is deleting in batches
             await runner.stop()
             return runner.runs, await store.count()
 
