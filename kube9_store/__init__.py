@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
-    from kube9_store.aio import AsyncEventStore, AsyncRetentionRunner, WriteOutcome, write_outcome
+    from kube9_store.aio import AsyncEventStore
+    from kube9_store.async_retention import AsyncRetentionRunner
     from kube9_store.backends import Backend
+    from kube9_store.cancellation import WriteOutcome, write_outcome
     from kube9_store.config import ConnectionSettings, DbLocation, Synchronous
     from kube9_store.errors import (
         DatabaseLockedError,
@@ -53,9 +55,9 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "AsyncEventStore": "aio",
-    "AsyncRetentionRunner": "aio",
-    "WriteOutcome": "aio",
-    "write_outcome": "aio",
+    "AsyncRetentionRunner": "async_retention",
+    "WriteOutcome": "cancellation",
+    "write_outcome": "cancellation",
     "DatabaseLockedError": "errors",
     "DatabaseUnavailableError": "errors",
     "DuplicateEventError": "errors",

@@ -10,7 +10,7 @@ beside it.
 Cancellation never leaves a half-done write. A write cancelled before its thread picked it up
 never runs; one cancelled while running is allowed to finish (it commits or rolls back whole),
 and only then is the CancelledError raised, carrying a :class:`WriteOutcome` that says which
-(:func:`write_outcome`). Reads are simply abandoned.
+(:func:`~kube9_store.cancellation.write_outcome`). Reads are simply abandoned.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import asyncio
 import contextvars
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
@@ -30,7 +29,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from kube9_store import checks
+from kube9_store.async_retention import AsyncRetentionRunner, OnResult, check_interval
 from kube9_store.backends import Backend
+from kube9_store.cancellation import WriteOutcome, complete, write_outcome
 from kube9_store.config import DbLocation, Synchronous
 from kube9_store.errors import Kube9StoreError, ValidationError
 from kube9_store.filters import Page
@@ -42,7 +43,7 @@ from kube9_store.results import (
     SizeInfo,
     VolumeInfo,
 )
-from kube9_store.retention import DEFAULT_INTERVAL_S, VACUUM_FREE_SHARE, RetentionPolicy
+from kube9_store.retention import VACUUM_FREE_SHARE, RetentionPolicy
 from kube9_store.store import EventStore
 from kube9_store.timestamps import utcnow
 
@@ -54,44 +55,16 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-#: Reader threads per store: below the engine's pool of five connections, with the writer.
+__all__ = [
+    "DEFAULT_MAX_WORKERS",
+    "AsyncEventStore",
+    "AsyncRetentionRunner",
+    "WriteOutcome",
+    "write_outcome",
+]
+
+#: Reader threads per store (each holds one pooled connection while it lives).
 DEFAULT_MAX_WORKERS = 4
-
-_OUTCOME_ATTR = "_kube9_write_outcome"
-
-
-@dataclass(frozen=True)
-class WriteOutcome:
-    """What became of a write whose coroutine was cancelled.
-
-    ``committed``: the write ran to completion and its changes are stored (``result`` is what
-    the call would have returned). Otherwise nothing of it is stored: it never started
-    (``started`` False) or it failed and rolled back (``error``).
-    """
-
-    action: str
-    started: bool
-    committed: bool
-    result: Any = None
-    error: BaseException | None = None
-
-    def describe(self) -> str:
-        if self.committed:
-            return f"{self.action}: cancelled while running; it completed and is stored"
-        if not self.started:
-            return f"{self.action}: cancelled before it started; nothing was written"
-        return (
-            f"{self.action}: cancelled while running; it failed and nothing was written "
-            f"({self.error!r})"
-        )
-
-
-def write_outcome(exc: BaseException) -> WriteOutcome | None:
-    """The outcome carried by a CancelledError raised from a cancelled write of an
-    :class:`AsyncEventStore` (None for any other exception)."""
-    outcome = getattr(exc, _OUTCOME_ATTR, None)
-    return outcome if isinstance(outcome, WriteOutcome) else None
-
 
 #: The most reader threads one store may own.
 MAX_WORKERS = 64
@@ -118,7 +91,7 @@ class AsyncEventStore:
         max_workers: int = DEFAULT_MAX_WORKERS,
         serialize_writes: bool | None = None,
         retention_every: float | None = None,
-        on_retention: Callable[[RetentionResult], Awaitable[None] | None] | None = None,
+        on_retention: OnResult | None = None,
     ) -> None:
         _check_workers(max_workers)
         self.store = store
@@ -156,13 +129,13 @@ class AsyncEventStore:
         max_workers: int = DEFAULT_MAX_WORKERS,
         serialize_writes: bool | None = None,
         retention_every: float | None = None,
-        on_retention: Callable[[RetentionResult], Awaitable[None] | None] | None = None,
+        on_retention: OnResult | None = None,
     ) -> Self:
         """Open the database as :meth:`EventStore.open` does (creating and migrating it in a
         thread, off the loop); the remaining arguments are the class's."""
         _check_workers(max_workers)
         if retention_every is not None:
-            _check_interval(retention_every)
+            check_interval(retention_every)
             if read_only:
                 raise ValidationError.single(
                     "retention_every", "a store opened read-only cannot apply retention"
@@ -196,7 +169,7 @@ class AsyncEventStore:
         max_workers: int,
         serialize_writes: bool | None,
         retention_every: float | None,
-        on_retention: Callable[[RetentionResult], Awaitable[None] | None] | None,
+        on_retention: OnResult | None,
     ) -> Self:
         try:
             astore = cls(
@@ -297,13 +270,13 @@ class AsyncEventStore:
 
     async def _write(self, action: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a write in the writer thread; a cancelled caller is told what became of it."""
-        return await _complete(action, self._submit(self._writer, action, fn, *args, **kwargs))
+        return await complete(action, self._submit(self._writer, action, fn, *args, **kwargs))
 
     async def _finish(
         self, action: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Run work that changes files (backups) in a reader thread, never abandoned halfway."""
-        return await _complete(action, self._submit(self._readers, action, fn, *args, **kwargs))
+        return await complete(action, self._submit(self._readers, action, fn, *args, **kwargs))
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -487,7 +460,7 @@ class AsyncEventStore:
         :meth:`EventStore.restore`); the swap is never abandoned halfway."""
         _check_workers(max_workers)
         with ThreadPoolExecutor(1, thread_name_prefix="kube9-store-restore") as pool:
-            store = await _complete(
+            store = await complete(
                 "restore", pool.submit(EventStore.restore, backup_path, db, **open_kwargs)
             )
         return cls._started(
@@ -497,114 +470,3 @@ class AsyncEventStore:
             retention_every=None,
             on_retention=None,
         )
-
-
-async def _complete(action: str, work: Future[T]) -> T:
-    """Await ``work``; if the caller is cancelled, cancel it only when it has not started,
-    otherwise wait for it to end, then raise the CancelledError with the outcome attached."""
-    waiter = asyncio.wrap_future(work)
-    try:
-        return await asyncio.shield(waiter)
-    except asyncio.CancelledError as cancelled:
-        if work.cancel():
-            outcome = WriteOutcome(action, started=False, committed=False)
-        else:
-            while not waiter.done():
-                try:
-                    await asyncio.shield(waiter)
-                except asyncio.CancelledError:
-                    continue  # cancelled again: the write still has to end first
-                except BaseException:
-                    break
-            error = waiter.exception()
-            outcome = (
-                WriteOutcome(action, started=True, committed=True, result=waiter.result())
-                if error is None
-                else WriteOutcome(action, started=True, committed=False, error=error)
-            )
-        setattr(cancelled, _OUTCOME_ATTR, outcome)
-        cancelled.add_note(outcome.describe())
-        log.info("%s", outcome.describe())
-        raise
-
-
-def _check_interval(interval: object) -> float:
-    return checks.seconds("interval", interval, positive=True)
-
-
-class AsyncRetentionRunner:
-    """Runs retention now and then every ``interval`` seconds as an asyncio task, until
-    :meth:`stop`. A failed run is logged and counted, and the next one comes at the next
-    interval. ``on_result`` (a function or a coroutine function) gets every result."""
-
-    def __init__(
-        self,
-        store: AsyncEventStore,
-        *,
-        interval: float = DEFAULT_INTERVAL_S,
-        on_result: Callable[[RetentionResult], Awaitable[None] | None] | None = None,
-    ) -> None:
-        self.store = store
-        self.interval = _check_interval(interval)
-        self.on_result = on_result
-        self.runs = 0
-        self.failures = 0
-        self.last_result: RetentionResult | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> Self:
-        """Start the task on the running loop (a no-op when it runs already)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(
-                self._loop(), name="kube9-retention"
-            )
-        return self
-
-    async def stop(self) -> None:
-        """Stop the task; a run in progress finishes first (its batches are never cut)."""
-        task, self._task = self._task, None
-        if task is None or task.done():
-            return
-        task.cancel()
-        await asyncio.wait([task])
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def __aenter__(self) -> Self:
-        return self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    async def run_once(self) -> RetentionResult | None:
-        """One run; None when it failed (logged, counted in :attr:`failures`)."""
-        try:
-            try:
-                result = await self.store.apply_retention()
-            except asyncio.CancelledError as cancelled:
-                outcome = write_outcome(cancelled)
-                if outcome is not None and outcome.committed:
-                    self._ran(outcome.result)  # stopped while running: the run still counts
-                raise
-            self._ran(result)
-            if self.on_result is not None:
-                returned = self.on_result(result)
-                if returned is not None:
-                    await returned
-        except Exception:
-            self.failures += 1
-            log.exception("retention run failed; next attempt in %.0fs", self.interval)
-            return None
-        return result
-
-    def _ran(self, result: RetentionResult) -> None:
-        self.runs += 1
-        self.last_result = result
-        log.info("retention deleted %d events %s", result.deleted, result.by_severity)
-
-    async def _loop(self) -> None:
-        while True:
-            await self.run_once()
-            await asyncio.sleep(self.interval)
