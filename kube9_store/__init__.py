@@ -47,7 +47,13 @@ if TYPE_CHECKING:
         Severity,
     )
     from kube9_store.redaction import Redaction
-    from kube9_store.results import BackupResult, IntegrityResult, RetentionResult, SizeInfo
+    from kube9_store.results import (
+        BackupResult,
+        IntegrityResult,
+        RetentionResult,
+        SizeInfo,
+        VolumeInfo,
+    )
     from kube9_store.retention import RetentionPolicy, RetentionRunner
     from kube9_store.store import EventStore
 
@@ -88,6 +94,7 @@ _HOMES = {
     "IntegrityResult": "results",
     "RetentionResult": "results",
     "SizeInfo": "results",
+    "VolumeInfo": "results",
     "RetentionPolicy": "retention",
     "RetentionRunner": "retention",
     "EventStore": "store",
@@ -128,6 +135,7 @@ __all__ = [
     "Synchronous",
     "UnsupportedOperationError",
     "ValidationError",
+    "VolumeInfo",
     "WriteOutcome",
     "__version__",
     "generate_event_id",
