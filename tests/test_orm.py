@@ -52,6 +52,7 @@ def columns(table: Any) -> list[tuple[str, str, bool, bool]]:
 
 # SQLite's expression indexes cannot be reflected; tests/test_migrations.py compares their DDL.
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_one_metadata_and_nothing_for_alembic_to_change(store: EventStore, engine: Engine) -> None:
     assert Base.metadata is schema.metadata
     assert EventRow.__table__ is schema.events
