@@ -165,7 +165,12 @@ def _walk(
                         found.append(Redaction(f"{path}[{i}]", NAME_VALUE_PAIR))
                         flag = False
                         continue
-                    flag = child.startswith("-") and "=" not in child and _is_secret_flag(child)
+                    flag = (
+                        child.startswith("-")
+                        and "=" not in child
+                        and len(child.split(maxsplit=1)) == 1  # its value is not inline
+                        and _is_secret_flag(child)
+                    )
                     strings.append(child)
                     if refs is not None:
                         refs.append((node, i, path))

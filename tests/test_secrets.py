@@ -255,6 +255,22 @@ def test_the_sentence_is_kept_and_only_the_secret_goes() -> None:
     }
 
 
+def test_only_a_bare_secret_flag_takes_the_next_argument_as_its_value() -> None:
+    """``--db-password x`` in one argument holds its own value: the next argument is text."""
+    ev = NewEvent(
+        **event_data(
+            metadata={
+                "inline": ["--db-password MoSmapHE65!CPx", "Basic authentication failed"],
+                "split": ["--db-password", "MoSmapHE65!CPx", "--verbose"],
+            }
+        )
+    )
+    assert ev.metadata is not None
+    assert ev.metadata["inline"][1] == "Basic authentication failed"
+    assert "MoSmapHE65" not in json.dumps(ev.metadata)
+    assert ev.metadata["split"] == ["--db-password", "[REDACTED]", "--verbose"]
+
+
 def test_object_fields_are_scrubbed_like_the_title() -> None:
     token = "ghp_" + "a1B2" * 9
     ev = NewEvent(
