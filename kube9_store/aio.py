@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Self, TypeVar, overload
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
@@ -284,13 +284,40 @@ class AsyncEventStore:
         """Validate, redact and store one event (see :meth:`EventStore.record`)."""
         return await self._write("record event", self.store.record, event)
 
+    @overload
     async def record_many(
-        self, batch: Iterable[NewEvent | Mapping[str, Any]], *, skip_existing: bool = False
-    ) -> list[Event]:
+        self,
+        batch: Iterable[NewEvent | Mapping[str, Any]],
+        *,
+        skip_existing: bool = False,
+        return_events: Literal[True] = True,
+    ) -> list[Event]: ...
+
+    @overload
+    async def record_many(
+        self,
+        batch: Iterable[NewEvent | Mapping[str, Any]],
+        *,
+        skip_existing: bool = False,
+        return_events: Literal[False],
+    ) -> list[str]: ...
+
+    async def record_many(
+        self,
+        batch: Iterable[NewEvent | Mapping[str, Any]],
+        *,
+        skip_existing: bool = False,
+        return_events: bool = True,
+    ) -> list[Event] | list[str]:
         """Store a batch in one transaction (see :meth:`EventStore.record_many`)."""
-        return await self._write(
-            "record events", self.store.record_many, batch, skip_existing=skip_existing
+        result: list[Event] | list[str] = await self._write(
+            "record events",
+            self.store.record_many,  # type: ignore[arg-type]
+            batch,
+            skip_existing=skip_existing,
+            return_events=return_events,
         )
+        return result
 
     async def acknowledge(
         self, event_id: str, acknowledged: bool = True, *, missing_ok: bool = True

@@ -57,26 +57,27 @@ class Executor:
         self._lock = threading.Lock()
         self._closed = False
 
-    def _connection(self, action: str) -> PoolProxiedConnection:
-        """This thread's connection, checked out of the pool on first use."""
+    def _connection(self, action: str) -> tuple[PoolProxiedConnection, Any]:
+        """This thread's connection and its driver connection, checked out on first use."""
         local = self._local.__dict__
-        proxy: PoolProxiedConnection | None = local.get("proxy")
-        if proxy is not None and local["pid"] == os.getpid():
-            return proxy
+        held: tuple[PoolProxiedConnection, Any, int] | None = local.get("held")
+        if held is not None and held[2] == os.getpid():
+            return held[0], held[1]
         if self._closed:
             raise DatabaseUnavailableError(f"{action}: the store is closed")
         try:
             proxy = self.backend.engine.raw_connection()
         except self.backend.errors as exc:  # could not connect
             raise self.backend.translate(exc, action) from exc
-        local["proxy"], local["pid"] = proxy, os.getpid()
+        con = proxy.driver_connection
+        local["held"] = (proxy, con, os.getpid())
         with self._lock:
             self._held.add(proxy)
-        return proxy
+        return proxy, con
 
     def _drop(self, proxy: PoolProxiedConnection) -> None:
         """Never use ``proxy`` again: it is broken, or its state is unknown."""
-        self._local.__dict__.pop("proxy", None)
+        self._local.__dict__.pop("held", None)
         with self._lock:
             self._held.discard(proxy)
         with contextlib.suppress(Exception):
@@ -127,8 +128,7 @@ class Executor:
 
     def _write_once(self, work: Callable[[Any], T], one_statement: bool) -> T:
         backend = self.backend
-        proxy = self._connection("write")
-        con = proxy.driver_connection
+        proxy, con = self._connection("write")
         try:
             if one_statement:
                 backend.enter_autocommit(con)
@@ -160,8 +160,7 @@ class Executor:
         backend = self.backend
         params = stmt.params(values)
         for attempt in (1, 2):
-            proxy = self._connection(action)
-            con: Any = proxy.driver_connection
+            proxy, con = self._connection(action)
             try:
                 backend.enter_autocommit(con)
                 try:

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.engine import URL
@@ -209,15 +209,47 @@ class EventStore:
                 row["id"] = event_id_at(row["created_at"])
         raise DuplicateEventError(row["id"])
 
-    @instrumented("insert")
+    @overload
     def record_many(
-        self, batch: Iterable[NewEvent | Mapping[str, Any]], *, skip_existing: bool = False
-    ) -> list[Event]:
+        self,
+        batch: Iterable[NewEvent | Mapping[str, Any]],
+        *,
+        skip_existing: bool = False,
+        return_events: Literal[True] = True,
+    ) -> list[Event]: ...
+
+    @overload
+    def record_many(
+        self,
+        batch: Iterable[NewEvent | Mapping[str, Any]],
+        *,
+        skip_existing: bool = False,
+        return_events: Literal[False],
+    ) -> list[str]: ...
+
+    def record_many(
+        self,
+        batch: Iterable[NewEvent | Mapping[str, Any]],
+        *,
+        skip_existing: bool = False,
+        return_events: bool = True,
+    ) -> list[Event] | list[str]:
         """Store a batch in one transaction: every event or none of them.
 
         ``skip_existing`` makes re-recording idempotent: events whose explicit id is already
         stored (or repeated in the batch) are left out, and only the new ones are returned.
+        ``return_events=False`` returns the stored ids instead of the events (for producers
+        that keep nothing else: it saves building an Event per row).
         """
+        return self._record_many(batch, skip_existing, return_events)
+
+    @instrumented("insert")
+    def _record_many(
+        self,
+        batch: Iterable[NewEvent | Mapping[str, Any]],
+        skip_existing: bool,
+        return_events: bool,
+    ) -> list[Event] | list[str]:
         news = parse_batch(batch)
         if skip_existing:
             news = self._drop_known(news)
@@ -238,6 +270,8 @@ class EventStore:
                 ).items():
                     self.metrics.recorded(event_type, severity, n)
                 report_redactions((r["id"], n.redactions) for r, n in zip(rows, news, strict=True))
+                if not return_events:
+                    return [r["id"] for r in rows]
                 return [event_from_new(r, n) for r, n in zip(rows, news, strict=True)]
             except DuplicateEventError as exc:
                 taken = self._existing_ids([r["id"] for r in rows])

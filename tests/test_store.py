@@ -183,6 +183,18 @@ def test_colliding_generated_ids_in_a_batch_are_retried(
     assert store.count() == 3
 
 
+def test_record_many_can_return_the_ids_alone(store: EventStore) -> None:
+    ids = store.record_many(
+        [event_data(title="first"), event_data(title="second", metadata={"token": "hunter2"})],
+        return_events=False,
+    )
+    assert all(isinstance(i, str) for i in ids)
+    stored = [store.get(i) for i in ids]
+    assert [e.title for e in stored if e is not None] == ["first", "second"]
+    assert stored[1] is not None and stored[1].metadata == {"token": "[REDACTED]"}
+    assert store.record_many([], return_events=False) == []
+
+
 def test_record_many_is_all_or_nothing(store: EventStore) -> None:
     store.record(event_data(id="evt_20251202_103045_a7f3b9"))
     with pytest.raises(ValidationError) as info:
