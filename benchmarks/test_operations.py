@@ -24,7 +24,6 @@ COLUMNS = (
     "id, event_type, severity, title, description, object_kind, object_namespace, object_name,"
     " metadata, created_at, acknowledged"
 )
-ORDER = "ORDER BY created_at DESC, id DESC"
 INSERT = f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 EVENT = {
@@ -73,27 +72,18 @@ def _raw_row() -> tuple[Any, ...]:
     )
 
 
-FILTERS: dict[str, tuple[dict[str, Any], str, tuple[Any, ...]]] = {
-    "filter: type, 100 rows": (
-        {"event_type": "insight"},
-        "WHERE event_type = ?",
-        ("insight",),
-    ),
-    "filter: severity, 100 rows": (
-        {"severity": "critical"},
-        "WHERE severity = ?",
-        ("critical",),
-    ),
-    "filter: date range, 100 rows": (
-        {"since": NOW - timedelta(days=20), "until": NOW - timedelta(days=19)},
-        "WHERE created_at >= ? AND created_at < ?",
-        (format_timestamp(NOW - timedelta(days=20)), format_timestamp(NOW - timedelta(days=19))),
-    ),
-    "filter: object reference, 100 rows": (
-        {"object_kind": "Pod", "object_namespace": "default", "object_name": "OBJECT"},
-        "WHERE object_kind = ? AND object_namespace = ? AND object_name = ?",
-        ("Pod", "default", "OBJECT"),
-    ),
+FILTERS: dict[str, dict[str, Any]] = {
+    "filter: type, 100 rows": {"event_type": "insight"},
+    "filter: severity, 100 rows": {"severity": "critical"},
+    "filter: date range, 100 rows": {
+        "since": NOW - timedelta(days=20),
+        "until": NOW - timedelta(days=19),
+    },
+    "filter: object reference, 100 rows": {
+        "object_kind": "Pod",
+        "object_namespace": "default",
+        "object_name": "OBJECT",
+    },
 }
 
 
@@ -109,22 +99,22 @@ def _common_object(b: Bench) -> str:
 def test_get_by_id(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     benchmark.group = f"get by id, {bench.backend}, {n}"
     ids = itertools.cycle(bench.ids)
-    sql = f"SELECT {COLUMNS} FROM events WHERE id = ?"
+    get = bench.statements.get
     if impl == "api":
         benchmark(lambda: bench.store.get(next(ids)))
     else:
-        benchmark(lambda: bench.raw.execute(sql, (next(ids),)).fetchone())
+        benchmark(lambda: bench.raw.execute(get.sql, get.params({"id": next(ids)})).fetchall())
     check_spec("get by id", record("get by id", n, impl, benchmark, bench.backend), bench.backend)
 
 
 @pytest.mark.parametrize("impl", ["api", "raw"])
 def test_newest_50(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     benchmark.group = f"newest 50, {bench.backend}, {n}"
-    sql = f"SELECT {COLUMNS} FROM events {ORDER} LIMIT 50"
+    sql, params = bench.query_sql(limit=50)
     if impl == "api":
         got = benchmark(lambda: bench.store.query(limit=50))
     else:
-        got = benchmark(lambda: bench.raw.execute(sql).fetchall())
+        got = benchmark(lambda: bench.raw.execute(sql, params).fetchall())
     assert len(got) == 50
     check_spec("newest 50", record("newest 50", n, impl, benchmark, bench.backend), bench.backend)
 
@@ -133,12 +123,10 @@ def test_newest_50(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
 @pytest.mark.parametrize("name", list(FILTERS))
 def test_spec_filters(benchmark: Any, bench: Bench, n: int, impl: str, name: str) -> None:
     benchmark.group = f"{name}, {bench.backend}, {n}"
-    flt, where, params = FILTERS[name]
+    flt = FILTERS[name]
     if "object_name" in flt:
-        obj = _common_object(bench)
-        flt = {**flt, "object_name": obj}
-        params = (*params[:2], obj)
-    sql = f"SELECT {COLUMNS} FROM events {where} {ORDER} LIMIT 100"
+        flt = {**flt, "object_name": _common_object(bench)}
+    sql, params = bench.query_sql(flt, limit=100)
     if impl == "api":
         got = benchmark(lambda: bench.store.query(flt, limit=100))
     else:
@@ -153,11 +141,7 @@ def test_combined_filter_with_offset(benchmark: Any, bench: Bench, n: int, impl:
     benchmark.group = f"{name}, {bench.backend}, {n}"
     since = NOW - timedelta(days=30)
     flt = {"event_type": "cluster", "severity": ["error", "critical"], "since": since}
-    sql = (
-        f"SELECT {COLUMNS} FROM events WHERE event_type = ? AND severity IN (?, ?)"
-        f" AND created_at >= ? {ORDER} LIMIT 100 OFFSET 100"
-    )
-    params = ("cluster", "critical", "error", format_timestamp(since))
+    sql, params = bench.query_sql(flt, limit=100, offset=100)
     if impl == "api":
         benchmark(lambda: bench.store.query(flt, limit=100, offset=100))
     else:
@@ -169,12 +153,12 @@ def test_combined_filter_with_offset(benchmark: Any, bench: Bench, n: int, impl:
 def test_keyset_page_1000_deep(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     name = "keyset page 1000 rows deep"
     benchmark.group = f"{name}, {bench.backend}, {n}"
-    sql = f"SELECT {COLUMNS} FROM events WHERE (created_at, id) < (?, ?) {ORDER} LIMIT 100"
+    sql, params = bench.query_sql(limit=101, cursor=bench.deep_cursor)  # page() reads one more
     if impl == "api":
         got = benchmark(lambda: bench.store.page(limit=100, cursor=bench.deep_cursor))
         assert len(got.events) == 100
     else:
-        benchmark(lambda: bench.raw.execute(sql, bench.deep_key).fetchall())
+        benchmark(lambda: bench.raw.execute(sql, params).fetchall())
     check_spec(name, record(name, n, impl, benchmark, bench.backend), bench.backend)
 
 
@@ -182,14 +166,12 @@ def test_keyset_page_1000_deep(benchmark: Any, bench: Bench, n: int, impl: str) 
 def test_count_by_type(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     name = "count by type"
     benchmark.group = f"{name}, {bench.backend}, {n}"
-    counted = (
-        "SELECT event_type, SUM(n) FROM event_counts GROUP BY event_type HAVING SUM(n) > 0"
-        " ORDER BY event_type"
-    )
+    counted = bench.statements.count_by["event_type"]
+    params = counted.params({})
     if impl == "api":
         got = benchmark(bench.store.count_by_type)
     elif impl == "raw":
-        got = dict(benchmark(lambda: bench.raw.execute(counted).fetchall()))
+        got = dict(benchmark(lambda: bench.raw.execute(counted.sql, params).fetchall()))
     else:
         got = dict(
             benchmark(
@@ -208,12 +190,12 @@ def test_count_by_type(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
 def test_count_with_a_filter(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     name = "count with a filter"
     benchmark.group = f"{name}, {bench.backend}, {n}"
-    since = NOW - timedelta(days=2)
-    sql = "SELECT COUNT(*) FROM events WHERE event_type = ? AND created_at >= ?"
+    flt = {"event_type": "cluster", "since": NOW - timedelta(days=2)}
+    sql, params = bench.query_sql(flt, count=True)
     if impl == "api":
-        benchmark(lambda: bench.store.count({"event_type": "cluster", "since": since}))
+        benchmark(lambda: bench.store.count(flt))
     else:
-        benchmark(lambda: bench.raw.execute(sql, ("cluster", format_timestamp(since))).fetchone())
+        benchmark(lambda: bench.raw.execute(sql, params).fetchone())
     check_spec(name, record(name, n, impl, benchmark, bench.backend), bench.backend)
 
 
@@ -233,10 +215,7 @@ def _expired_rows() -> list[tuple[Any, ...]]:
 def test_retention_1000_deletes(benchmark: Any, bench: Bench, n: int, impl: str) -> None:
     name = "retention, 1000 deletes"
     benchmark.group = f"{name}, {bench.backend}, {n}"
-    sql = (
-        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE severity = ?"
-        " AND created_at < ? LIMIT 1000)"
-    )
+    batch = bench.statements.retention_batch
     cutoff = format_timestamp(NOW - timedelta(days=3650))
 
     def setup() -> tuple[tuple[()], dict[str, Any]]:
@@ -245,7 +224,8 @@ def test_retention_1000_deletes(benchmark: Any, bench: Bench, n: int, impl: str)
 
     def raw() -> None:
         for severity in ("info", "warning", "error", "critical"):
-            bench.raw.write(sql, [(severity, cutoff)])
+            values = {"severity": severity, "cutoff": cutoff, "batch": 1000}
+            bench.raw.write(batch.sql, [batch.params(values)])
 
     def api() -> None:
         result = bench.store.apply_retention(now=NOW, policy=bench.policy, vacuum_free_share=None)
