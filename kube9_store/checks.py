@@ -1,10 +1,12 @@
-"""Rules for plain arguments (counts, limits, days, seconds), in one place so every entry point
-names the argument and the rule the same way, and no number reaches SQL or datetime arithmetic
-outside the range it can hold."""
+"""Rules for plain arguments (counts, limits, days, seconds, shares, text, paths), in one place
+so every entry point names the argument and the rule the same way, and no value reaches SQL or
+datetime arithmetic outside the range it can hold."""
 
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 from kube9_store.errors import ValidationError
 
@@ -37,6 +39,7 @@ def seconds(name: str, value: object, *, positive: bool = False) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
+        or not -MAX_SECONDS <= value <= MAX_SECONDS  # before isfinite: a huge int overflows it
         or not math.isfinite(value)
         or value < 0
         or (positive and value == 0)
@@ -84,3 +87,36 @@ def byte_size(name: str, value: object, minimum: int = 1) -> int:
         scaled = amount * _SIZE_UNITS[unit]
         value = int(scaled) if scaled <= MAX_INT64 else MAX_INT64 + 1
     return whole_number(name, value, minimum)
+
+
+def text(name: str, value: object) -> str:
+    """A string a database can bind: valid Unicode (no lone surrogate) without NUL characters."""
+    if not isinstance(value, str):
+        raise ValidationError.single(name, f"must be a string, got {type(value).__name__}")
+    if "\x00" in value:
+        raise ValidationError.single(name, "must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError.single(
+                name, "must be valid Unicode (it holds a lone surrogate)"
+            ) from None
+    return value
+
+
+def share(name: str, value: object) -> float:
+    """A fraction from 0 to 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValidationError.single(name, f"must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def path(name: str, value: object) -> Path:
+    """A file system path given as a non-empty string or path-like object."""
+    if not isinstance(value, str | os.PathLike):
+        raise ValidationError.single(name, f"must be a path, got {type(value).__name__}")
+    raw = os.fspath(value)
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError.single(name, "must be a non-empty path")
+    return Path(text(name, raw))

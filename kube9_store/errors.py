@@ -71,8 +71,25 @@ class MigrationError(SchemaError):
         super().__init__(message)
 
 
+class DestinationExistsError(ValidationError):
+    """A backup (or other new file) would replace a file that already exists; nothing was
+    written."""
+
+
+class SourceMissingError(ValidationError):
+    """The file to read from (a backup to restore) does not exist."""
+
+
 class DatabaseUnavailableError(Kube9StoreError):
     """The database could not be opened, read or written (missing, locked, damaged, full)."""
+
+
+class DatabaseMissingError(DatabaseUnavailableError):
+    """There is no database at the location, and the call may not create one (read-only)."""
+
+
+class StoreClosedError(DatabaseUnavailableError):
+    """The store was closed; open a new one."""
 
 
 class DatabaseLockedError(DatabaseUnavailableError):

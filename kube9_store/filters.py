@@ -51,7 +51,7 @@ def decode_cursor(cursor: object) -> tuple[str, str]:
             padded = cursor + "=" * (-len(cursor) % 4)
             created_at, event_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
             if isinstance(created_at, str) and isinstance(event_id, str):
-                return created_at, event_id
+                return checks.text("cursor", created_at), checks.text("cursor", event_id)
         except (ValueError, TypeError, binascii.Error, UnicodeError):
             pass
     raise ValidationError.single("cursor", "is not a cursor returned by a previous page")
