@@ -73,11 +73,35 @@ class _Model(BaseModel):
         except pydantic.ValidationError as exc:
             raise ValidationError(problems_from(exc)) from None
 
+
+class _Input(_Model):
+    """A model the API is handed: an instance is trusted only as it was validated."""
+
+    #: The fields this instance was validated with (the identity of its field dict): an
+    #: instance made by ``model_copy(update=...)`` or ``model_construct`` does not match.
+    _validated: int | None = PrivateAttr(default=None)
+
+    def __init__(self, /, **data: Any) -> None:
+        super().__init__(**data)
+        self._validated = id(self.__dict__)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields make equal models (the validation marker is not a field)."""
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = BaseModel.__hash__
+
     @classmethod
     def parse(cls, data: Self | Mapping[str, Any]) -> Self:
-        """Validate a mapping (or pass through an instance) with the package's errors."""
+        """Validate a mapping with the package's errors. An instance passes through when it is
+        exactly as validated; one edited since (``model_copy(update=...)``,
+        ``model_construct``) is validated again, as a mapping would be."""
         if isinstance(data, cls):
-            return data
+            if data._validated == id(data.__dict__):
+                return data
+            return cls(**dict(data.__dict__))
         if not isinstance(data, Mapping):
             raise ValidationError.single(
                 cls.__name__, f"must be a {cls.__name__} or a mapping, got {type(data).__name__}"
@@ -188,7 +212,7 @@ _TEXT_FIELDS = {
 }
 
 
-class NewEvent(_Model):
+class NewEvent(_Input):
     """An event to record. ``id`` and ``created_at`` are generated when left out.
 
     Secrets are scrubbed on validation from every text field and the metadata (see
@@ -338,7 +362,7 @@ def _one_or_many(value: Any) -> Any:
     return value
 
 
-class EventFilter(_Model):
+class EventFilter(_Input):
     """Which events a query or count matches; every field left None matches everything.
 
     ``event_type``, ``severity`` and the object fields take one value or any sequence of
