@@ -1,9 +1,11 @@
-"""What every command shares: the --db option, opening the store, and turning library errors
-into one JSON line on stderr with exit code 1 (the reference operator's error contract)."""
+"""What every command shares: the --db option, opening the store, logging on stderr as JSON
+lines (tracebacks only with --verbose), and turning library errors into one JSON line on stderr
+with exit code 1 (the reference operator's error contract)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,6 +37,10 @@ FLAG_NAMES = {
     "created_at": "--created-at",
     "id": "--id",
     "db": "--db",
+    "dest": "DEST",
+    "directory": "DEST",
+    "backup_path": "SRC",
+    "event_id": "EVENT_ID",
 }
 
 
@@ -50,14 +56,60 @@ def db_option(func: F) -> F:
     )(func)
 
 
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates (user input the terminal could not encode) as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def emit_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    click.echo(_printable(json.dumps(payload, indent=2, ensure_ascii=False)))
 
 
 def fail(payload: Mapping[str, Any], code: int = 1) -> NoReturn:
     """One JSON line on stderr, then exit."""
-    click.echo(json.dumps(dict(payload), ensure_ascii=False), err=True)
+    click.echo(_printable(json.dumps(dict(payload), ensure_ascii=False)), err=True)
     sys.exit(code)
+
+
+class JsonLines(logging.Formatter):
+    """A log record as one JSON line, without traceback (``--verbose`` shows those)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"log": record.levelname.lower(), "message": record.getMessage()}
+        return _printable(json.dumps(line, ensure_ascii=False))
+
+
+_HANDLER_NAME = "kube9-store-cli"
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (as logging's last resort)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def configure_logging(verbose: bool) -> None:
+    """The package's log on stderr: warnings and errors as JSON lines, or, with ``verbose``,
+    everything down to debug in plain text with tracebacks."""
+    logger = logging.getLogger("kube9_store")
+    for handler in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
+        logger.removeHandler(handler)
+    handler = _Stderr()
+    handler.set_name(_HANDLER_NAME)
+    if verbose:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.setLevel(logging.DEBUG)
+    else:
+        handler.setFormatter(JsonLines())
+        handler.setLevel(logging.WARNING)
+        logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -83,6 +135,7 @@ def reporting(error: str) -> Iterator[None]:
     except KeyboardInterrupt:
         fail({"error": error, "details": "interrupted"}, 130)
     except Exception as exc:
+        logging.getLogger("kube9_store.cli").debug("%s", error, exc_info=exc)
         fail({"error": error, "details": describe_error(exc)})
 
 

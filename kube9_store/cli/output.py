@@ -1,10 +1,13 @@
-"""Rendering events as JSON (the contract), YAML, CSV, or a table that fits the terminal."""
+"""Rendering events as JSON (the contract), YAML, CSV, or a table that fits the terminal.
+The formats meant for people (table, CSV) show control characters escaped: stored text comes
+from Kubernetes and must not drive the terminal."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +15,15 @@ from typing import Any
 FORMATS = ("json", "yaml", "table", "csv")
 TABLE_COLUMNS = ("ID", "TYPE", "SEVERITY", "TITLE", "CREATED")
 MIN_TITLE_WIDTH = 10
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters (C0, DEL, C1, line and paragraph separators) shown as
+    ``\\xNN`` or ``\\uNNNN``."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def to_json(payload: Any) -> str:
@@ -37,7 +49,9 @@ def to_csv(events: Sequence[dict[str, Any]]) -> str:
         row = {k: e.get(k) for k in fields}
         if row["metadata"] is not None:
             row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False)
-        writer.writerow(row)
+        writer.writerow(
+            {k: escape_controls(v) if isinstance(v, str) else v for k, v in row.items()}
+        )
     return buf.getvalue().rstrip("\n")
 
 
@@ -50,7 +64,16 @@ def to_table(events: Sequence[dict[str, Any]], width: int | None = None) -> str:
     """Columns ID TYPE SEVERITY TITLE CREATED; the title takes what the terminal has left."""
     total = width or shutil.get_terminal_size((80, 24)).columns
     rows = [
-        (e["id"], e["event_type"], e["severity"], e["title"], e["created_at"][:19] + "Z")
+        tuple(
+            escape_controls(" ".join(str(c).split()))
+            for c in (
+                e["id"],
+                e["event_type"],
+                e["severity"],
+                e["title"],
+                e["created_at"][:19] + "Z",
+            )
+        )
         for e in events
     ]
     fixed = [max([len(TABLE_COLUMNS[i])] + [len(r[i]) for r in rows]) for i in (0, 1, 2, 4)]
