@@ -1,19 +1,24 @@
-"""Administration outside the event API: status of any database (even one behind), and moving
-it along the revision chain on request."""
+"""Administration outside the event API: status and backups of any database (even one behind),
+and moving it along the revision chain on request."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 
+from kube9_store import checks, snapshots
 from kube9_store.backends import backend_for
 from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
+from kube9_store.errors import SchemaError
 from kube9_store.migrate import Migrator
 from kube9_store.opening import open_database
+from kube9_store.results import BackupResult
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, events
 from kube9_store.state import read_state
+from kube9_store.timestamps import utcnow
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,13 @@ def upgrade(db: DbLocation | None = None, revision: str = "head") -> DatabaseSta
     safety checks (plain-SQL adoption, refusal of foreign or newer databases)."""
     url = resolve_url(db)
     backend = backend_for(url)
-    open_database(backend, target=revision)
-    backend.dispose()
+    backend.hold()
+    try:
+        open_database(backend, target=revision)
+    except BaseException:
+        backend.release(refused=True)
+        raise
+    backend.close()
     return status(url)
 
 
@@ -87,6 +97,7 @@ def downgrade(db: DbLocation | None, revision: str) -> DatabaseStatus:
     url = resolve_url(db)
     backend = backend_for(url)
     backend.check_location(must_exist=True)
+    backend.hold()
     try:
         migrator = Migrator(backend)
         migrator.check_revision(revision, allow=("base",))
@@ -94,5 +105,29 @@ def downgrade(db: DbLocation | None, revision: str) -> DatabaseStatus:
             migrator.check_known(migrator.state())
             migrator.downgrade(revision)
     finally:
-        backend.dispose()
+        backend.close()
     return status(url)
+
+
+def backup(db: DbLocation | None, dest: str | os.PathLike[str]) -> BackupResult:
+    """A verified copy of any kube9 database (even one behind) at ``dest``, or a timestamped
+    snapshot in ``dest`` when it is a directory. The database is opened read-only and never
+    migrated or written: the copy holds its own schema version (``schema_version`` says which).
+    """
+    target = checks.path("dest", dest)
+    backend = backend_for(resolve_url(db), ConnectionSettings(read_only=True))
+    backend.hold()
+    try:
+        state = backend.inspect()
+        if state is None or state.is_empty:
+            raise SchemaError(f"{backend.location} holds no kube9 database to back up")
+        Migrator(backend).plan(state)  # refuses newer, foreign or inconsistent databases
+
+        def copy(path: os.PathLike[str]) -> BackupResult:
+            return backend.backup(checks.path("dest", path), head_version=HEAD_VERSION)
+
+        if target.is_dir():
+            return snapshots.take_snapshot(copy, target, now=utcnow())
+        return copy(target)
+    finally:
+        backend.close()

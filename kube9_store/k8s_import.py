@@ -6,7 +6,9 @@ object as the object reference, reason/count/first and last timestamps in metada
 Kubernetes event's own annotations when it has any (up to ``ANNOTATIONS_MAX_BYTES``). Secrets
 are scrubbed from the whole message before it is cut to the description's length.
 Ids are derived from the Kubernetes event's uid and occurrence, so importing the same file twice
-stores nothing new while a later repetition of the same event (higher count) is kept.
+stores nothing new while a later repetition of the same event (higher count) is kept. Two
+different occurrences whose ids collide both stay: the second takes the next id of its own
+sequence, so re-importing it finds it again.
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def to_new_event(item: Any) -> NewEvent:
     shown, redacted = scrub_field("title", name)
     return NewEvent.fitted(
         redacted,
-        id=_stable_id(created_at, uid, metadata["count"]),
+        id=stable_id(created_at, uid, metadata["count"]),
         event_type="cluster",
         severity=severity_for(reason, k8s_type),
         title=f"{kind} {reason}: {shown}",
@@ -167,9 +169,12 @@ def to_new_event(item: Any) -> NewEvent:
     )
 
 
-def _stable_id(created_at: str, uid: str, count: Any) -> str:
-    """The same Kubernetes occurrence always gets the same id."""
-    digest = int.from_bytes(hashlib.sha256(f"{uid}|{count}|{created_at}".encode()).digest()[:8])
+def stable_id(created_at: str, uid: str, count: Any, attempt: int = 0) -> str:
+    """The same Kubernetes occurrence always gets the same sequence of ids; the first is used
+    unless a different occurrence took it. (Lone surrogates are hashed as they are, so the
+    item is refused by validation, by index, rather than failing here.)"""
+    key = f"{uid}|{count}|{created_at}" + (f"|{attempt}" if attempt else "")
+    digest = int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:8])
     return event_id_at(created_at, base36_suffix(digest))
 
 
@@ -185,11 +190,53 @@ def convert(items: Iterable[Any], report: ImportReport) -> list[NewEvent]:
     return out
 
 
+#: How many ids of its sequence an occurrence tries before it is reported as invalid.
+ID_ATTEMPTS = 16
+
+
+def same_occurrence(stored: Any, new: NewEvent) -> bool:
+    """``stored`` (an Event) is the Kubernetes occurrence ``new`` maps: same uid, count and
+    time."""
+    meta, mine = stored.metadata or {}, new.metadata or {}
+    return bool(
+        stored.created_at == new.created_at
+        and meta.get("k8s_uid") == mine.get("k8s_uid")
+        and meta.get("count") == mine.get("count")
+    )
+
+
 def import_events(store: Any, text: str) -> ImportReport:
-    """Import a kubectl events JSON document into ``store`` (one transaction, idempotent)."""
+    """Import a kubectl events JSON document into ``store``, idempotently: an occurrence that
+    is stored already (by this import, an earlier one or a concurrent one) is counted as
+    already present. One transaction, plus one more per round of id collisions between
+    different occurrences (rare)."""
     report = ImportReport()
-    news = convert(load_items(text), report)
-    stored = store.record_many(news, skip_existing=True)
-    report.imported = len(stored)
-    report.already_present = len(news) - len(stored)
+    pending = [(new, 0) for new in convert(load_items(text), report)]
+    for _round in range(ID_ATTEMPTS):
+        if not pending:
+            break
+        stored = {e.id for e in store.record_many([n for n, _ in pending], skip_existing=True)}
+        report.imported += len(stored)
+        retry: list[tuple[NewEvent, int]] = []
+        for new, attempt in pending:
+            if new.id in stored:
+                stored.discard(new.id)  # a later item with this id was left out
+                continue
+            taken = store.get(new.id)
+            if taken is None:
+                retry.append((new, attempt))  # deleted meanwhile: insert it again
+            elif same_occurrence(taken, new):
+                report.already_present += 1
+            else:
+                retry.append((_next_id(new, attempt + 1), attempt + 1))
+        pending = retry
+    for new, _attempt in pending:
+        report.invalid.append({"id": new.id, "error": "no free id for this occurrence"})
     return report
+
+
+def _next_id(new: NewEvent, attempt: int) -> NewEvent:
+    meta = new.metadata or {}
+    created_at = new.created_at or ""
+    next_id = stable_id(created_at, str(meta.get("k8s_uid")), meta.get("count"), attempt)
+    return new.model_copy(update={"id": next_id})

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 
 from kube9_store.backends import Backend
 from kube9_store.errors import MigrationError, SchemaError, ValidationError
-from kube9_store.state import SchemaState, read_state
+from kube9_store.state import CHAIN_TABLES, HEAD_TABLES, SchemaState, read_state
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,14 @@ class Migrator:
                 f"{state.revision} (schema version {self.versions[state.revision]}); refusing "
                 "to migrate an inconsistent database"
             )
+        if state.revision is not None:
+            expected = CHAIN_TABLES | (HEAD_TABLES if state.revision == self.head else frozenset())
+            missing = state.missing(expected)
+            if missing:
+                raise SchemaError(
+                    f"the database is at {self.describe(state.revision)} but has no "
+                    f"{', '.join(missing)} table; refusing to touch it"
+                )
 
     def plan(self, state: SchemaState) -> str | None:
         """The revision to stamp before upgrading (adoption of a plain-SQL database), or None.

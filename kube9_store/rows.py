@@ -89,6 +89,47 @@ def insert_rows(con: Any, insert: CompiledSQL, rows: list[dict[str, Any]]) -> No
         cur.close()
 
 
+def insert_rows_if_absent(
+    con: Any,
+    insert: CompiledSQL,
+    if_absent: CompiledSQL,
+    rows: list[dict[str, Any]],
+    explicit: set[str],
+) -> set[str]:
+    """Insert ``rows`` in one transaction: rows with an explicit id only when no event has it
+    (in the statement, so a concurrent writer of the same events never makes this fail), rows
+    with a generated id always. Returns the ids inserted. Rows go in (event_type, severity, id)
+    order, so concurrent batches take key and counter locks in the same order."""
+    ordered = sorted(rows, key=lambda r: (r["event_type"], r["severity"], r["id"]))
+    inserted: set[str] = set()
+    cur = con.cursor()
+    try:
+        for r in ordered:
+            if r["id"] in explicit:
+                cur.execute(if_absent.sql, if_absent.params(r))
+                if cur.rowcount == 1:
+                    inserted.add(r["id"])
+            else:
+                cur.execute(insert.sql, insert.params(r))
+                inserted.add(r["id"])
+    finally:
+        cur.close()
+    return inserted
+
+
+def first_of_each_id(news: list[NewEvent]) -> list[NewEvent]:
+    """The batch without events whose explicit id an earlier event of the batch has."""
+    seen: set[str] = set()
+    kept: list[NewEvent] = []
+    for n in news:
+        if n.id is not None:
+            if n.id in seen:
+                continue
+            seen.add(n.id)
+        kept.append(n)
+    return kept
+
+
 def refuse_repeated_ids(news: list[NewEvent]) -> None:
     seen: set[str] = set()
     for n in news:

@@ -8,7 +8,12 @@ from typing import Any
 from sqlalchemy import Connection, func, inspect, select, text
 
 from kube9_store.errors import SchemaError
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, schema_version
+from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, metadata, schema_version
+
+#: The tables every revision of the chain has.
+CHAIN_TABLES = frozenset({"schema_version", "events"})
+#: The tables a database at the head of the chain has.
+HEAD_TABLES = frozenset(metadata.tables)
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,16 @@ class SchemaState:
 
     @property
     def at_package_head(self) -> bool:
-        return self.revision == HEAD_REVISION and self.version == HEAD_VERSION
+        """At this package's head, with every table the head has."""
+        return (
+            self.revision == HEAD_REVISION
+            and self.version == HEAD_VERSION
+            and self.tables >= HEAD_TABLES
+        )
+
+    def missing(self, expected: frozenset[str]) -> list[str]:
+        """The ``expected`` tables this database lacks, sorted."""
+        return sorted(expected - self.tables)
 
 
 def read_state(conn: Connection) -> SchemaState:

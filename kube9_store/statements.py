@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
@@ -15,6 +15,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from kube9_store.schema import EVENT_COLUMNS, event_counts, events, schema_version
 from kube9_store.sortkey import BY_TEXT, SortKey
+
+if TYPE_CHECKING:
+    from kube9_store.backends import Backend
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,12 @@ class Statements:
     """The store's fixed statements for one engine's dialect, each compiled on first use (a
     short-lived CLI process compiles only what it runs)."""
 
-    def __init__(self, dialect: Dialect, key: SortKey = BY_TEXT) -> None:
+    def __init__(
+        self, dialect: Dialect, key: SortKey = BY_TEXT, *, backend: Backend | None = None
+    ) -> None:
         self.dialect = dialect
         self.key = key
+        self.backend = backend
 
     def _compile(self, stmt: ClauseElement) -> CompiledSQL:
         return CompiledSQL.of(stmt, self.dialect)
@@ -58,6 +64,14 @@ class Statements:
         return self._compile(
             insert(events).values({name: bindparam(name) for name in EVENT_COLUMNS})
         )
+
+    @cached_property
+    def insert_if_absent(self) -> CompiledSQL:
+        """The insert that leaves out an event whose id is taken (the backend's own syntax)."""
+        if self.backend is None:
+            raise TypeError("Statements(..., backend=...) is needed for insert_if_absent")
+        stmt = self.backend.insert_if_absent(events)
+        return self._compile(stmt.values({name: bindparam(name) for name in EVENT_COLUMNS}))
 
     @cached_property
     def get(self) -> CompiledSQL:

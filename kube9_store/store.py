@@ -8,12 +8,12 @@ database kind is the store's :class:`~kube9_store.backends.Backend`.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 from sqlalchemy import Engine, bindparam, select, update
@@ -26,6 +26,7 @@ from kube9_store.errors import (
     DuplicateEventError,
     EventNotFoundError,
     NotEnoughSpaceError,
+    SourceMissingError,
     ValidationError,
 )
 from kube9_store.executor import Executor
@@ -61,7 +62,9 @@ from kube9_store.retention import (
 from kube9_store.rows import (
     event_from_new,
     event_from_tuple,
+    first_of_each_id,
     insert_rows,
+    insert_rows_if_absent,
     new_row,
     refuse_repeated_ids,
     renew_repeated_ids,
@@ -97,7 +100,7 @@ class EventStore:
         self.clock = clock
         self._retention = retention
         self._run = Executor(backend)
-        self.sql = Statements(backend.engine.dialect, backend.sort_key)
+        self.sql = Statements(backend.engine.dialect, backend.sort_key, backend=backend)
         self._shapes: dict[Shape, CompiledSQL] = {}
         self.metrics: Hooks = metrics if metrics is not None else NoMetrics()
         self.metrics.track(self)
@@ -133,19 +136,25 @@ class EventStore:
             read_only=read_only, synchronous=synchronous, busy_timeout=busy_timeout
         )
         backend = backend_for(resolve_url(db), settings)
-        open_database(backend, migrate=migrate, extra_version_locations=extra_version_locations)
-        return cls(
-            backend,
-            clock=clock,
-            retention=retention,
-            metrics=_metrics_for(registry) if metrics else NoMetrics(),
-        )
+        backend.hold()
+        try:
+            open_database(backend, migrate=migrate, extra_version_locations=extra_version_locations)
+            return cls(
+                backend,
+                clock=clock,
+                retention=retention,
+                metrics=_metrics_for(registry) if metrics else NoMetrics(),
+            )
+        except BaseException:
+            backend.release(refused=True)
+            raise
 
     def close(self) -> None:
-        """Release every pooled connection (the last one checkpoints the WAL)."""
+        """Close every connection (the last one checkpoints the WAL) and let go of the
+        database; every later call raises StoreClosedError. Closing twice is harmless."""
         self.metrics.untrack(self)
         self._run.close()
-        self.backend.dispose()
+        self.backend.close()
 
     def __enter__(self) -> Self:
         return self
@@ -236,8 +245,9 @@ class EventStore:
     ) -> list[Event] | list[str]:
         """Store a batch in one transaction: every event or none of them.
 
-        ``skip_existing`` makes re-recording idempotent: events whose explicit id is already
-        stored (or repeated in the batch) are left out, and only the new ones are returned.
+        ``skip_existing`` makes re-recording idempotent, also when several writers record the
+        same events at once: events whose explicit id is already stored (or repeated in the
+        batch) are left out by the insert itself, and only the ones stored are returned.
         ``return_events=False`` returns the stored ids instead of the events (for producers
         that keep nothing else: it saves building an Event per row).
         """
@@ -252,7 +262,7 @@ class EventStore:
     ) -> list[Event] | list[str]:
         news = parse_batch(batch)
         if skip_existing:
-            news = self._drop_known(news)
+            news = first_of_each_id(news)
         else:
             refuse_repeated_ids(news)
         if not news:
@@ -260,38 +270,36 @@ class EventStore:
         now = format_timestamp(self.clock())
         rows = [new_row(n, now) for n in news]
         explicit = {n.id for n in news if n.id is not None}
-        insert = self.sql.insert
+        insert, if_absent = self.sql.insert, self.sql.insert_if_absent
         for _attempt in range(ID_ATTEMPTS):
             renew_repeated_ids(rows, news)
             try:
-                self._run.write("record events", lambda con: insert_rows(con, insert, rows))
+                if skip_existing:
+                    inserted = self._run.write(
+                        "record events",
+                        lambda con: insert_rows_if_absent(con, insert, if_absent, rows, explicit),
+                    )
+                    kept = [(r, n) for r, n in zip(rows, news, strict=True) if r["id"] in inserted]
+                else:
+                    self._run.write("record events", lambda con: insert_rows(con, insert, rows))
+                    kept = list(zip(rows, news, strict=True))
                 for (event_type, severity), n in Counter(
-                    (n.event_type, n.severity) for n in news
+                    (n.event_type, n.severity) for _r, n in kept
                 ).items():
                     self.metrics.recorded(event_type, severity, n)
-                report_redactions((r["id"], n.redactions) for r, n in zip(rows, news, strict=True))
+                report_redactions((r["id"], n.redactions) for r, n in kept)
                 if not return_events:
-                    return [r["id"] for r in rows]
-                return [event_from_new(r, n) for r, n in zip(rows, news, strict=True)]
+                    return [r["id"] for r, _n in kept]
+                return [event_from_new(r, n) for r, n in kept]
             except DuplicateEventError as exc:
                 taken = self._existing_ids([r["id"] for r in rows])
                 clash = taken & explicit
-                if clash:
+                if clash and not skip_existing:
                     raise DuplicateEventError(sorted(clash)[0]) from exc
                 for r in rows:
-                    if r["id"] in taken:
+                    if r["id"] in taken and r["id"] not in explicit:
                         r["id"] = event_id_at(r["created_at"])
         raise DuplicateEventError(rows[0]["id"])
-
-    def _drop_known(self, news: list[NewEvent]) -> list[NewEvent]:
-        known = self._existing_ids([n.id for n in news if n.id is not None])
-        kept: list[NewEvent] = []
-        for n in news:
-            if n.id is None or n.id not in known:
-                kept.append(n)
-                if n.id is not None:
-                    known.add(n.id)
-        return kept
 
     def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -309,8 +317,7 @@ class EventStore:
     ) -> bool:
         """Mark an event (un)acknowledged; False when no event has that id (or, with
         ``missing_ok=False``, EventNotFoundError)."""
-        if not isinstance(event_id, str):
-            raise ValidationError.single("event_id", "must be a string")
+        checks.text("event_id", event_id)
         if not isinstance(acknowledged, bool):
             raise ValidationError.single("acknowledged", "must be True or False")
         ack = self.sql.acknowledge
@@ -396,10 +403,7 @@ class EventStore:
     @instrumented("select")
     def get(self, event_id: str) -> Event | None:
         """The event with this id, or None."""
-        if not isinstance(event_id, str):
-            raise ValidationError.single(
-                "event_id", f"must be a string, got {type(event_id).__name__}"
-            )
+        checks.text("event_id", event_id)
         rows = self._run.fetch(self.sql.get, {"id": event_id}, "get event")
         return event_from_tuple(rows[0]) if rows else None
 
@@ -525,6 +529,8 @@ class EventStore:
         filesystems lack the room VACUUM needs, it is skipped with a warning and
         ``result.vacuum_skipped`` says why.
         """
+        if vacuum_free_share is not None:
+            checks.share("vacuum_free_share", vacuum_free_share)
         batch, count = self.sql.retention_batch, self.sql.retention_count
 
         def delete_batch(severity: str, cutoff: str, limit: int) -> int:
@@ -614,30 +620,52 @@ class EventStore:
         return self.backend.size_info()
 
     def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
-        """A consistent, verified online copy at ``dest`` (which must not exist yet)."""
-        return self.backend.backup(Path(dest), head_version=HEAD_VERSION)
+        """A consistent, verified online copy at ``dest``, which must not exist yet
+        (DestinationExistsError); what crashed backups left in its directory is removed."""
+        return self.backend.backup(checks.path("dest", dest), head_version=HEAD_VERSION)
 
     def backup_snapshot(
         self, directory: str | os.PathLike[str], *, keep_days: int = 7
     ) -> BackupResult:
-        """A timestamped backup in ``directory``; snapshots older than ``keep_days`` go."""
+        """A timestamped backup in ``directory`` (a name of its own even when another was
+        taken the same second); snapshots older than ``keep_days`` go."""
         return snapshots.take_snapshot(
-            self.backup, Path(directory), now=self.clock(), keep_days=keep_days
+            self.backup,
+            checks.path("directory", directory),
+            now=self.clock(),
+            keep_days=keep_days,
         )
 
     @classmethod
     def restore(
         cls, backup_path: str | os.PathLike[str], db: DbLocation, **open_kwargs: Any
     ) -> Self:
-        """Replace the database at ``db`` with a verified backup and open it (migrating it when
-        behind). Stop every writer first. The previous database is kept beside it as
-        ``<name>.pre-restore-<time>``; a failed restore puts it back."""
-        source = Path(backup_path)
+        """Replace the database at ``db`` with a verified copy of a backup and open it with
+        ``open_kwargs``. The copy is migrated (when behind and ``migrate``) before it replaces
+        anything; the previous database is kept beside it as ``<name>.pre-restore-<time>``.
+        Refused (DatabaseLockedError) while any store has the database open: stop every writer
+        first. See the README's "Backups" for what a crash during a restore leaves."""
+        source = checks.path("backup_path", backup_path)
         if not source.is_file():
-            raise ValidationError.single("backup_path", f"{source} is not a file")
+            raise SourceMissingError.single(
+                "backup_path", f"{source} does not exist or is not a file"
+            )
+        try:
+            inspect.signature(cls.open).bind(db, **open_kwargs)
+        except TypeError as exc:
+            raise ValidationError.single("open_kwargs", str(exc)) from None
         url = resolve_url(db)
-        with backend_for(url).restoring(source, head_version=HEAD_VERSION):
-            return cls.open(url, **open_kwargs)
+        settings = ConnectionSettings(busy_timeout=open_kwargs.get("busy_timeout", 5.0))
+        migrate = open_kwargs.get("migrate", True) is True and not open_kwargs.get("read_only")
+        extra = open_kwargs.get("extra_version_locations", ())
+        backend_for(url, settings).restore(
+            source,
+            head_version=HEAD_VERSION,
+            prepare=lambda copy: open_database(
+                copy, migrate=migrate, extra_version_locations=extra
+            ),
+        )
+        return cls.open(url, **open_kwargs)
 
 
 def _metrics_for(registry: CollectorRegistry | None) -> Hooks:

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
 from kube9_store import (
+    DatabaseMissingError,
     DatabaseUnavailableError,
     EventStore,
     Kube9StoreError,
-    SchemaError,
 )
 from kube9_store.cli import cli
 from tests import workload
@@ -330,7 +330,7 @@ def test_read_only_filesystem(tmp_path: Path) -> None:
         before = file_fingerprint(path)
         with pytest.raises(Kube9StoreError), EventStore.open(path, metrics=False) as s:
             s.record(event_data())
-        with pytest.raises(SchemaError, match="does not exist"):
+        with pytest.raises(DatabaseMissingError, match="does not exist"):
             EventStore.open(mnt / "other.db", read_only=True)
         assert file_fingerprint(path) == before
 

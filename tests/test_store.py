@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from kube9_store import (
+    DatabaseMissingError,
     DuplicateEventError,
     Event,
     EventFilter,
@@ -21,7 +22,6 @@ from kube9_store import (
     EventStore,
     NewEvent,
     ReadOnlyError,
-    SchemaError,
     ValidationError,
 )
 from kube9_store.models import EVENT_ID_PATTERN
@@ -421,7 +421,7 @@ def test_read_only_open_never_creates_or_migrates(
     tmp_path: Path, open_store: Callable[..., Any]
 ) -> None:
     missing = tmp_path / "nope" / "kube9.db"
-    with pytest.raises(SchemaError, match=r"does not exist.*db upgrade"):
+    with pytest.raises(DatabaseMissingError, match=r"does not exist.*db upgrade"):
         open_store(missing, read_only=True)
     assert not missing.parent.exists()
 

@@ -7,21 +7,23 @@ which backend it is talking to."""
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
+from sqlalchemy.sql.dml import Insert
 
 from kube9_store.config import ConnectionSettings
 from kube9_store.errors import (
     ErrorKind,
     Kube9StoreError,
     SchemaError,
+    StoreClosedError,
     UnsupportedOperationError,
     error_for,
 )
@@ -46,6 +48,8 @@ class Backend(abc.ABC):
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:
         self.url = url
         self.settings = settings
+        self._engine: Engine | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.location!r})"
@@ -70,10 +74,15 @@ class Backend(abc.ABC):
         fixed ceiling: each thread that uses a store holds one connection (see
         :class:`~kube9_store.executor.Executor`)."""
 
-    @cached_property
+    @property
     def engine(self) -> Engine:
-        """The store's engine, created on first use."""
-        return self.create_engine(read_only=self.settings.read_only)
+        """The store's engine, created on first use; StoreClosedError after :meth:`close`."""
+        engine = self._engine
+        if engine is None:
+            if self._closed:
+                raise StoreClosedError(f"the store of {self.location} is closed; open a new one")
+            engine = self._engine = self.create_engine(read_only=self.settings.read_only)
+        return engine
 
     @property
     def reader(self) -> Engine:
@@ -86,9 +95,25 @@ class Backend(abc.ABC):
         return self.engine
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
-        if "engine" in self.__dict__:
-            self.engine.dispose()
+        """Close every pooled connection (the backend stays usable)."""
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def close(self) -> None:
+        """Close every connection and let go of the database for good: every later call that
+        needs the database raises StoreClosedError."""
+        self._closed = True
+        self.dispose()
+        self._engine = None
+        self.release()
+
+    def hold(self) -> None:  # noqa: B027 - optional hook
+        """Mark the database in use by this backend until :meth:`release`: a restore refuses
+        to replace a database that anyone holds (and a hold waits out a restore)."""
+
+    def release(self, *, refused: bool = False) -> None:  # noqa: B027 - optional hook
+        """Let go of :meth:`hold`; ``refused``: the open was refused, so remove whatever the
+        hold made beside the database."""
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -151,6 +176,13 @@ class Backend(abc.ABC):
     def is_disconnect(self, exc: BaseException, con: Any) -> bool:
         """The connection is gone (server restart): it must not go back to the pool."""
         return bool(self.engine.dialect.is_disconnect(exc, con, None))  # type: ignore[arg-type]
+
+    # -- statements --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_if_absent(self, table: Table) -> Insert:
+        """An INSERT into ``table`` that leaves out rows whose key is taken (in the statement,
+        so concurrent writers never fail on each other's rows)."""
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -230,7 +262,10 @@ class Backend(abc.ABC):
         """A consistent, verified copy of the live database at ``dest``."""
         raise self.unsupported("backup")
 
-    def restoring(self, backup_path: Path, *, head_version: int) -> AbstractContextManager[None]:
-        """Put a verified backup in place of the database for the ``with`` body (which reopens
-        it); the previous database is kept, and put back when the body fails."""
+    def restore(
+        self, source: Path, *, head_version: int, prepare: Callable[[Backend], None]
+    ) -> Path | None:
+        """Put a verified copy of the backup ``source`` in place of the database, refusing
+        while anyone holds it; ``prepare`` readies the copy (on a backend of its own) before the
+        swap. Returns where the previous database was kept (None when there was none)."""
         raise self.unsupported("restore")

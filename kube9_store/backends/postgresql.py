@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL
+from sqlalchemy.sql.dml import Insert
 
 from kube9_store.backends.base import Backend
 from kube9_store.config import ConnectionSettings
@@ -105,6 +107,9 @@ class PostgreSQLBackend(Backend):
         con.autocommit = False
 
     # -- errors ------------------------------------------------------------------------------
+
+    def insert_if_absent(self, table: Table) -> Insert:
+        return pg_insert(table).on_conflict_do_nothing()
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         import psycopg

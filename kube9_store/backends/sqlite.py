@@ -6,19 +6,29 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import QueuePool, StaticPool
+from sqlalchemy.sql.dml import Insert
 
 from kube9_store.backends import sqlite_files as files
 from kube9_store.backends.base import Backend
-from kube9_store.config import ConnectionSettings
-from kube9_store.errors import ErrorKind, Kube9StoreError, SchemaError
+from kube9_store.backends.sqlite_lock import UseLock
+from kube9_store.backends.sqlite_restore import finish_interrupted, ready_path, restore_file
+from kube9_store.config import ConnectionSettings, sqlite_url
+from kube9_store.errors import (
+    DatabaseMissingError,
+    DatabaseUnavailableError,
+    ErrorKind,
+    Kube9StoreError,
+    SchemaError,
+)
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
 from kube9_store.schema import metadata
 from kube9_store.sortkey import BY_ROWID
@@ -63,6 +73,7 @@ class SQLiteBackend(Backend):
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:
         super().__init__(url, settings)
         self._path = database_file(url)
+        self._use: UseLock | None = None
 
     @property
     def path(self) -> Path | None:
@@ -74,16 +85,28 @@ class SQLiteBackend(Backend):
 
     # -- engines -----------------------------------------------------------------------------
 
-    def create_engine(self, *, read_only: bool) -> Engine:
-        """An engine whose every connection has the spec's PRAGMAs and emits a real BEGIN."""
+    def create_engine(self, *, read_only: bool, untouched: bool = False) -> Engine:
+        """An engine whose every connection has the spec's PRAGMAs and emits a real BEGIN.
+
+        ``untouched`` (read-only): reads that create nothing beside the file, for judging a
+        file that may be refused."""
         kwargs: dict[str, Any] = {}
         if self._path is None:
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
         else:
             kwargs = {"poolclass": QueuePool, "max_overflow": -1}
             if read_only:
-                uri = f"{self._path.absolute().as_uri()}?mode=ro"
-                kwargs["creator"] = lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)
+                path = self._path
+
+                def connect() -> sqlite3.Connection:
+                    uri = (
+                        files.read_only_uri(path)
+                        if untouched
+                        else f"{path.absolute().as_uri()}?mode=ro"
+                    )
+                    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+                kwargs["creator"] = connect
         engine = create_engine(self.url, **kwargs)
         self._install_pragmas(engine, read_only=read_only)
         return engine
@@ -140,20 +163,62 @@ class SQLiteBackend(Backend):
             return
         files.check_existing(self._path, empty_ok=not must_exist)
         if must_exist and not self._path.exists():
-            raise SchemaError(
-                f"database {self._path} does not exist; "
-                f"create it with `kube9-store db upgrade --db {self._path}`"
+            hint = (
+                f"; a restore was interrupted: a read-write open (`kube9-store db upgrade --db "
+                f"{self._path}`) completes it"
+                if ready_path(self._path).exists()
+                else f"; create it with `kube9-store db upgrade --db {self._path}`"
             )
+            raise DatabaseMissingError(f"database {self._path} does not exist{hint}")
+
+    def hold(self) -> None:
+        """A shared hold on the file's use lock (see :mod:`.sqlite_lock`), waiting out a
+        restore for up to the busy timeout. A read-only store uses the lock file only if a
+        writer made it."""
+        path = self._path
+        if path is None or self._use is not None:
+            return
+        self.check_location(must_exist=self.settings.read_only)
+        use = UseLock(path)
+        use.acquire(
+            exclusive=False,
+            wait=self.settings.busy_timeout,
+            busy=f"{path} is being restored; try again when the restore is done",
+            create=not self.settings.read_only,
+        )
+        self._use = use
+
+    def release(self, *, refused: bool = False) -> None:
+        use, self._use = self._use, None
+        if use is not None:
+            use.release(refused=refused)
 
     def inspect(self) -> SchemaState | None:
-        if self._path is not None and (not self._path.exists() or self._path.stat().st_size == 0):
-            return None
+        path = self._path
+        if path is not None:
+            if not path.exists() or path.stat().st_size == 0:
+                return None
+            if files.has_hot_journal(path):
+                if self.settings.read_only:
+                    raise self._hot_journal_error(path)
+                files.recover_hot_journal(path, busy_timeout=self.settings.busy_timeout)
         return self._read_only(read_state)
+
+    @staticmethod
+    def _hot_journal_error(path: Path) -> Kube9StoreError:
+        return DatabaseUnavailableError(
+            f"{path} has a hot journal left by an interrupted write, which a read-only open "
+            f"cannot roll back; any read-write open recovers it: `kube9-store db upgrade --db "
+            f"{path}`"
+        )
 
     def _read_only(self, read: Callable[[Connection], T]) -> T:
         """``read`` on a private read-only connection: a file that is refused afterwards gets
         no -wal or -shm and keeps its header."""
-        engine = self.engine if self._path is None else self.create_engine(read_only=True)
+        if self._path is None:
+            engine = self.engine
+        else:
+            engine = self.create_engine(read_only=True, untouched=True)
         try:
             with self.translated(f"cannot read {self.location}"), engine.connect() as conn:
                 return read(conn)
@@ -162,11 +227,11 @@ class SQLiteBackend(Backend):
                 engine.dispose()
 
     def prepare(self) -> SchemaState:
-        if self._path is not None:
-            if not self._path.exists():
-                files.create_file(self._path)
-            else:
-                files.check_existing(self._path)
+        path = self._path
+        if path is not None:
+            if not path.exists() and not finish_interrupted(path):
+                files.create_database(path)
+            files.check_existing(path)
         return super().prepare()
 
     def migration_lock(self) -> AbstractContextManager[None]:
@@ -200,6 +265,9 @@ class SQLiteBackend(Backend):
         pass
 
     # -- errors ------------------------------------------------------------------------------
+
+    def insert_if_absent(self, table: Table) -> Insert:
+        return sqlite_insert(table).on_conflict_do_nothing()
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
@@ -276,17 +344,27 @@ class SQLiteBackend(Backend):
             self.require_free_space("backup", {dest.parent: self.size_info().database_bytes})
             return files.backup(self.engine, dest, head_version=head_version)
 
-    @contextmanager
-    def restoring(self, backup_path: Path, *, head_version: int) -> Iterator[None]:
+    def restore(
+        self, source: Path, *, head_version: int, prepare: Callable[[Backend], None]
+    ) -> Path | None:
         path = self._require_file("restore")
+
+        def prepare_file(copy: Path) -> None:
+            backend = SQLiteBackend(sqlite_url(copy), self.settings)
+            try:
+                prepare(backend)
+            finally:
+                backend.dispose()
+
         with self.translated("restore"):
-            self.require_free_space("restore", {path.parent: backup_path.stat().st_size})
-            aside = files.restore(backup_path, path, head_version=head_version)
-        try:
-            yield
-        except BaseException:
-            files.put_back(path, aside)
-            raise
+            self.require_free_space("restore", {path.parent: files.database_bytes(source)})
+            return restore_file(
+                source,
+                path,
+                head_version=head_version,
+                prepare=prepare_file,
+                wait=self.settings.busy_timeout,
+            )
 
     def _require_file(self, action: str) -> Path:
         if self._path is None:

@@ -1,4 +1,5 @@
-"""SQLite files: checks before SQLite touches a file, creation with owner-only modes, the
+"""SQLite files: checks before SQLite touches a file, crash-safe creation with owner-only modes,
+hot journals recovered before a file is judged, reads that leave a refused file untouched, the
 migration lock, structure for adoption, sizes, integrity, VACUUM, and backups that are
 consistent while writers keep writing (the online backup API, never a file copy of a live
 database)."""
@@ -17,11 +18,21 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from kube9_store.errors import DatabaseUnavailableError, NotEnoughSpaceError, SchemaError
+from kube9_store.backends.sqlite_temporaries import (
+    Temporary,
+    clean_stale,
+    private_directory,
+)
+from kube9_store.errors import (
+    DatabaseUnavailableError,
+    DestinationExistsError,
+    NotEnoughSpaceError,
+    SchemaError,
+)
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
 
-FILE_MODE = 0o600
-DIR_MODE = 0o700
+#: The first bytes of a rollback journal that SQLite would roll back (a "hot" journal).
+JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
 
 
 def wal_path(path: Path) -> Path:
@@ -30,6 +41,73 @@ def wal_path(path: Path) -> Path:
 
 def shm_path(path: Path) -> Path:
     return path.with_name(path.name + "-shm")
+
+
+def journal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-journal")
+
+
+def database_bytes(path: Path) -> int:
+    """The size of a database file with the -wal and -journal beside it (what a copy of it
+    whole writes)."""
+    total = 0
+    for part in (path, wal_path(path), journal_path(path)):
+        with contextlib.suppress(FileNotFoundError):
+            total += part.stat().st_size
+    return total
+
+
+def quiescent(path: Path) -> bool:
+    """No -wal, -shm or -journal beside the file: its whole content is in the file, and no
+    connection has it open."""
+    return not any(p.exists() for p in (wal_path(path), shm_path(path), journal_path(path)))
+
+
+def read_only_uri(path: Path) -> str:
+    """The URI that reads ``path`` without writing anything beside it. A file with no side
+    files is read as immutable (a read-only connection to a WAL database would otherwise create
+    a -wal and -shm and leave them); one in use is read through its -wal."""
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    return uri + "&immutable=1" if quiescent(path) else uri
+
+
+def has_hot_journal(path: Path) -> bool:
+    """A rollback journal that SQLite would roll back on the next read-write open."""
+    try:
+        with open(journal_path(path), "rb") as f:
+            return f.read(len(JOURNAL_MAGIC)) == JOURNAL_MAGIC
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+
+
+def recover_hot_journal(path: Path, *, busy_timeout: float) -> None:
+    """Roll back the interrupted write of a kube9 database (a normal read-write open does it),
+    so it is judged by what it committed. A file whose tables (read as they are, without the
+    journal) show no ``schema_version`` is not ours to recover, and is refused untouched."""
+    if not has_hot_journal(path):
+        return
+    try:
+        peek = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+        try:
+            tables = {r[0] for r in peek.execute("SELECT name FROM sqlite_master")}
+        finally:
+            peek.close()
+    except sqlite3.DatabaseError as exc:
+        raise SchemaError(
+            f"{path} has a hot journal (an interrupted write) and cannot be read without "
+            f"rolling it back ({exc}); refusing to touch it"
+        ) from exc
+    if "schema_version" not in tables:
+        found = ", ".join(sorted(tables)) or "no tables"
+        raise SchemaError(
+            f"{path} has a hot journal (an interrupted write) and holds {found}, not a kube9 "
+            "database; refusing to touch it"
+        )
+    con = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
+    try:
+        con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    finally:
+        con.close()
 
 
 def _pragma(conn: Connection, name: str) -> int:
@@ -118,45 +196,37 @@ def vacuum(engine: Engine) -> None:
         con.execute("PRAGMA optimize")
 
 
-def _fsync_path(path: Path, *, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _temporary_beside(dest: Path) -> Path:
-    dest.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
-    os.close(os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
-    return tmp
-
-
-def verify_database_file(path: Path, *, head_version: int) -> tuple[int, int]:
-    """Integrity and schema version of a standalone database file: (schema_version, events).
+def verify_database_file(
+    path: Path, *, head_version: int, shown: Path | None = None, full: bool = True
+) -> tuple[int, int]:
+    """Integrity and schema version of a private database file (a backup or a restore's copy
+    being written): (schema_version, events). ``shown`` is the name used in errors.
 
     Refuses a damaged file, one that is not a kube9 database, and one from a newer schema.
+    Read through a read-write connection, which leaves no -wal or -shm behind when it closes.
     """
+    name = shown or path
     try:
-        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        con = sqlite3.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
-        raise SchemaError(f"{path} cannot be opened: {exc}") from exc
+        raise SchemaError(f"{name} cannot be opened: {exc}") from exc
     try:
-        rows = [str(r[0]) for r in con.execute("PRAGMA integrity_check")]
+        con.execute("PRAGMA query_only = ON")
+        pragma = "integrity_check" if full else "quick_check"
+        rows = [str(r[0]) for r in con.execute(f"PRAGMA {pragma}")]
         if rows != ["ok"]:
-            raise SchemaError(f"{path} failed integrity_check: {'; '.join(rows[:5])}")
+            raise SchemaError(f"{name} failed {pragma}: {'; '.join(rows[:5])}")
         version = con.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
         count = con.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        raise SchemaError(f"{path} is not a usable kube9 database: {exc}") from exc
+        raise SchemaError(f"{name} is not a usable kube9 database: {exc}") from exc
     finally:
         con.close()
     if version is None:
-        raise SchemaError(f"{path} has no schema version")
+        raise SchemaError(f"{name} has no schema version")
     if version > head_version:
         raise SchemaError(
-            f"{path} is at schema version {version}, newer than this package "
+            f"{name} is at schema version {version}, newer than this package "
             f"(schema version {head_version}); refusing it"
         )
     return int(version), int(count)
@@ -165,27 +235,22 @@ def verify_database_file(path: Path, *, head_version: int) -> tuple[int, int]:
 def backup(engine: Engine, dest: Path, *, head_version: int) -> BackupResult:
     """A consistent copy of the live database at ``dest``: written to a temporary name with
     the online backup API (one read snapshot; writers are not blocked in WAL mode), made a
-    single self-contained file, fsynced, verified, then renamed into place."""
+    single self-contained file, fsynced, verified, then linked into place (never over a file
+    that exists). Temporaries of backups that a crash interrupted are removed first."""
     started = time.perf_counter()
-    if dest.exists():
-        raise DatabaseUnavailableError(f"backup target {dest} already exists; choose a new name")
-    tmp = _temporary_beside(dest)
-    try:
-        target = sqlite3.connect(tmp)
+    if dest.exists() or dest.is_symlink():
+        raise DestinationExistsError.single("dest", f"{dest} already exists; choose a new name")
+    clean_stale(dest.parent)
+    with Temporary(dest) as tmp:
+        target = sqlite3.connect(tmp.path)
         try:
             with raw_connection(engine) as source:
                 source.backup(target)
             target.execute("PRAGMA journal_mode = DELETE")
         finally:
             target.close()
-        _fsync_path(tmp)
-        version, count = verify_database_file(tmp, head_version=head_version)
-        os.replace(tmp, dest)
-        _fsync_path(dest.parent, directory=True)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+        version, count = verify_database_file(tmp.path, head_version=head_version, shown=dest)
+        tmp.place()
     return BackupResult(
         path=dest,
         bytes=dest.stat().st_size,
@@ -193,59 +258,6 @@ def backup(engine: Engine, dest: Path, *, head_version: int) -> BackupResult:
         schema_version=version,
         seconds=time.perf_counter() - started,
     )
-
-
-def restore(backup_path: Path, db_path: Path, *, head_version: int) -> Path | None:
-    """Put a verified backup in place of ``db_path``; return where the previous database (with
-    its -wal and -shm) was moved, so nothing already stored is lost.
-
-    The operator must be stopped first (the spec's recovery steps).
-    """
-    verify_database_file(backup_path, head_version=head_version)
-    tmp = _temporary_beside(db_path)
-    moved: list[tuple[Path, Path]] = []
-    try:
-        with open(backup_path, "rb") as src, open(tmp, "wb") as out:
-            while chunk := src.read(1 << 20):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        verify_database_file(tmp, head_version=head_version)
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        keep = db_path.with_name(f"{db_path.name}.pre-restore-{stamp}")
-        for current, aside in (
-            (db_path, keep),
-            (wal_path(db_path), wal_path(keep)),
-            (shm_path(db_path), shm_path(keep)),
-        ):
-            if current.exists():
-                os.replace(current, aside)
-                moved.append((current, aside))
-        os.replace(tmp, db_path)
-        _fsync_path(db_path.parent, directory=True)
-    except BaseException:
-        for current, aside in reversed(moved):
-            os.replace(aside, current)
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    return keep if moved else None
-
-
-def put_back(db_path: Path, aside: Path | None) -> None:
-    """Undo :func:`restore`: the kept database (and its -wal and -shm) back in place."""
-    if aside is None:
-        return
-    for current, kept in (
-        (db_path, aside),
-        (wal_path(db_path), wal_path(aside)),
-        (shm_path(db_path), shm_path(aside)),
-    ):
-        if kept.exists():
-            os.replace(kept, current)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                current.unlink()
 
 
 def check_existing(path: Path, *, empty_ok: bool = False) -> None:
@@ -258,17 +270,30 @@ def check_existing(path: Path, *, empty_ok: bool = False) -> None:
         raise DatabaseUnavailableError(f"{path} is a directory, expected a SQLite database file")
     if not empty_ok and path.exists() and path.stat().st_size == 0:
         raise SchemaError(
-            f"{path} is an empty file (0 bytes), expected a SQLite database; "
-            "remove it to let kube9_store create a new database there"
+            f"{path} is an empty file (0 bytes), not a SQLite database; refusing to touch it "
+            "(kube9_store builds a new database under a temporary name, so something else "
+            "made this file)"
         )
 
 
-def create_file(path: Path) -> None:
-    """Create a new, empty database file readable only by its owner (0600)."""
+def create_database(path: Path) -> None:
+    """A new, empty database at ``path`` (which must not exist), 0600 in private directories,
+    in WAL mode, made under a temporary name and linked into place whole: a crash at any moment
+    leaves either no file or a valid empty database, never an empty or half-made file.
+    Temporaries a crashed creation left in the directory are removed first."""
     try:
-        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
-    except OSError as exc:
+        private_directory(path.parent)
+        clean_stale(path.parent)
+        with Temporary(path) as tmp:
+            con = sqlite3.connect(tmp.path, isolation_level=None)
+            try:
+                con.execute("PRAGMA journal_mode = WAL")
+            finally:
+                con.close()
+            tmp.place()
+    except DestinationExistsError:
+        return  # made meanwhile by someone not using the migration lock: judged as found
+    except (OSError, sqlite3.Error) as exc:
         raise DatabaseUnavailableError(f"cannot create database {path}: {exc}") from exc
 
 
@@ -280,8 +305,8 @@ def directory_lock(path: Path) -> Iterator[None]:
     the POSIX locks SQLite holds on it in this process.
     """
     directory = path.parent
+    private_directory(directory)
     try:
-        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise DatabaseUnavailableError(f"cannot open directory {directory}: {exc}") from exc

@@ -112,21 +112,30 @@ def db_vacuum(db: str | None) -> None:
     emit_json({"before": before.as_dict(), "after": after.as_dict()})
 
 
+def _non_empty_path(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
+    if not value.strip():
+        raise click.BadParameter("must be a file or directory path, not empty")
+    return Path(value)
+
+
 @db.command("backup")
 @db_option
-@click.argument("dest", type=click.Path(path_type=Path))
+@click.argument("dest", type=click.Path(), callback=_non_empty_path)
 def db_backup(db: str | None, dest: Path) -> None:
-    """Write a consistent, verified copy of the live database to DEST, or, when DEST is a
-    directory, a timestamped snapshot there (snapshots older than 7 days are pruned).
+    """Write a consistent, verified copy of the database to DEST, or, when DEST is a
+    directory, a timestamped snapshot there (snapshots older than 7 days are pruned). The
+    database is only read: one that is behind is copied at its own schema version (printed as
+    schema_version), never migrated.
 
     \b
     Example:
       kube9-store db backup /backups/kube9-manual.db
       kube9-store db backup /backups/
     """
-    with reporting("Failed to back up database"), open_store(db) as store:
-        result = store.backup_snapshot(dest) if dest.is_dir() else store.backup(dest)
-    emit_json(result.as_dict())
+    from kube9_store.admin import backup
+
+    with reporting("Failed to back up database"):
+        emit_json(backup(db, dest).as_dict())
 
 
 @db.command("restore")
@@ -134,8 +143,9 @@ def db_backup(db: str | None, dest: Path) -> None:
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def db_restore(db: str | None, src: Path, yes: bool) -> None:
-    """Replace the database with the backup SRC (stop the operator first). The current file
-    is kept beside it as <name>.pre-restore-<time>.
+    """Replace the database with a verified copy of the backup SRC. Refused while any store
+    has the database open: stop the operator first. The current file is kept beside it as
+    <name>.pre-restore-<time>.
 
     \b
     Example:
