@@ -65,9 +65,14 @@ def to_url(db: DbLocation, *, source: str = "db") -> URL:
     """A SQLAlchemy URL (``dialect://...``) or a file path, as a URL; errors name ``source``."""
     if isinstance(db, URL):
         return db
+    if not isinstance(db, str | os.PathLike):
+        raise ValidationError.single(
+            source, f"must be a file path or a SQLAlchemy URL, got {type(db).__name__}"
+        )
     raw = os.fspath(db)
-    if not raw.strip():
+    if not isinstance(raw, str) or not raw.strip():
         raise ValidationError.single(source, "must be a file path or a SQLAlchemy URL, not empty")
+    checks.text(source, raw)
     if "://" in raw:
         try:
             return make_url(raw)

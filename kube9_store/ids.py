@@ -6,6 +6,7 @@ import secrets
 import string
 from datetime import datetime
 
+from kube9_store.errors import ValidationError
 from kube9_store.timestamps import format_timestamp, utcnow
 
 #: The digits of an id suffix, in base-36 order.
@@ -53,4 +54,9 @@ def event_id_at(created_at: str, suffix: str | None = None) -> str:
 def generate_event_id(at: datetime | None = None) -> str:
     """A new event id for time ``at`` (default: now, UTC). 36**6 suffixes per second: callers
     that insert must retry with a fresh id on the rare collision (the store does)."""
-    return event_id_at(format_timestamp(at if at is not None else utcnow()))
+    if at is not None and not isinstance(at, datetime):
+        raise ValidationError.single("at", f"must be a datetime, got {type(at).__name__}")
+    try:
+        return event_id_at(format_timestamp(at if at is not None else utcnow()))
+    except ValueError as exc:
+        raise ValidationError.single("at", str(exc)) from None

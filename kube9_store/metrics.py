@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kube9_store import redaction
+from kube9_store.errors import ValidationError
 from kube9_store.instrumentation import Observed
 from kube9_store.results import RetentionResult
 
@@ -230,6 +231,11 @@ _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, StoreMetrics] = (
 
 def metrics_for(registry: CollectorRegistry | None = None) -> StoreMetrics:
     """The shared collectors of ``registry`` (default: prometheus_client's global one)."""
+    if registry is not None and not isinstance(registry, CollectorRegistry):
+        raise ValidationError.single(
+            "registry",
+            f"must be a prometheus_client CollectorRegistry, got {type(registry).__name__}",
+        )
     target = REGISTRY if registry is None else registry
     with _lock:
         found = _by_registry.get(target)

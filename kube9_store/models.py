@@ -451,6 +451,10 @@ def stored_event(values: dict[str, Any]) -> Event:
 def parse_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]:
     """Every item of a batch as a NewEvent; the problems of all items at once, each field
     named by its index (``[3].severity``)."""
+    if isinstance(batch, str | bytes | Mapping) or not isinstance(batch, Iterable):
+        raise ValidationError.single(
+            "batch", f"must be a list of events (mappings or NewEvent), got {type(batch).__name__}"
+        )
     news: list[NewEvent] = []
     problems: list[FieldProblem] = []
     for i, item in enumerate(batch):

@@ -72,6 +72,8 @@ class RetentionPolicy:
             (ENV_ERROR_CRITICAL_DAYS, "error_critical_days"),
         ):
             raw = env.get(name)
+            if raw is not None and not isinstance(raw, str):
+                raise ValidationError.single(name, f"must be text, got {type(raw).__name__}")
             if raw is None or raw.strip() == "":
                 continue
             text = raw.strip()
@@ -90,7 +92,12 @@ class RetentionPolicy:
 
     def cutoffs(self, now: datetime) -> dict[str, str]:
         """Per severity: events created strictly before this stored-form instant go."""
-        at = to_utc(now)
+        if not isinstance(now, datetime):
+            raise ValidationError.single("now", f"must be a datetime, got {type(now).__name__}")
+        try:
+            at = to_utc(now)
+        except ValueError as exc:
+            raise ValidationError.single("now", str(exc)) from None
         if at.year <= 100:
             raise ValidationError.single("now", f"must be after the year 100, got {now!r}")
         return {

@@ -135,6 +135,18 @@ class EventStore:
         settings = ConnectionSettings(
             read_only=read_only, synchronous=synchronous, busy_timeout=busy_timeout
         )
+        if not isinstance(migrate, bool):
+            raise ValidationError.single("migrate", "must be True or False")
+        if not callable(clock):
+            raise ValidationError.single("clock", "must be a function returning a datetime")
+        if retention is not None and not isinstance(retention, RetentionPolicy):
+            raise ValidationError.single("retention", "must be a RetentionPolicy or None")
+        if not isinstance(extra_version_locations, list | tuple) or not all(
+            isinstance(p, str) and p for p in extra_version_locations
+        ):
+            raise ValidationError.single(
+                "extra_version_locations", "must be a list of directory paths"
+            )
         backend = backend_for(resolve_url(db), settings)
         backend.hold()
         try:
@@ -531,6 +543,10 @@ class EventStore:
         """
         if vacuum_free_share is not None:
             checks.share("vacuum_free_share", vacuum_free_share)
+        if policy is not None and not isinstance(policy, RetentionPolicy):
+            raise ValidationError.single("policy", "must be a RetentionPolicy or None")
+        if not isinstance(dry_run, bool):
+            raise ValidationError.single("dry_run", "must be True or False")
         batch, count = self.sql.retention_batch, self.sql.retention_count
 
         def delete_batch(severity: str, cutoff: str, limit: int) -> int:
@@ -646,7 +662,11 @@ class EventStore:
         Refused (DatabaseLockedError) while any store has the database open: stop every writer
         first. See the README's "Backups" for what a crash during a restore leaves."""
         source = checks.path("backup_path", backup_path)
-        if not source.is_file():
+        try:
+            found = source.is_file()
+        except OSError as exc:
+            raise SourceMissingError.single("backup_path", f"cannot use {source}: {exc}") from None
+        if not found:
             raise SourceMissingError.single(
                 "backup_path", f"{source} does not exist or is not a file"
             )

@@ -6,13 +6,46 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import URL, make_url
 
 from kube9_store import EventStore
 from kube9_store.config import sqlite_url
+from tests import faults
 from tests.helpers import BACKENDS, PG_URL, conninfo, pg_schema
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kube9 fault matrix")
+    group.addoption(
+        "--fault-points",
+        default=os.environ.get("KUBE9_FAULT_POINTS", "24"),
+        help="kill points tested per operation in the fault matrix: a number or 'all' "
+        "(default 24, or $KUBE9_FAULT_POINTS)",
+    )
+    group.addoption(
+        "--fault-random",
+        type=int,
+        default=int(os.environ.get("KUBE9_FAULT_RANDOM", "4")),
+        help="random-moment kills per operation (default 4, or $KUBE9_FAULT_RANDOM)",
+    )
+
+
+@pytest.fixture(scope="session")
+def fault_budget(pytestconfig: pytest.Config) -> tuple[int | None, int]:
+    """(kill points per operation, None for all; random kills per operation)."""
+    points = str(pytestconfig.getoption("--fault-points"))
+    return (None if points == "all" else int(points)), int(pytestconfig.getoption("--fault-random"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    lines = faults.summary()
+    if lines:
+        terminalreporter.section("fault matrix: kill points tested per operation")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

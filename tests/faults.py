@@ -125,3 +125,18 @@ def choose_points(labels: list[str], budget: int | None, rnd: random.Random) -> 
         step = len(rest) / room
         chosen.update(rest[int(k * step)] for k in range(room))
     return sorted(chosen)
+
+
+#: Per operation: (points it has, points tested, random moments tested), for the run's summary.
+TESTED: dict[str, tuple[int, int, int]] = {}
+
+
+def record_tested(operation: str, points: int, tested: int, randoms: int) -> None:
+    TESTED[operation] = (points, tested, randoms)
+
+
+def summary() -> list[str]:
+    return [
+        f"{name}: {tested} of {points} kill points, plus {randoms} random moments"
+        for name, (points, tested, randoms) in sorted(TESTED.items())
+    ]

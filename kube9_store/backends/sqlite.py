@@ -21,6 +21,7 @@ from kube9_store.backends import sqlite_files as files
 from kube9_store.backends.base import Backend
 from kube9_store.backends.sqlite_lock import UseLock
 from kube9_store.backends.sqlite_restore import finish_interrupted, ready_path, restore_file
+from kube9_store.backends.sqlite_temporaries import clean_stale
 from kube9_store.config import ConnectionSettings, sqlite_url
 from kube9_store.errors import (
     DatabaseMissingError,
@@ -174,7 +175,8 @@ class SQLiteBackend(Backend):
     def hold(self) -> None:
         """A shared hold on the file's use lock (see :mod:`.sqlite_lock`), waiting out a
         restore for up to the busy timeout. A read-only store uses the lock file only if a
-        writer made it."""
+        writer made it; a read-write one also removes the temporaries that crashed processes
+        left in the directory."""
         path = self._path
         if path is None or self._use is not None:
             return
@@ -187,6 +189,8 @@ class SQLiteBackend(Backend):
             create=not self.settings.read_only,
         )
         self._use = use
+        if not self.settings.read_only:
+            clean_stale(path.parent)
 
     def release(self, *, refused: bool = False) -> None:
         use, self._use = self._use, None
@@ -348,6 +352,7 @@ class SQLiteBackend(Backend):
         self, source: Path, *, head_version: int, prepare: Callable[[Backend], None]
     ) -> Path | None:
         path = self._require_file("restore")
+        self.check_location(must_exist=False)
 
         def prepare_file(copy: Path) -> None:
             backend = SQLiteBackend(sqlite_url(copy), self.settings)

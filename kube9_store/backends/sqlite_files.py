@@ -11,6 +11,7 @@ import fcntl
 import os
 import shutil
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -266,9 +267,15 @@ def check_existing(path: Path, *, empty_ok: bool = False) -> None:
     Only stat() is used: opening and closing a descriptor of a database that this process has
     open through SQLite would drop SQLite's POSIX locks on it.
     """
-    if path.is_dir():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:  # a name too long, a component that is a file, no permission
+        raise DatabaseUnavailableError(f"cannot use {path} as a database: {exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
         raise DatabaseUnavailableError(f"{path} is a directory, expected a SQLite database file")
-    if not empty_ok and path.exists() and path.stat().st_size == 0:
+    if not empty_ok and st.st_size == 0:
         raise SchemaError(
             f"{path} is an empty file (0 bytes), not a SQLite database; refusing to touch it "
             "(kube9_store builds a new database under a temporary name, so something else "

@@ -8,8 +8,9 @@ The steps, under the database's use lock held exclusively (no store has the file
    in the commits of its ``-wal`` or rolls back an interrupted write; the copy is verified and
    migrated, and its own ``-wal`` folded back into it;
 2. the finished copy is renamed ``.<name>.kube9-restored`` (ready);
-3. the current database is made self-contained (its ``-wal`` checkpointed into it) and renamed
-   ``<name>.pre-restore-<UTC time>`` (``-2``, ``-3``... when that name is taken);
+3. the current database is made self-contained (its ``-wal`` folded into it, in rollback-journal
+   mode like a backup) and renamed ``<name>.pre-restore-<UTC time>`` (``-2``, ``-3``... when
+   that name is taken);
 4. the ready copy is renamed to the database's name.
 
 A crash during 1 leaves a stale temporary that the next backup or restore removes; between 2
@@ -143,13 +144,14 @@ def recover(path: Path, *, shown: Path) -> None:
 
 
 def set_aside(db: Path, *, wait: float) -> Path:
-    """Make the current database one self-contained file and rename it to a kept name that no
-    file has; returns that name."""
+    """Make the current database one self-contained file (its -wal folded in, switched to a
+    rollback journal like a backup, so it can be copied and read without side files) and
+    rename it to a kept name that no file has; returns that name."""
     wal = wal_path(db)
     try:
         con = sqlite3.connect(db, isolation_level=None, timeout=wait)
         try:
-            con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            con.execute("PRAGMA journal_mode = DELETE").fetchone()
         finally:
             con.close()
     except sqlite3.DatabaseError:

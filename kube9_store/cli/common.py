@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -44,6 +45,34 @@ FLAG_NAMES = {
 }
 
 
+def path_argument(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A path given on the command line: not empty, and text the file system can take (a
+    usage error naming the argument otherwise, never an encoding traceback)."""
+    if value is None:
+        return None
+    name = (param.human_readable_name or "PATH").upper()
+    if not value.strip():
+        raise click.BadParameter("must be a path, not empty", param_hint=name)
+    try:
+        value.encode(sys.getfilesystemencoding(), "surrogateescape")
+    except UnicodeEncodeError:
+        raise click.BadParameter("is not a valid file name", param_hint=name) from None
+    return value
+
+
+def read_text(name: str, path: str) -> str:
+    """The text of the file ``path`` (``-`` for stdin); errors name the argument ``name``."""
+    from kube9_store.errors import ValidationError
+
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError.single(name, f"cannot be read: {exc}") from None
+
+
 def db_option(func: F) -> F:
     """``--db PATH_OR_URL``, shared by every command."""
     return click.option(
@@ -56,13 +85,24 @@ def db_option(func: F) -> F:
     )(func)
 
 
+#: Characters JSON may hold raw that still break a line or drive a terminal.
+_RAW_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
 def _printable(text: str) -> str:
-    """``text`` with lone surrogates (user input the terminal could not encode) as escapes."""
+    """JSON text with DEL, C1 controls and line separators as ``\\uXXXX`` escapes, and lone
+    surrogates (user input the terminal cannot encode) as escapes too: one line, still JSON."""
+    text = _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def emit_json(payload: Any) -> None:
     click.echo(_printable(json.dumps(payload, indent=2, ensure_ascii=False)))
+
+
+def warn(payload: Mapping[str, Any]) -> None:
+    """One JSON line on stderr (the command goes on)."""
+    click.echo(_printable(json.dumps(dict(payload), ensure_ascii=False)), err=True)
 
 
 def fail(payload: Mapping[str, Any], code: int = 1) -> NoReturn:

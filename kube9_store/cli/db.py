@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from kube9_store.cli.common import db_option, emit_json, open_store, reporting
+from kube9_store.cli.common import db_option, emit_json, fail, open_store, path_argument, reporting
 
 
 @click.group()
@@ -80,7 +78,7 @@ def db_check(db: str | None, full: bool) -> None:
         result = store.integrity_check(full=full)
     emit_json(result.as_dict())
     if not result.ok:
-        raise SystemExit(1)
+        fail({"error": "Integrity check failed", "details": "; ".join(result.problems[:5])})
 
 
 @db.command("recount")
@@ -112,16 +110,10 @@ def db_vacuum(db: str | None) -> None:
     emit_json({"before": before.as_dict(), "after": after.as_dict()})
 
 
-def _non_empty_path(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
-    if not value.strip():
-        raise click.BadParameter("must be a file or directory path, not empty")
-    return Path(value)
-
-
 @db.command("backup")
 @db_option
-@click.argument("dest", type=click.Path(), callback=_non_empty_path)
-def db_backup(db: str | None, dest: Path) -> None:
+@click.argument("dest", callback=path_argument)
+def db_backup(db: str | None, dest: str) -> None:
     """Write a consistent, verified copy of the database to DEST, or, when DEST is a
     directory, a timestamped snapshot there (snapshots older than 7 days are pruned). The
     database is only read: one that is behind is copied at its own schema version (printed as
@@ -140,9 +132,9 @@ def db_backup(db: str | None, dest: Path) -> None:
 
 @db.command("restore")
 @db_option
-@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("src", callback=path_argument)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def db_restore(db: str | None, src: Path, yes: bool) -> None:
+def db_restore(db: str | None, src: str, yes: bool) -> None:
     """Replace the database with a verified copy of the backup SRC. Refused while any store
     has the database open: stop the operator first. The current file is kept beside it as
     <name>.pre-restore-<time>.

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
-from kube9_store.cli.common import db_option, emit_json, fail, open_store, reporting
+from kube9_store.cli.common import (
+    db_option,
+    emit_json,
+    fail,
+    open_store,
+    path_argument,
+    read_text,
+    reporting,
+    warn,
+)
 from kube9_store.cli.query import build_filter, filter_options
 
 
@@ -32,10 +40,12 @@ def events() -> None:
 @click.option(
     "--json",
     "json_source",
-    type=click.File("r"),
+    callback=path_argument,
     help="Read the event (an object) or a batch (a list) from a file, or - for stdin.",
 )
-def record(db: str | None, json_source: Any, metadata_json: str | None, **fields: Any) -> None:
+def record(
+    db: str | None, json_source: str | None, metadata_json: str | None, **fields: Any
+) -> None:
     """Record an event from flags, or events from JSON.
 
     \b
@@ -50,7 +60,7 @@ def record(db: str | None, json_source: Any, metadata_json: str | None, **fields
     with reporting("Failed to record event"):
         if json_source is not None:
             try:
-                payload = json.load(json_source)
+                payload = json.loads(read_text("--json", json_source))
             except json.JSONDecodeError as exc:
                 raise ValidationError.single("--json", f"is not valid JSON: {exc}") from None
         else:
@@ -87,7 +97,7 @@ def ack(db: str | None, event_ids: tuple[str, ...], undo: bool) -> None:
     missing = [i for i in event_ids if i not in done]
     emit_json({"acknowledged" if not undo else "unacknowledged": done, "not_found": missing})
     if missing:
-        sys.exit(1)
+        fail({"error": "Event not found", "event_ids": missing})
 
 
 @events.command("count")
@@ -125,8 +135,8 @@ def import_group() -> None:
 
 @import_group.command("k8s-events")
 @db_option
-@click.argument("source", type=click.File("r"))
-def import_k8s_events(db: str | None, source: Any) -> None:
+@click.argument("source", callback=path_argument)
+def import_k8s_events(db: str | None, source: str) -> None:
     """Import `kubectl get events -A -o json` output (a file, or - for stdin) as cluster
     events. Idempotent: importing the same events again stores nothing new. Malformed items
     are reported by index on stderr and skipped.
@@ -138,11 +148,11 @@ def import_k8s_events(db: str | None, source: Any) -> None:
     from kube9_store.k8s_import import import_events
 
     with reporting("Failed to import Kubernetes events"):
-        text = source.read()
+        text = read_text("SOURCE", source)
         with open_store(db) as store:
             report = import_events(store, text)
     for problem in report.invalid:
-        click.echo(json.dumps({"warning": "skipped malformed item", **problem}), err=True)
+        warn({"warning": "skipped malformed item", **problem})
     if report.read and not report.imported and not report.already_present:
         emit_json(report.as_dict())
         fail({"error": "Failed to import Kubernetes events", "details": "no valid item"})

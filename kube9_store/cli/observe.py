@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from kube9_store.cli.common import db_option, emit_json, open_store, reporting
+from kube9_store.cli.common import db_option, emit_json, fail, open_store, reporting
 
 
 @click.group(invoke_without_command=True)
@@ -72,5 +72,11 @@ def health(db: str | None) -> None:
     with reporting("Failed to check health"):
         report = check_health(db)
     emit_json(report.as_dict())
+    if not report.ok:
+        failed = [name for name, check in report.checks.items() if not check["ok"]]
+        fail(
+            {"error": "Unhealthy", "details": f"failed: {', '.join(failed) or 'no check ran'}"},
+            report.exit_code,
+        )
     if report.exit_code:
-        raise SystemExit(report.exit_code)
+        raise SystemExit(report.exit_code)  # degraded: the report says why
