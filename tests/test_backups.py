@@ -21,6 +21,7 @@ from kube9_store import (
     DestinationExistsError,
     EventStore,
     SourceMissingError,
+    StorageFullError,
     StoreClosedError,
 )
 from kube9_store.cli import cli
@@ -246,3 +247,24 @@ def test_snapshots_in_the_same_second_never_collide(db_path: Path, tmp_path: Pat
     assert len({t.path for t in taken}) == 3
     assert all(t.path.exists() for t in taken)
     assert len(os.listdir(tmp_path / "snaps")) == 3
+
+
+def test_a_full_disk_fails_backup_and_restore_cleanly(
+    tmp_path: Path, small_tmpfs: Callable[[int], Path]
+) -> None:
+    big = tmp_path / "big" / "kube9.db"
+    with EventStore.open(big, metrics=False) as store:
+        store.record_many(event_data(description="d" * 900) for _ in range(1500))
+        backup = store.backup(tmp_path / "big.db").path
+    mnt = small_tmpfs(700 * 1024)
+    with EventStore.open(big, metrics=False) as store, pytest.raises(StorageFullError):
+        store.backup(mnt / "backups" / "b.db")
+    assert not (mnt / "backups").exists() or os.listdir(mnt / "backups") == []
+    db = mnt / "data" / "kube9.db"
+    with EventStore.open(db, metrics=False) as store:
+        store.record(event_data(title="previous"))
+    before = sorted(os.listdir(db.parent))
+    with pytest.raises(StorageFullError):
+        EventStore.restore(backup, db, metrics=False)
+    assert sorted(os.listdir(db.parent)) == before
+    assert _titles(db) == ["previous"]

@@ -7,6 +7,7 @@ which backend it is talking to."""
 from __future__ import annotations
 
 import abc
+import errno
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
@@ -31,6 +32,13 @@ from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeI
 from kube9_store.schema import server_metadata
 from kube9_store.sortkey import BY_TEXT, SortKey
 from kube9_store.state import SchemaState, read_state
+
+#: What an error of the file system means (the rest: the database is unavailable).
+_OS_ERRNOS = {
+    errno.ENOSPC: ErrorKind.FULL,
+    errno.EDQUOT: ErrorKind.FULL,
+    errno.EROFS: ErrorKind.READ_ONLY,
+}
 
 
 class Backend(abc.ABC):
@@ -202,7 +210,9 @@ class Backend(abc.ABC):
     def kind_of(self, exc: BaseException) -> ErrorKind:
         """What any error of :attr:`errors` means (SQLAlchemy's wrapper unwrapped)."""
         orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
-        return ErrorKind.UNAVAILABLE if isinstance(orig, OSError) else self.classify(orig)
+        if isinstance(orig, OSError):
+            return _OS_ERRNOS.get(orig.errno or 0, ErrorKind.UNAVAILABLE)
+        return self.classify(orig)
 
     def translate(self, exc: BaseException, action: str) -> Kube9StoreError:
         """The package error for an error of :attr:`errors` during ``action``."""

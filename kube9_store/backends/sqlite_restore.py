@@ -43,6 +43,7 @@ KEEP_TIME = "%Y%m%dT%H%M%SZ"
 #: The source's files SQLite needs to read its committed content whole.
 SOURCE_SIDE_SUFFIXES = ("-wal", "-journal")
 CHUNK = 1 << 20
+SQLITE_NOTADB = 26
 
 
 def ready_path(db: Path) -> Path:
@@ -151,12 +152,17 @@ def set_aside(db: Path, *, wait: float) -> Path:
     try:
         con = sqlite3.connect(db, isolation_level=None, timeout=wait)
         try:
-            con.execute("PRAGMA journal_mode = DELETE").fetchone()
+            mode = con.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
         finally:
             con.close()
-    except sqlite3.DatabaseError:
-        pass  # not a database (nothing of ours to fold in): it is kept exactly as it is
-    if wal.exists() and wal.stat().st_size > 0:
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != SQLITE_NOTADB:
+            raise DatabaseUnavailableError(
+                f"cannot make {db} self-contained before keeping it ({exc}); is another "
+                "program using it? Nothing was changed"
+            ) from exc
+        mode = "delete"  # not a database: nothing of ours to fold in; kept exactly as it is
+    if str(mode).lower() != "delete" or (wal.exists() and wal.stat().st_size > 0):
         raise DatabaseUnavailableError(
             f"cannot fold {wal} into {db} before keeping it; is another program using the "
             "database? Nothing was changed"
