@@ -25,9 +25,9 @@ from sqlalchemy.pool import PoolProxiedConnection
 from kube9_store.backends import Backend
 from kube9_store.errors import (
     DatabaseLockedError,
-    DatabaseUnavailableError,
     ErrorKind,
     ReadOnlyError,
+    StoreClosedError,
 )
 from kube9_store.statements import CompiledSQL
 
@@ -64,7 +64,7 @@ class Executor:
         if held is not None and held[2] == os.getpid():
             return held[0], held[1]
         if self._closed:
-            raise DatabaseUnavailableError(f"{action}: the store is closed")
+            raise StoreClosedError(f"{action}: the store is closed; open a new one")
         try:
             proxy = self.backend.engine.raw_connection()
         except self.backend.errors as exc:  # could not connect
@@ -183,6 +183,6 @@ class Executor:
     def reading(self, action: str) -> Iterator[Connection]:
         """A SQLAlchemy connection for reads of any shape (no BEGIN where the backend allows)."""
         if self._closed:
-            raise DatabaseUnavailableError(f"{action}: the store is closed")
+            raise StoreClosedError(f"{action}: the store is closed; open a new one")
         with self.backend.translated(action), self.backend.reader.connect() as conn:
             yield conn

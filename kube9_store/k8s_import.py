@@ -147,7 +147,9 @@ def to_new_event(item: Any) -> NewEvent:
         metadata["source"] = component
     annotations = meta.get("annotations")
     if isinstance(annotations, Mapping) and annotations:
-        size = len(json.dumps(annotations, ensure_ascii=False, default=str).encode())
+        size = len(
+            json.dumps(annotations, ensure_ascii=False, default=str).encode(errors="surrogatepass")
+        )
         if size <= ANNOTATIONS_MAX_BYTES:
             metadata["annotations"] = dict(annotations)
         else:

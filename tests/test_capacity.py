@@ -224,7 +224,12 @@ def test_vacuum_refused_when_its_copies_do_not_fit(
         # the temporary copy and the write-ahead log are on the same volume: their needs add
         check_refusal(info.value, volume, 2 * needed)
         assert file_fingerprint(db) == before
-        assert sorted(os.listdir(volume)) == ["kube9.db", "kube9.db-shm", "kube9.db-wal"]
+        assert sorted(os.listdir(volume)) == [
+            "kube9.db",
+            "kube9.db-shm",
+            "kube9.db-wal",
+            "kube9.db.lock",
+        ]
 
 
 def test_automatic_vacuum_is_skipped_with_a_warning_and_a_metric(

@@ -293,8 +293,10 @@ def test_db_commands(runner: CliRunner, db_path: Path, tmp_path: Path) -> None:
     assert check == {"ok": True, "problems": [], "full": True}
     import sqlite3
 
-    with sqlite3.connect(db_path) as con:
+    con = sqlite3.connect(db_path)  # closed: a restore refuses while another program has it open
+    with con:
         con.execute("INSERT INTO event_counts VALUES ('system', 'info', 7)")
+    con.close()
     r = runner.invoke(cli, ["db", "check", "--full", "--db", str(db_path)])
     assert r.exit_code == 1
     assert "db recount" in json.loads(r.stdout)["problems"][0]

@@ -10,6 +10,11 @@ import pytest
 from kube9_store import EventFilter, EventStore, NewEvent, ValidationError
 from tests.helpers import event_data
 
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0"
+    ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+)
+
 
 @pytest.mark.parametrize(
     ("update", "field"),
@@ -43,9 +48,7 @@ def test_a_constructed_event_is_validated() -> None:
 
 def test_record_returns_exactly_what_was_stored(store: EventStore) -> None:
     original = NewEvent(**event_data(metadata={"version": "1.0.0"}))
-    edited = original.model_copy(
-        update={"metadata": {"password": "hunter2", "note": "Bearer abc.def.ghi"}}
-    )
+    edited = original.model_copy(update={"metadata": {"password": "hunter2", "note": JWT}})
     returned = store.record(edited)
     stored = store.get(returned.id)
     assert returned == stored

@@ -44,8 +44,9 @@ def test_connections_of_ended_threads_go_back_to_the_pool(store: EventStore) -> 
 def test_a_closed_store_fails_cleanly(backend_url: URL) -> None:
     store = EventStore.open(backend_url, metrics=False)
     store.record(event_data())
+    engine = store.engine
     store.close()
-    assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     for call in (
         store.count,
         lambda: store.record(event_data()),

@@ -69,6 +69,7 @@ def test_colliding_ids_across_imports_lose_neither(store: EventStore) -> None:
             "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": "ns-\udcff"},
         },
         {"reason": "Back\ud83dOff"},
+        {"metadata": {"uid": "uid-a", "annotations": {"note\ud800": "x", "y": "\udcff"}}},
         {"involvedObject": {"kind": "Pod", "name": "web-\udfff"}},
     ],
 )

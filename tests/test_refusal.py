@@ -26,6 +26,7 @@ from kube9_store import EventStore, Kube9StoreError
 from kube9_store.admin import backup
 from kube9_store.cli import cli
 from kube9_store.health import check_health
+from kube9_store.schema import HEAD_VERSION
 from tests.helpers import build_spec_db, event_data
 
 
@@ -56,7 +57,10 @@ def newer_version(path: Path, wal: bool) -> None:
 
 
 def inconsistent(path: Path, wal: bool) -> None:
-    _ours(path, wal, "INSERT INTO schema_version VALUES (4, '2030-01-01T00:00:00.000Z', 'x')")
+    later = HEAD_VERSION + 1
+    _ours(
+        path, wal, f"INSERT INTO schema_version VALUES ({later}, '2030-01-01T00:00:00.000Z', 'x')"
+    )
 
 
 def foreign(path: Path, wal: bool) -> None:
