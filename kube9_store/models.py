@@ -73,6 +73,22 @@ class _Model(BaseModel):
         except pydantic.ValidationError as exc:
             raise ValidationError(problems_from(exc)) from None
 
+    @classmethod
+    def parse(cls, data: Self | Mapping[str, Any]) -> Self:
+        """Validate a mapping (or pass through an instance) with the package's errors."""
+        if isinstance(data, cls):
+            return data
+        if not isinstance(data, Mapping):
+            raise ValidationError.single(
+                cls.__name__, f"must be a {cls.__name__} or a mapping, got {type(data).__name__}"
+            )
+        bad_keys = [k for k in data if not isinstance(k, str)]
+        if bad_keys:
+            raise ValidationError.single(
+                cls.__name__, f"field names must be strings, got {bad_keys[0]!r}"
+            )
+        return cls(**data)
+
 
 class _Input(_Model):
     """A model the API is handed: an instance is trusted only as it was validated."""
@@ -102,16 +118,7 @@ class _Input(_Model):
             if data._validated == id(data.__dict__):
                 return data
             return cls(**dict(data.__dict__))
-        if not isinstance(data, Mapping):
-            raise ValidationError.single(
-                cls.__name__, f"must be a {cls.__name__} or a mapping, got {type(data).__name__}"
-            )
-        bad_keys = [k for k in data if not isinstance(k, str)]
-        if bad_keys:
-            raise ValidationError.single(
-                cls.__name__, f"field names must be strings, got {bad_keys[0]!r}"
-            )
-        return cls(**data)
+        return super().parse(data)
 
 
 def _clean_text(value: str | None) -> str | None:
