@@ -40,7 +40,7 @@ def test_every_type_in_a_store_signature_is_exported() -> None:
             if name.startswith("_") or not callable(member):
                 continue
             namespace = {
-                **vars(__import__(cls.__module__, fromlist=["_"])),
+                **vars(__import__(getattr(member, "__module__", cls.__module__), fromlist=["_"])),
                 "CollectorRegistry": CollectorRegistry,  # imported only for type checkers
             }
             hints = typing.get_type_hints(member, globalns=namespace)

@@ -1,0 +1,70 @@
+"""What every part of the store shares: its backend, executor, compiled statements, clock,
+metrics and retention policy (:class:`~kube9_store.store.EventStore` is built from the parts
+in :mod:`~kube9_store.store_reads`, :mod:`~kube9_store.store_writes` and
+:mod:`~kube9_store.store_maintenance`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from kube9_store.backends import Backend
+from kube9_store.executor import Executor
+from kube9_store.filters import Shape
+from kube9_store.instrumentation import Hooks, NoMetrics
+from kube9_store.retention import RetentionPolicy
+from kube9_store.statements import CompiledSQL, Statements
+from kube9_store.timestamps import utcnow
+
+
+class StoreCore:
+    """The state of an open store; the parts add the operations."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        retention: RetentionPolicy | None = None,
+        metrics: Hooks | None = None,
+    ) -> None:
+        self.backend = backend
+        self.clock = clock
+        self._retention = retention
+        self._run = Executor(backend)
+        self.sql = Statements(backend.engine.dialect, backend.sort_key, backend=backend)
+        self._shapes: dict[Shape, CompiledSQL] = {}
+        self.metrics: Hooks = metrics if metrics is not None else NoMetrics()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for reads of your own (the store's writes keep its rules)."""
+        return self.backend.engine
+
+    @property
+    def url(self) -> URL:
+        return self.backend.url
+
+    @property
+    def read_only(self) -> bool:
+        return self.backend.settings.read_only
+
+    @property
+    def location(self) -> str:
+        """The database file, or the URL (password hidden) for other backends."""
+        return self.backend.location
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        """The policy given at open, else the environment's, read when first needed (a bad
+        variable fails retention, not every read)."""
+        if self._retention is None:
+            self._retention = RetentionPolicy.from_env()
+        return self._retention
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"EventStore({self.location!r}, {mode})"

@@ -1,0 +1,160 @@
+"""Retention (age rules and the size budget) and maintenance: counts rebuilt, VACUUM,
+integrity, sizes, backups and snapshots."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from typing import Any
+
+from kube9_store import checks, snapshots
+from kube9_store.errors import NotEnoughSpaceError, ValidationError
+from kube9_store.instrumentation import instrumented
+from kube9_store.results import BackupResult, IntegrityResult, RetentionResult, SizeInfo, VolumeInfo
+from kube9_store.retention import (
+    VACUUM_FREE_SHARE,
+    RetentionPolicy,
+    apply_retention,
+    enforce_budget,
+)
+from kube9_store.schema import HEAD_VERSION
+from kube9_store.store_reads import StoreReads
+
+log = logging.getLogger(__name__)
+
+
+class StoreMaintenance(StoreReads):
+    """The store's retention and maintenance."""
+
+    # -- retention and maintenance -----------------------------------------------------------
+
+    @instrumented("delete")
+    def apply_retention(
+        self,
+        now: datetime | None = None,
+        *,
+        policy: RetentionPolicy | None = None,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+        vacuum_free_share: float | None = VACUUM_FREE_SHARE,
+    ) -> RetentionResult:
+        """Delete events past the retention policy (``now`` defaults to the store's clock), then,
+        when the policy has a size budget and the used space exceeds it, the oldest events
+        (info and warning first) down to the budget's low watermark.
+
+        After a run that leaves at least ``vacuum_free_share`` of the file's pages free, the
+        file is vacuumed (None disables that; servers reclaim space by themselves); when the
+        filesystems lack the room VACUUM needs, it is skipped with a warning and
+        ``result.vacuum_skipped`` says why.
+        """
+        if vacuum_free_share is not None:
+            checks.share("vacuum_free_share", vacuum_free_share)
+        if policy is not None and not isinstance(policy, RetentionPolicy):
+            raise ValidationError.single("policy", "must be a RetentionPolicy or None")
+        if not isinstance(dry_run, bool):
+            raise ValidationError.single("dry_run", "must be True or False")
+        batch, count = self.sql.retention_batch, self.sql.retention_count
+
+        def delete_batch(severity: str, cutoff: str, limit: int) -> int:
+            values = batch.params({"severity": severity, "cutoff": cutoff, "batch": limit})
+            return self._run.write(
+                "apply retention",
+                lambda con: int(con.execute(batch.sql, values).rowcount),
+                one_statement=True,
+            )
+
+        def count_expired(severity: str, cutoff: str) -> int:
+            values = {"severity": severity, "cutoff": cutoff}
+            return int(self._run.fetch(count, values, "count expired")[0][0])
+
+        chosen = policy or self.retention
+        result = apply_retention(
+            chosen,
+            now=now if now is not None else self.clock(),
+            delete_batch=delete_batch,
+            count_expired=count_expired,
+            batch_size=batch_size,
+            dry_run=dry_run,
+        )
+        if chosen.max_bytes is not None:
+            result.budget_bytes = chosen.max_bytes
+            result.budget_by_severity = enforce_budget(
+                chosen.max_bytes,
+                used_bytes=self.backend.used_bytes,
+                count_events=lambda group: self.count({"severity": list(group)}),
+                nth_oldest=self._nth_oldest,
+                delete_batch=delete_batch,
+                count_expired=count_expired,
+                batch_size=batch_size,
+                dry_run=dry_run,
+            )
+        if not dry_run and result.deleted and vacuum_free_share is not None:
+            try:
+                result.vacuumed = self.backend.vacuum_if_worthwhile(vacuum_free_share)
+            except NotEnoughSpaceError as exc:
+                result.vacuum_skipped = str(exc)
+                log.warning("VACUUM after retention skipped: %s", exc)
+        self.metrics.retention_ran(result)
+        return result
+
+    def _nth_oldest(self, group: tuple[str, str], skip: int) -> str | None:
+        values = {"severity_0": group[0], "severity_1": group[1], "skip": skip}
+        rows = self._run.fetch(self.sql.nth_oldest, values, "find budget cutoff")
+        return str(rows[0][0]) if rows else None
+
+    def recount(self) -> dict[str, int]:
+        """Rebuild ``event_counts`` from the events in one transaction, for when something
+        bypassed the triggers (a TRUNCATE, or INSERT OR REPLACE without recursive triggers).
+        Returns the new counts by type."""
+        clear, fill = self.sql.clear_counts, self.sql.fill_counts
+
+        def rebuild(con: Any) -> None:
+            con.execute(clear.sql, clear.params({}))
+            con.execute(fill.sql, fill.params({}))
+
+        self._run.write("recount events", rebuild)
+        return self.count_by_type()
+
+    def vacuum(self) -> SizeInfo:
+        """Give the space of deleted events back to the filesystem; returns the new sizes."""
+        self._run.check_writable("vacuum")
+        self.backend.vacuum()
+        return self.size_bytes()
+
+    def integrity_check(self, full: bool = False) -> IntegrityResult:
+        """quick_check (``full=False``, daily) or integrity_check plus count check (weekly)."""
+        return self.backend.integrity_check(full=full)
+
+    def size(self) -> SizeInfo:
+        """The store's size: the database, its write-ahead log, and the free space inside."""
+        return self.backend.size_info()
+
+    def volume(self) -> VolumeInfo | None:
+        """The filesystem holding the database file (None on a server)."""
+        return self.backend.volume()
+
+    def storage_budget(self) -> int | None:
+        """The retention policy's size budget in bytes (None: no budget)."""
+        return self.retention.max_bytes
+
+    def size_bytes(self) -> SizeInfo:
+        """The same as :meth:`size` (the older name)."""
+        return self.backend.size_info()
+
+    def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
+        """A consistent, verified online copy at ``dest``, which must not exist yet
+        (DestinationExistsError); what crashed backups left in its directory is removed."""
+        return self.backend.backup(checks.path("dest", dest), head_version=HEAD_VERSION)
+
+    def backup_snapshot(
+        self, directory: str | os.PathLike[str], *, keep_days: int = 7
+    ) -> BackupResult:
+        """A timestamped backup in ``directory`` (a name of its own even when another was
+        taken the same second); snapshots older than ``keep_days`` go."""
+        return snapshots.take_snapshot(
+            self.backup,
+            checks.path("directory", directory),
+            now=self.clock(),
+            keep_days=keep_days,
+        )

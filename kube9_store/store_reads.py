@@ -1,0 +1,138 @@
+"""Reading events: get, query, keyset pages, iteration and counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from kube9_store import checks
+from kube9_store.filters import (
+    Page,
+    Shape,
+    check_count,
+    counted_only,
+    counted_statement,
+    decode_cursor,
+    encode_cursor,
+    shape_and_values,
+    statement_for,
+)
+from kube9_store.instrumentation import instrumented
+from kube9_store.models import Event, EventFilter
+from kube9_store.rows import event_from_tuple
+from kube9_store.statements import CompiledSQL
+from kube9_store.store_core import StoreCore
+
+
+class StoreReads(StoreCore):
+    """The store's queries."""
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @instrumented("select")
+    def get(self, event_id: str) -> Event | None:
+        """The event with this id, or None."""
+        checks.text("event_id", event_id)
+        rows = self._run.fetch(self.sql.get, {"id": event_id}, "get event")
+        return event_from_tuple(rows[0]) if rows else None
+
+    @instrumented("select")
+    def query(
+        self,
+        flt: EventFilter | Mapping[str, Any] | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+        *,
+        cursor: str | None = None,
+    ) -> list[Event]:
+        """Matching events, newest first, one page (equal instants: newest stored first on
+        SQLite, by id descending on PostgreSQL): at most ``limit`` events, 50 unless given.
+
+        ``limit=None`` returns every match at once; :meth:`iter` walks every match a page at a
+        time. ``cursor`` (from :meth:`page`) starts just after that event: keyset pagination,
+        as fast a thousand pages deep as on the first.
+        """
+        f = EventFilter.parse(flt) if flt is not None else None
+        if limit is not None:
+            check_count("limit", limit, 1)
+        check_count("offset", offset, 0)
+        key = decode_cursor(cursor) if cursor is not None else None
+        shape, values = shape_and_values(f, cursor=key, limit=limit, offset=offset)
+        rows = self._run.fetch(self._compiled(shape), values, "query events")
+        return [event_from_tuple(r) for r in rows]
+
+    def _compiled(self, shape: Shape) -> CompiledSQL:
+        """The statement for a query shape, compiled once per store."""
+        compiled = self._shapes.get(shape)
+        if compiled is None:
+            compiled = CompiledSQL.of(
+                statement_for(shape, self.backend.sort_key), self.engine.dialect
+            )
+            self._shapes[shape] = compiled
+        return compiled
+
+    def page(
+        self,
+        flt: EventFilter | Mapping[str, Any] | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """One keyset page and the cursor of the next (None when this is the last)."""
+        check_count("limit", limit, 1)
+        rows = self.query(flt, limit + 1, cursor=cursor)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(rows[-1]) if more else None)
+
+    def iter(
+        self, flt: EventFilter | Mapping[str, Any] | None = None, *, page_size: int = 500
+    ) -> Iterator[Event]:
+        """Every matching event, newest first, fetched ``page_size`` at a time with keyset
+        paging, so memory stays bounded however many match. Events recorded meanwhile that
+        are newer than those already read are not visited."""
+        checks.whole_number("page_size", page_size, 1, checks.MAX_INT64 - 1)
+        f = EventFilter.parse(flt) if flt is not None else None
+        return self._pages(f, page_size)
+
+    def _pages(self, flt: EventFilter | None, page_size: int) -> Iterator[Event]:
+        cursor: str | None = None
+        while True:
+            page = self.page(flt, page_size, cursor)
+            yield from page.events
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    @instrumented("select")
+    def count(self, flt: EventFilter | Mapping[str, Any] | None = None) -> int:
+        """How many events match. No filter, or one on type and severity alone, is answered
+        from the trigger-maintained counts without reading the events."""
+        f = EventFilter.parse(flt) if flt is not None else None
+        if not counted_only(f):
+            shape, values = shape_and_values(f, count=True)
+            return int(self._run.fetch(self._compiled(shape), values, "count events")[0][0])
+        if f is None or not (f.event_type or f.severity):
+            return int(self._run.fetch(self.sql.count_all, {}, "count events")[0][0])
+        with self._run.reading("count events") as conn:
+            return int(conn.execute(counted_statement(f)).scalar_one())
+
+    @instrumented("select")
+    def count_by_type(self) -> dict[str, int]:
+        """Events per event_type (types with none are left out)."""
+        rows = self._run.fetch(self.sql.count_by["event_type"], {}, "count")
+        return {k: int(n) for k, n in rows}
+
+    @instrumented("select")
+    def count_by_severity(self) -> dict[str, int]:
+        """Events per severity (severities with none are left out)."""
+        rows = self._run.fetch(self.sql.count_by["severity"], {}, "count")
+        return {k: int(n) for k, n in rows}
+
+    def counts_by_type_and_severity(self) -> dict[tuple[str, str], int]:
+        """Events per (event_type, severity), from the trigger-maintained counts."""
+        rows = self._run.fetch(self.sql.count_pairs, {}, "count events")
+        return {(t, s): int(n) for t, s, n in rows}
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the spec's schema_version table."""
+        return int(self._run.fetch(self.sql.schema_version, {}, "read schema version")[0][0])
