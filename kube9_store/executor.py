@@ -56,13 +56,22 @@ class Executor:
         self._held: weakref.WeakSet[PoolProxiedConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
+        self._pid = os.getpid()
 
     def _connection(self, action: str) -> tuple[PoolProxiedConnection, Any]:
         """This thread's connection and its driver connection, checked out on first use."""
         local = self._local.__dict__
         held: tuple[PoolProxiedConnection, Any, int] | None = local.get("held")
-        if held is not None and held[2] == os.getpid():
+        pid = os.getpid()
+        if held is not None and held[2] == pid:
             return held[0], held[1]
+        if self._pid != pid:  # a forked child: the pool's connections are the parent's
+            self._pid = pid
+            self._local = threading.local()
+            local = self._local.__dict__
+            with self._lock:
+                self._held = weakref.WeakSet()
+            self.backend.engine.dispose(close=False)
         if self._closed:
             raise StoreClosedError(f"{action}: the store is closed; open a new one")
         try:
@@ -70,7 +79,7 @@ class Executor:
         except self.backend.errors as exc:  # could not connect
             raise self.backend.translate(exc, action) from exc
         con = proxy.driver_connection
-        local["held"] = (proxy, con, os.getpid())
+        local["held"] = (proxy, con, pid)
         with self._lock:
             self._held.add(proxy)
         return proxy, con
