@@ -9,15 +9,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from kube9_store import checks, snapshots
-from kube9_store.backends import backend_for
+from kube9_store import checks, lineage, snapshots
+from kube9_store.backends import Backend, backend_for
 from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
 from kube9_store.errors import SchemaError
 from kube9_store.migrate import Migrator
 from kube9_store.opening import open_database
 from kube9_store.results import BackupResult
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, events
-from kube9_store.state import read_state
+from kube9_store.state import SchemaState, read_state
 from kube9_store.timestamps import utcnow
 
 
@@ -36,15 +36,21 @@ class DatabaseStatus:
     wal_bytes: int | None
     #: Volume, bytes per event, free pages, projection and budget (at head only).
     capacity: dict[str, Any] | None = None
+    #: ``kube9_store`` (this package's, possibly behind head), ``other`` (another program's
+    #: lineage, read-only), or None (no event database, or one that cannot be read).
+    lineage: str | None = None
+    #: What the database is when it is not at head, and what to do about it.
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def status(db: DbLocation | None = None) -> DatabaseStatus:
-    """Read-only: never creates, migrates or writes."""
+    """Read-only: never creates, migrates or writes (nor anything beside a file)."""
     backend = backend_for(resolve_url(db), ConnectionSettings(read_only=True))
     backend.check_location(must_exist=True)
+    backend.read_as_found()
     try:
         with backend.translated("read database status"), backend.engine.connect() as conn:
             state = read_state(conn)
@@ -54,6 +60,7 @@ def status(db: DbLocation | None = None) -> DatabaseStatus:
                 else None
             )
         size = backend.size_info() if "events" in state.tables else None
+        kind, note = _lineage(backend, state)
     finally:
         backend.dispose()
     found = None
@@ -74,7 +81,19 @@ def status(db: DbLocation | None = None) -> DatabaseStatus:
         event_count=count,
         database_bytes=size.database_bytes if size is not None else None,
         wal_bytes=size.wal_bytes if size is not None else None,
+        lineage=kind,
+        note=note,
     )
+
+
+def _lineage(backend: Backend, state: SchemaState) -> tuple[str | None, str | None]:
+    if state.at_package_head:
+        return "kube9_store", None
+    try:
+        model = lineage.read_model(backend, state)
+    except SchemaError as exc:
+        return None, str(exc)
+    return ("other" if model.foreign else "kube9_store"), model.notice
 
 
 def upgrade(db: DbLocation | None = None, revision: str = "head") -> DatabaseStatus:
@@ -110,8 +129,9 @@ def downgrade(db: DbLocation | None, revision: str) -> DatabaseStatus:
 
 
 def backup(db: DbLocation | None, dest: str | os.PathLike[str]) -> BackupResult:
-    """A verified copy of any kube9 database (even one behind) at ``dest``, or a timestamped
-    snapshot in ``dest`` when it is a directory. The database is opened read-only and never
+    """A verified copy of any kube9 database (even one behind, or of another lineage such as
+    the reference operator's) at ``dest``, or a timestamped snapshot in ``dest`` when it is a
+    directory. The database is opened read-only and never
     migrated or written: the copy holds its own schema version (``schema_version`` says which).
     """
     target = checks.path("dest", dest)
@@ -121,10 +141,16 @@ def backup(db: DbLocation | None, dest: str | os.PathLike[str]) -> BackupResult:
         state = backend.inspect()
         if state is None or state.is_empty:
             raise SchemaError(f"{backend.location} holds no kube9 database to back up")
-        Migrator(backend).plan(state)  # refuses newer, foreign or inconsistent databases
+        head: int | None = HEAD_VERSION
+        if not state.at_package_head:
+            # behind head, or another lineage's (copied as it is, whatever its own versions);
+            # refuses newer, inconsistent or unreadable databases
+            if lineage.read_model(backend, state).foreign:
+                head = None
+            backend.read_as_found()
 
         def copy(path: os.PathLike[str]) -> BackupResult:
-            return backend.backup(checks.path("dest", path), head_version=HEAD_VERSION)
+            return backend.backup(checks.path("dest", path), head_version=head)
 
         if target.is_dir():
             return snapshots.take_snapshot(copy, target, now=utcnow())

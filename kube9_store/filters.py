@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, s
 from kube9_store import checks
 from kube9_store.errors import ValidationError
 from kube9_store.models import Event, EventFilter
+from kube9_store.readmodel import HEAD_MODEL, ReadModel
 from kube9_store.schema import event_counts, events
 from kube9_store.sortkey import BY_TEXT, SortKey
 
@@ -96,6 +97,7 @@ class Shape:
     limit: bool
     offset: bool
     count: bool
+    oldest_first: bool = False
 
 
 def shape_and_values(
@@ -105,8 +107,10 @@ def shape_and_values(
     limit: int | None = None,
     offset: int = 0,
     count: bool = False,
+    oldest_first: bool = False,
 ) -> tuple[Shape, dict[str, object]]:
-    """The statement shape of a query and its bound values, by parameter name."""
+    """The statement shape of a query and its bound values, by parameter name. A ``cursor``
+    is the (created_at, id) of the last row already seen, in the query's order."""
     values: dict[str, object] = {}
     f = flt or EventFilter()
     for prefix, items in (
@@ -140,13 +144,17 @@ def shape_and_values(
         limit=limit is not None,
         offset=bool(offset),
         count=count,
+        oldest_first=oldest_first,
     )
     return shape, values
 
 
-def statement_for(shape: Shape, order: SortKey = BY_TEXT) -> Select[Any]:
+def statement_for(
+    shape: Shape, order: SortKey = BY_TEXT, model: ReadModel = HEAD_MODEL
+) -> Select[Any]:
     """The SELECT (or COUNT) for a shape, every value a named bound parameter, ordered and
-    bounded on the backend's sort ``order`` so its indexes serve it."""
+    bounded on the backend's sort ``order`` so its indexes serve it, reading what ``model``
+    says the database has."""
     c = events.c
     created = order.created()
     conds: list[ColumnElement[bool]] = []
@@ -168,16 +176,26 @@ def statement_for(shape: Shape, order: SortKey = BY_TEXT) -> Select[Any]:
     if shape.acknowledged is not None:
         # A literal, not a parameter: SQLite uses the partial index of acknowledged events
         # only when the query states acknowledged = 1 in its text.
-        conds.append(c.acknowledged == literal_column("1" if shape.acknowledged else "0"))
+        conds.append(
+            model.acknowledged_column == literal_column("1" if shape.acknowledged else "0")
+        )
     if shape.cursor:
         at = order.time(bindparam("cursor_created_at"))
-        conds.append(created <= at)  # the index range; the tuple alone would scan
-        conds.append(
-            tuple_(created, order.tiebreak) < tuple_(at, order.tiebreak_of(bindparam("cursor_id")))
-        )
+        key = tuple_(created, order.tiebreak)
+        after = tuple_(at, order.tiebreak_of(bindparam("cursor_id")))
+        # the range on the time key is what the index serves; the tuple alone would scan
+        if shape.oldest_first:
+            conds.extend([created >= at, key > after])
+        else:
+            conds.extend([created <= at, key < after])
     if shape.count:
         return select(func.count()).select_from(events).where(*conds)
-    stmt = select(events).where(*conds).order_by(created.desc(), order.tiebreak.desc())
+    direction = (
+        (created.asc(), order.tiebreak.asc())
+        if shape.oldest_first
+        else (created.desc(), order.tiebreak.desc())
+    )
+    stmt = select(*model.columns).select_from(events).where(*conds).order_by(*direction)
     if shape.limit:
         stmt = stmt.limit(bindparam("limit"))
     if shape.offset:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kube9_store import lineage
 from kube9_store.backends import Backend
 from kube9_store.errors import SchemaError
 from kube9_store.migrate import Migrator
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
-from kube9_store.state import SchemaState, difference
+from kube9_store.readmodel import HEAD_MODEL, ReadModel
+from kube9_store.state import SchemaState
 
 
 def open_database(
@@ -19,42 +20,39 @@ def open_database(
     migrate: bool = True,
     extra_version_locations: Sequence[str] = (),
     target: str = "head",
-) -> None:
+) -> ReadModel:
     """Make ``backend``'s database ready for the store: at the schema head (migrating it first
-    when allowed), or, for a read-only backend, checked to be there already.
+    when allowed), and say how the store reads it. A read-only backend is never migrated: a
+    database behind head, or of another lineage, is read with what its schema has.
 
     ``target`` other than head stops the upgrade at that revision (``db upgrade --revision``).
     On failure the backend's connections are closed.
     """
     try:
         if backend.settings.read_only:
-            _check_current(backend)
-            return
+            return _read_model(backend)
         backend.check_location(must_exist=False)
         if target == "head" and not extra_version_locations:
             state = backend.inspect()
             if state is not None and state.at_package_head:
-                return  # the common case: no lock, no write
+                return HEAD_MODEL  # the common case: no lock, no write
         with backend.translated(f"cannot migrate {backend.location}"), backend.migration_lock():
             state = backend.prepare()  # again, under the lock: another opener may have migrated
             _migrate(backend, state, migrate, extra_version_locations, target)
+        return HEAD_MODEL
     except BaseException:
         backend.dispose()
         raise
 
 
-def _check_current(backend: Backend) -> None:
+def _read_model(backend: Backend) -> ReadModel:
     backend.check_location(must_exist=True)
     state = backend.inspect()
     if state is None or state.at_package_head:
-        return
-    migrator = Migrator(backend)
-    migrator.plan(state)  # raises for newer, unknown or foreign databases
-    raise SchemaError(
-        f"the database is at {migrator.describe_state(state)} but this package needs "
-        f"revision {HEAD_REVISION} (schema version {HEAD_VERSION}); upgrade it with "
-        "`kube9-store db upgrade` (queries never migrate)"
-    )
+        return HEAD_MODEL
+    model = lineage.read_model(backend, state)
+    backend.read_as_found()
+    return model
 
 
 def _migrate(
@@ -68,6 +66,7 @@ def _migrate(
     migrator.check_revision(target)
     if migrator.is_current(state) or (target != "head" and state.revision == target):
         return
+    lineage.refuse_other_lineage(backend, state, migrator)
     stamp_first = migrator.plan(state)
     if not migrate:
         raise SchemaError(
@@ -82,16 +81,9 @@ def _migrate(
 
 def _verify_adoptable(backend: Backend, migrator: Migrator, revision: str) -> None:
     """A database made by the spec's plain SQL must have exactly that version's structure."""
-    found = backend.structure()
-    reference = backend.scratch()
-    try:
-        Migrator(reference).upgrade(revision)
-        expected = reference.structure()
-    finally:
-        reference.dispose()
-    if found != expected:
+    differs = lineage.structure_difference(backend, revision)
+    if differs is not None:
         raise SchemaError(
             f"{backend.location} says schema version {migrator.versions[revision]} but its "
-            f"structure differs from that version: {difference(found, expected)}; "
-            "refusing to migrate it"
+            f"structure differs from that version: {differs}; refusing to migrate it"
         )

@@ -1,6 +1,6 @@
-"""Events as table rows and rows as events, and the ids of a batch of rows. Rows read back
-are trusted (this package wrote them), so they become :class:`Event` objects without
-validating them again."""
+"""Events as table rows and rows as events, and the ids of a batch of rows. Rows this package
+wrote are trusted, so they become :class:`Event` objects without validating them again; rows of
+a database it did not write have their metadata checked on the way."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from kube9_store.errors import DuplicateEventError
+from kube9_store.errors import DuplicateEventError, Kube9StoreError
 from kube9_store.ids import event_id_at
 from kube9_store.models import Event, NewEvent, stored_event
 from kube9_store.schema import EVENT_COLUMNS
@@ -61,6 +61,10 @@ def parse_metadata(text: str | None) -> dict[str, Any] | None:
 
 def event_from_tuple(row: Sequence[Any]) -> Event:
     """A stored row (columns in table order) as an Event."""
+    return _event(row, parse_metadata(row[8]))
+
+
+def _event(row: Sequence[Any], metadata: dict[str, Any] | None) -> Event:
     return stored_event(
         {
             "id": row[0],
@@ -71,11 +75,29 @@ def event_from_tuple(row: Sequence[Any]) -> Event:
             "object_kind": row[5],
             "object_namespace": row[6],
             "object_name": row[7],
-            "metadata": parse_metadata(row[8]),
+            "metadata": metadata,
             "created_at": row[9],
             "acknowledged": bool(row[10]),
         }
     )
+
+
+def checked_event_from_tuple(row: Sequence[Any]) -> Event:
+    """A row of a database another program wrote, as an Event: its metadata must be a JSON
+    object (or NULL), else the error names the event."""
+    text = row[8]
+    if text is None:
+        return _event(row, None)
+    try:
+        metadata = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise Kube9StoreError(f"event {row[0]!r}: stored metadata is not JSON ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise Kube9StoreError(
+            f"event {row[0]!r}: stored metadata is a JSON {type(metadata).__name__}, "
+            "expected an object"
+        )
+    return _event(row, metadata)
 
 
 def insert_rows(con: Any, insert: CompiledSQL, rows: list[dict[str, Any]]) -> None:

@@ -1,5 +1,6 @@
-"""Hot-path statements, defined in SQLAlchemy Core and compiled once per dialect, so record,
-get and count run on the pooled driver connection with no per-call compilation."""
+"""Hot-path statements, defined in SQLAlchemy Core and compiled once per store, so record,
+get and count run on the pooled driver connection with no per-call compilation. What they read
+follows the store's :class:`~kube9_store.readmodel.ReadModel`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from kube9_store.readmodel import HEAD_MODEL, ReadModel
 from kube9_store.schema import EVENT_COLUMNS, event_counts, events, schema_version
 from kube9_store.sortkey import BY_TEXT, SortKey
 
@@ -46,15 +48,21 @@ class CompiledSQL:
 
 
 class Statements:
-    """The store's fixed statements for one engine's dialect, each compiled on first use (a
-    short-lived CLI process compiles only what it runs)."""
+    """The store's fixed statements for one backend and read model, each compiled on first use
+    (a short-lived CLI process compiles only what it runs)."""
 
     def __init__(
-        self, dialect: Dialect, key: SortKey = BY_TEXT, *, backend: Backend | None = None
+        self,
+        dialect: Dialect,
+        key: SortKey = BY_TEXT,
+        *,
+        backend: Backend | None = None,
+        model: ReadModel = HEAD_MODEL,
     ) -> None:
         self.dialect = dialect
         self.key = key
         self.backend = backend
+        self.model = model
 
     def _compile(self, stmt: ClauseElement) -> CompiledSQL:
         return CompiledSQL.of(stmt, self.dialect)
@@ -75,7 +83,7 @@ class Statements:
 
     @cached_property
     def get(self) -> CompiledSQL:
-        return self._compile(select(events).where(events.c.id == bindparam("id")))
+        return self._compile(select(*self.model.columns).where(events.c.id == bindparam("id")))
 
     @cached_property
     def acknowledge(self) -> CompiledSQL:
@@ -87,10 +95,23 @@ class Statements:
 
     @cached_property
     def count_all(self) -> CompiledSQL:
+        if not self.model.counts:
+            return self._compile(select(func.count()).select_from(events))
         return self._compile(select(func.coalesce(func.sum(event_counts.c.n), 0)))
 
     @cached_property
     def count_by(self) -> dict[str, CompiledSQL]:
+        """Counts per event_type and per severity: from event_counts, or, in a database
+        without it, by grouping the events."""
+        if not self.model.counts:
+            return {
+                name: self._compile(
+                    select(events.c[name], func.count())
+                    .group_by(events.c[name])
+                    .order_by(events.c[name])
+                )
+                for name in ("event_type", "severity")
+            }
         total = func.sum(event_counts.c.n)
         return {
             name: self._compile(
@@ -104,6 +125,11 @@ class Statements:
 
     @cached_property
     def count_pairs(self) -> CompiledSQL:
+        if not self.model.counts:
+            e = events.c
+            return self._compile(
+                select(e.event_type, e.severity, func.count()).group_by(e.event_type, e.severity)
+            )
         c = event_counts.c
         return self._compile(select(c.event_type, c.severity, c.n).where(c.n > 0))
 

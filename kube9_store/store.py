@@ -10,6 +10,7 @@ their parts: :mod:`~kube9_store.store_writes`, :mod:`~kube9_store.store_reads` a
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -21,6 +22,7 @@ from kube9_store.config import ConnectionSettings, DbLocation, Synchronous, reso
 from kube9_store.errors import SourceMissingError, ValidationError
 from kube9_store.instrumentation import Hooks, NoMetrics
 from kube9_store.opening import open_database
+from kube9_store.readmodel import HEAD_MODEL, ReadModel
 from kube9_store.retention import RetentionPolicy
 from kube9_store.schema import HEAD_VERSION
 from kube9_store.store_maintenance import StoreMaintenance
@@ -29,6 +31,8 @@ from kube9_store.timestamps import utcnow
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+log = logging.getLogger(__name__)
 
 
 class EventStore(StoreWrites, StoreMaintenance):
@@ -42,8 +46,11 @@ class EventStore(StoreWrites, StoreMaintenance):
         clock: Callable[[], datetime] = utcnow,
         retention: RetentionPolicy | None = None,
         metrics: Hooks | None = None,
+        read_model: ReadModel = HEAD_MODEL,
     ) -> None:
-        super().__init__(backend, clock=clock, retention=retention, metrics=metrics)
+        super().__init__(
+            backend, clock=clock, retention=retention, metrics=metrics, read_model=read_model
+        )
         self.metrics.track(self)  # its size and counts, read at every scrape
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -66,12 +73,14 @@ class EventStore(StoreWrites, StoreMaintenance):
         """Open (creating and migrating when needed) the database at ``db``: a path or a
         SQLAlchemy URL; None means $KUBE9_DB_URL, else $DB_PATH/kube9.db, else /data/kube9.db.
 
-        ``read_only`` never creates, migrates or writes; ``migrate=False`` refuses a database
-        that is behind instead of upgrading it. ``synchronous="FULL"`` trades insert speed for
-        durability across power loss. ``retention`` defaults to the environment
-        ($EVENT_RETENTION_INFO_WARNING_DAYS, $EVENT_RETENTION_ERROR_CRITICAL_DAYS), else the
-        spec's 7 and 30 days. Metrics go to ``registry`` (default: prometheus_client's global
-        registry); ``metrics=False`` switches instrumentation off.
+        ``read_only`` never creates, migrates or writes, and also opens a database behind
+        head, or one of another lineage such as the reference operator's, reading what its
+        schema has (:attr:`read_model` says what, and its ``notice`` why); ``migrate=False``
+        refuses a database that is behind instead of upgrading it. ``synchronous="FULL"``
+        trades insert speed for durability across power loss. ``retention`` defaults to the
+        environment ($EVENT_RETENTION_INFO_WARNING_DAYS, $EVENT_RETENTION_ERROR_CRITICAL_DAYS),
+        else the spec's 7 and 30 days. Metrics go to ``registry`` (default: prometheus_client's
+        global registry); ``metrics=False`` switches instrumentation off.
         """
         settings = ConnectionSettings(
             read_only=read_only, synchronous=synchronous, busy_timeout=busy_timeout
@@ -91,12 +100,17 @@ class EventStore(StoreWrites, StoreMaintenance):
         backend = backend_for(resolve_url(db), settings)
         backend.hold()
         try:
-            open_database(backend, migrate=migrate, extra_version_locations=extra_version_locations)
+            model = open_database(
+                backend, migrate=migrate, extra_version_locations=extra_version_locations
+            )
+            if model.notice is not None:
+                log.info("%s", model.notice)
             return cls(
                 backend,
                 clock=clock,
                 retention=retention,
                 metrics=_metrics_for(registry) if metrics else NoMetrics(),
+                read_model=model,
             )
         except BaseException:
             backend.release(refused=True)
@@ -141,13 +155,11 @@ class EventStore(StoreWrites, StoreMaintenance):
         settings = ConnectionSettings(busy_timeout=open_kwargs.get("busy_timeout", 5.0))
         migrate = open_kwargs.get("migrate", True) is True and not open_kwargs.get("read_only")
         extra = open_kwargs.get("extra_version_locations", ())
-        backend_for(url, settings).restore(
-            source,
-            head_version=HEAD_VERSION,
-            prepare=lambda copy: open_database(
-                copy, migrate=migrate, extra_version_locations=extra
-            ),
-        )
+
+        def prepare(copy: Backend) -> None:
+            open_database(copy, migrate=migrate, extra_version_locations=extra)
+
+        backend_for(url, settings).restore(source, head_version=HEAD_VERSION, prepare=prepare)
         return cls.open(url, **open_kwargs)
 
 

@@ -15,7 +15,10 @@ from kube9_store.backends import Backend
 from kube9_store.executor import Executor
 from kube9_store.filters import Shape
 from kube9_store.instrumentation import Hooks, NoMetrics
+from kube9_store.readmodel import HEAD_MODEL, ReadModel
 from kube9_store.retention import RetentionPolicy
+from kube9_store.rows import checked_event_from_tuple, event_from_tuple
+from kube9_store.sortkey import BY_TEXT
 from kube9_store.statements import CompiledSQL, Statements
 from kube9_store.timestamps import utcnow
 
@@ -30,12 +33,20 @@ class StoreCore:
         clock: Callable[[], datetime] = utcnow,
         retention: RetentionPolicy | None = None,
         metrics: Hooks | None = None,
+        read_model: ReadModel = HEAD_MODEL,
     ) -> None:
         self.backend = backend
         self.clock = clock
         self._retention = retention
         self._run = Executor(backend)
-        self.sql = Statements(backend.engine.dialect, backend.sort_key, backend=backend)
+        #: How this database is read (decided at open: what its schema has).
+        self.read_model = read_model
+        #: The order its indexes serve: the backend's at head, (created_at, id) before.
+        self.sort_key = backend.sort_key if read_model.at_head else BY_TEXT
+        self.sql = Statements(
+            backend.engine.dialect, self.sort_key, backend=backend, model=read_model
+        )
+        self._to_event = event_from_tuple if read_model.trusted else checked_event_from_tuple
         self._shapes: dict[Shape, CompiledSQL] = {}
         self.metrics: Hooks = metrics if metrics is not None else NoMetrics()
 

@@ -144,8 +144,10 @@ class StoreMaintenance(StoreReads):
 
     def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
         """A consistent, verified online copy at ``dest``, which must not exist yet
-        (DestinationExistsError); what crashed backups left in its directory is removed."""
-        return self.backend.backup(checks.path("dest", dest), head_version=HEAD_VERSION)
+        (DestinationExistsError); what crashed backups left in its directory is removed. A
+        database of another lineage is copied as it is, whatever its own version numbers."""
+        head = None if self.read_model.foreign else HEAD_VERSION
+        return self.backend.backup(checks.path("dest", dest), head_version=head)
 
     def backup_snapshot(
         self, directory: str | os.PathLike[str], *, keep_days: int = 7

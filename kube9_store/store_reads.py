@@ -19,7 +19,6 @@ from kube9_store.filters import (
 )
 from kube9_store.instrumentation import instrumented
 from kube9_store.models import Event, EventFilter
-from kube9_store.rows import event_from_tuple
 from kube9_store.statements import CompiledSQL
 from kube9_store.store_core import StoreCore
 
@@ -34,7 +33,7 @@ class StoreReads(StoreCore):
         """The event with this id, or None."""
         checks.text("event_id", event_id)
         rows = self._run.fetch(self.sql.get, {"id": event_id}, "get event")
-        return event_from_tuple(rows[0]) if rows else None
+        return self._to_event(rows[0]) if rows else None
 
     @instrumented("select")
     def query(
@@ -59,14 +58,15 @@ class StoreReads(StoreCore):
         key = decode_cursor(cursor) if cursor is not None else None
         shape, values = shape_and_values(f, cursor=key, limit=limit, offset=offset)
         rows = self._run.fetch(self._compiled(shape), values, "query events")
-        return [event_from_tuple(r) for r in rows]
+        to_event = self._to_event
+        return [to_event(r) for r in rows]
 
     def _compiled(self, shape: Shape) -> CompiledSQL:
-        """The statement for a query shape, compiled once per store."""
+        """The statement for a query shape, compiled once per store for its read model."""
         compiled = self._shapes.get(shape)
         if compiled is None:
             compiled = CompiledSQL.of(
-                statement_for(shape, self.backend.sort_key), self.engine.dialect
+                statement_for(shape, self.sort_key, self.read_model), self.engine.dialect
             )
             self._shapes[shape] = compiled
         return compiled
@@ -108,7 +108,7 @@ class StoreReads(StoreCore):
         """How many events match. No filter, or one on type and severity alone, is answered
         from the trigger-maintained counts without reading the events."""
         f = EventFilter.parse(flt) if flt is not None else None
-        if not counted_only(f):
+        if not (self.read_model.counts and counted_only(f)):
             shape, values = shape_and_values(f, count=True)
             return int(self._run.fetch(self._compiled(shape), values, "count events")[0][0])
         if f is None or not (f.event_type or f.severity):

@@ -235,7 +235,7 @@ class StoreWrites(StoreCore):
             raise ValidationError.single("acknowledged", "must be True or False")
         shape, values = shape_and_values(f)
         stmt = update(events).values(acknowledged=bindparam("ack"))
-        where = statement_for(shape, self.backend.sort_key).whereclause
+        where = statement_for(shape, self.sort_key, self.read_model).whereclause
         if where is not None:
             stmt = stmt.where(where)
         compiled = CompiledSQL.of(stmt, self.engine.dialect)

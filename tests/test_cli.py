@@ -254,16 +254,23 @@ def test_query_on_missing_database_creates_nothing(runner: CliRunner, tmp_path: 
     assert not target.parent.exists()
 
 
-def test_query_on_behind_database_says_how_to_fix(runner: CliRunner, db_path: Path) -> None:
+def test_query_on_behind_database_answers_and_says_how_to_upgrade(
+    runner: CliRunner, db_path: Path
+) -> None:
     db_path.parent.mkdir(parents=True)
-    build_spec_db(db_path)
+    build_spec_db(db_path, rows=3)
     before = file_fingerprint(db_path)
+    siblings = sorted(os.listdir(db_path.parent))
     r = invoke(runner, "query", "events", "list", "--db", str(db_path))
-    assert r.exit_code == 1
-    details = error_line(r)["details"]
-    assert "kube9-store db upgrade" in details
-    assert "schema version 1 (created without Alembic)" in details
+    assert r.exit_code == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert body["pagination"]["total"] == 3
+    assert all(e["acknowledged"] is False for e in body["events"])
+    notice = json.loads(r.stderr.strip())["notice"]
+    assert "schema version 1 (created without Alembic)" in notice
+    assert f"kube9-store db upgrade --db {db_path}" in notice
     assert file_fingerprint(db_path) == before
+    assert sorted(os.listdir(db_path.parent)) == siblings
 
 
 def test_db_commands(runner: CliRunner, db_path: Path, tmp_path: Path) -> None:

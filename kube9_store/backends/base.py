@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import abc
 import errno
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Engine, MetaData, Table
+from sqlalchemy import Connection, Engine, MetaData, Table
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.dml import Insert
 
@@ -39,6 +40,8 @@ _OS_ERRNOS = {
     errno.EDQUOT: ErrorKind.FULL,
     errno.EROFS: ErrorKind.READ_ONLY,
 }
+
+T = TypeVar("T")
 
 
 class Backend(abc.ABC):
@@ -132,8 +135,30 @@ class Backend(abc.ABC):
     def inspect(self) -> SchemaState | None:
         """The database's schema state, read without writing anything; None when there is no
         database yet."""
+        return self.read(read_state)
+
+    def read_as_found(self) -> None:  # noqa: B027 - optional hook
+        """The open path reads this database as it found it (behind head, or another
+        lineage's): connections made from now on leave it exactly so, creating nothing beside
+        a file where the backend can avoid it."""
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """``work`` on a connection that writes nothing to the database, not even on connect
+        (for looking at a database before deciding whether it may be opened)."""
         with self.translated(f"cannot read {self.location}"), self.engine.connect() as conn:
-            return read_state(conn)
+            return work(conn)
+
+    def columns(self, table: str) -> tuple[str, ...]:
+        """The column names of ``table`` in order, read without writing; empty when the table
+        does not exist."""
+
+        def names(conn: Connection) -> tuple[str, ...]:
+            inspector = sa_inspect(conn)
+            if not inspector.has_table(table):
+                return ()
+            return tuple(c["name"] for c in inspector.get_columns(table))
+
+        return self.read(names)
 
     def prepare(self) -> SchemaState:
         """Under the migration lock: create the database if there is none, and read its state."""
@@ -155,6 +180,20 @@ class Backend(abc.ABC):
     def scratch(self) -> Backend:
         """A new, empty, private database of this kind (to build a reference structure)."""
         raise self.unsupported("a scratch database")
+
+    # -- bulk writes -------------------------------------------------------------------------
+
+    def load_rows(self, con: Any, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Insert-if-absent a large batch of event rows (columns in table order) with ``sql``
+        (the compiled :meth:`insert_if_absent` of ``events``), inside the caller's transaction
+        on driver connection ``con``; return how many were new. One statement prepared once and
+        run for every row; backends with a faster bulk path override this."""
+        cur = con.cursor()
+        try:
+            cur.executemany(sql, rows)
+            return int(cur.rowcount)
+        finally:
+            cur.close()
 
     # -- driver-level transactions -----------------------------------------------------------
 
@@ -268,8 +307,9 @@ class Backend(abc.ABC):
     def integrity_check(self, *, full: bool) -> IntegrityResult:
         raise self.unsupported("integrity_check")
 
-    def backup(self, dest: Path, *, head_version: int) -> BackupResult:
-        """A consistent, verified copy of the live database at ``dest``."""
+    def backup(self, dest: Path, *, head_version: int | None) -> BackupResult:
+        """A consistent, verified copy of the live database at ``dest`` (refused when its
+        schema version is above ``head_version``; None: any version, a foreign lineage's)."""
         raise self.unsupported("backup")
 
     def restore(

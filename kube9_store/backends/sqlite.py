@@ -75,6 +75,7 @@ class SQLiteBackend(Backend):
         super().__init__(url, settings)
         self._path = database_file(url)
         self._use: UseLock | None = None
+        self._as_found = False
 
     @property
     def path(self) -> Path | None:
@@ -90,7 +91,7 @@ class SQLiteBackend(Backend):
         """An engine whose every connection has the spec's PRAGMAs and emits a real BEGIN.
 
         ``untouched`` (read-only): reads that create nothing beside the file, for judging a
-        file that may be refused."""
+        file that may be refused, and for reading one as it was found."""
         kwargs: dict[str, Any] = {}
         if self._path is None:
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
@@ -102,7 +103,7 @@ class SQLiteBackend(Backend):
                 def connect() -> sqlite3.Connection:
                     uri = (
                         files.read_only_uri(path)
-                        if untouched
+                        if untouched or self._as_found
                         else f"{path.absolute().as_uri()}?mode=ro"
                     )
                     return sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -111,6 +112,11 @@ class SQLiteBackend(Backend):
         engine = create_engine(self.url, **kwargs)
         self._install_pragmas(engine, read_only=read_only)
         return engine
+
+    def read_as_found(self) -> None:
+        """A file nobody has open is read immutable from now on (nothing created beside it);
+        a writer that starts later is seen by connections made after it."""
+        self._as_found = True
 
     def _install_pragmas(self, engine: Engine, *, read_only: bool) -> None:
         """SQLAlchemy's recipe for non-legacy transactions, plus the spec's PRAGMAs.
@@ -215,6 +221,9 @@ class SQLiteBackend(Backend):
             f"cannot roll back; any read-write open recovers it: `kube9-store db upgrade --db "
             f"{path}`"
         )
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        return self._read_only(work)
 
     def _read_only(self, read: Callable[[Connection], T]) -> T:
         """``read`` on a private read-only connection: a file that is refused afterwards gets
@@ -343,7 +352,7 @@ class SQLiteBackend(Backend):
         with self.translated("integrity check"):
             return files.integrity_check(self.engine, full=full)
 
-    def backup(self, dest: Path, *, head_version: int) -> BackupResult:
+    def backup(self, dest: Path, *, head_version: int | None) -> BackupResult:
         with self.translated("backup"):
             self.require_free_space("backup", {dest.parent: self.size_info().database_bytes})
             return files.backup(self.engine, dest, head_version=head_version)

@@ -198,7 +198,7 @@ def vacuum(engine: Engine) -> None:
 
 
 def verify_database_file(
-    path: Path, *, head_version: int, shown: Path | None = None, full: bool = True
+    path: Path, *, head_version: int | None, shown: Path | None = None, full: bool = True
 ) -> tuple[int, int]:
     """Integrity and schema version of a private database file (a backup or a restore's copy
     being written): (schema_version, events). ``shown`` is the name used in errors.
@@ -225,7 +225,7 @@ def verify_database_file(
         con.close()
     if version is None:
         raise SchemaError(f"{name} has no schema version")
-    if version > head_version:
+    if head_version is not None and version > head_version:
         raise SchemaError(
             f"{name} is at schema version {version}, newer than this package "
             f"(schema version {head_version}); refusing it"
@@ -233,7 +233,7 @@ def verify_database_file(
     return int(version), int(count)
 
 
-def backup(engine: Engine, dest: Path, *, head_version: int) -> BackupResult:
+def backup(engine: Engine, dest: Path, *, head_version: int | None) -> BackupResult:
     """A consistent copy of the live database at ``dest``: written to a temporary name with
     the online backup API (one read snapshot; writers are not blocked in WAL mode), made a
     single self-contained file, fsynced, verified, then linked into place (never over a file

@@ -181,7 +181,14 @@ def reporting(error: str) -> Iterator[None]:
 
 def open_store(db: str | None, *, read_only: bool = False, registry: Any = None) -> EventStore:
     """Open the store for one command. Metrics are off unless a registry is given: counters
-    of a short-lived process mean nothing."""
+    of a short-lived process mean nothing. A database read as it is (behind head, or of
+    another lineage) is named on stderr with what to do about it."""
     from kube9_store.store import EventStore
 
-    return EventStore.open(db, read_only=read_only, registry=registry, metrics=registry is not None)
+    store = EventStore.open(
+        db, read_only=read_only, registry=registry, metrics=registry is not None
+    )
+    notice = store.read_model.notice
+    if notice is not None:
+        click.echo(json.dumps({"notice": notice}, ensure_ascii=False), err=True)
+    return store

@@ -117,7 +117,7 @@ def db_backup(db: str | None, dest: str) -> None:
     """Write a consistent, verified copy of the database to DEST, or, when DEST is a
     directory, a timestamped snapshot there (snapshots older than 7 days are pruned). The
     database is only read: one that is behind is copied at its own schema version (printed as
-    schema_version), never migrated.
+    schema_version), never migrated; one of another lineage (the reference operator's) as it is.
 
     \b
     Example:
