@@ -39,8 +39,10 @@ if TYPE_CHECKING:
         UnsupportedOperationError,
         ValidationError,
     )
+    from kube9_store.export import ExportResult, export_events, export_to_file
     from kube9_store.filters import Page
     from kube9_store.ids import generate_event_id
+    from kube9_store.jsonl_import import JsonlImportReport, import_jsonl
     from kube9_store.models import (
         EVENT_TYPES,
         SEVERITIES,
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
         NewEvent,
         Severity,
     )
+    from kube9_store.readmodel import ReadModel
     from kube9_store.redaction import Redaction
     from kube9_store.results import (
         BackupResult,
@@ -60,6 +63,8 @@ if TYPE_CHECKING:
     )
     from kube9_store.retention import RetentionPolicy, RetentionRunner
     from kube9_store.store import EventStore
+    from kube9_store.streaming import Progress
+    from kube9_store.transfer import CopyResult, copy_events
 
 __version__ = "0.1.0"
 
@@ -106,6 +111,15 @@ _HOMES = {
     "RetentionPolicy": "retention",
     "RetentionRunner": "retention",
     "EventStore": "store",
+    "ReadModel": "readmodel",
+    "CopyResult": "transfer",
+    "copy_events": "transfer",
+    "ExportResult": "export",
+    "export_events": "export",
+    "export_to_file": "export",
+    "JsonlImportReport": "jsonl_import",
+    "import_jsonl": "jsonl_import",
+    "Progress": "streaming",
 }
 
 __all__ = [
@@ -116,6 +130,7 @@ __all__ = [
     "Backend",
     "BackupResult",
     "ConnectionSettings",
+    "CopyResult",
     "DatabaseLockedError",
     "DatabaseMissingError",
     "DatabaseUnavailableError",
@@ -127,12 +142,16 @@ __all__ = [
     "EventNotFoundError",
     "EventStore",
     "EventType",
+    "ExportResult",
     "FieldProblem",
     "IntegrityResult",
+    "JsonlImportReport",
     "Kube9StoreError",
     "MigrationError",
     "NewEvent",
     "Page",
+    "Progress",
+    "ReadModel",
     "ReadOnlyError",
     "Redaction",
     "RetentionPolicy",
@@ -150,7 +169,11 @@ __all__ = [
     "VolumeInfo",
     "WriteOutcome",
     "__version__",
+    "copy_events",
+    "export_events",
+    "export_to_file",
     "generate_event_id",
+    "import_jsonl",
     "write_outcome",
 ]
 

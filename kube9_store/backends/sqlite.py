@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
@@ -255,6 +255,15 @@ class SQLiteBackend(Backend):
 
     def scratch(self) -> Backend:
         return SQLiteBackend(URL.create("sqlite"), ConnectionSettings())
+
+    # -- bulk writes -------------------------------------------------------------------------
+
+    def load_rows(self, con: Any, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Through a staging table, the count trigger set aside (see ``sqlite_bulk``)."""
+        from kube9_store.backends import sqlite_bulk
+
+        inserted = sqlite_bulk.load_rows(con, rows)
+        return super().load_rows(con, sql, rows) if inserted is None else inserted
 
     # -- driver-level transactions -----------------------------------------------------------
 

@@ -19,6 +19,7 @@ from kube9_store.cli.demo import demo
 from kube9_store.cli.events import events, import_group
 from kube9_store.cli.observe import health, metrics
 from kube9_store.cli.query import query
+from kube9_store.cli.transfer import copy, export, import_jsonl
 
 #: What click 8.2+ raises to show a group's help when no command is given.
 _HELP_FOR_NO_ARGS: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -80,6 +81,9 @@ def cli(verbose: bool) -> None:
 
 for command in (query, events, import_group, db, retention, metrics, health, demo):
     cli.add_command(command)
+for command in (copy, export):
+    cli.add_command(command)
+import_group.add_command(import_jsonl)
 
 
 def main() -> None:

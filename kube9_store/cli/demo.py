@@ -8,7 +8,7 @@ from importlib.resources import files
 import click
 
 from kube9_store.cli.common import reporting
-from kube9_store.cli.output import to_table
+from kube9_store.cli.output import table_width, to_table
 
 SAMPLE = "k8s-events-sample.json"
 
@@ -89,7 +89,7 @@ def demo(db: str, limit: int) -> None:
         f"Imported {report.imported} Kubernetes events ({report.already_present} already "
         f"present), recorded {len(LIFECYCLE)} operator events; {total} events in all.\n"
     )
-    click.echo(to_table(newest))
+    click.echo(to_table(newest, table_width()))
     click.echo("\nBy type:     " + ", ".join(f"{k}={v}" for k, v in by_type.items()))
     click.echo("By severity: " + ", ".join(f"{k}={v}" for k, v in by_severity.items()))
     click.echo(f"\nNext: kube9-store query events list --db {db} --severity error,critical")

@@ -9,6 +9,7 @@ import io
 import json
 import re
 import shutil
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,9 +61,22 @@ def _cell(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: max(width - 1, 0)] + "…"
 
 
+def table_width(*, wide: bool = False) -> int | None:
+    """The width a table must fit: the terminal's when stdout is one (and not ``wide``);
+    None otherwise, so a pipe, a file or ``kubectl exec`` without a TTY gets every character."""
+    if wide or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def readable_time(created_at: str) -> str:
+    """``2025-12-02T10:05:00.123Z`` as ``2025-12-02 10:05:00`` (UTC, as the reference shows it)."""
+    return f"{created_at[:10]} {created_at[11:19]}"
+
+
 def to_table(events: Sequence[dict[str, Any]], width: int | None = None) -> str:
-    """Columns ID TYPE SEVERITY TITLE CREATED; the title takes what the terminal has left."""
-    total = width or shutil.get_terminal_size((80, 24)).columns
+    """Columns ID TYPE SEVERITY TITLE CREATED. Within ``width`` (a terminal's) the title takes
+    what is left and is cut with an ellipsis; without one nothing is cut."""
     rows = [
         tuple(
             escape_controls(" ".join(str(c).split()))
@@ -71,15 +85,19 @@ def to_table(events: Sequence[dict[str, Any]], width: int | None = None) -> str:
                 e["event_type"],
                 e["severity"],
                 e["title"],
-                e["created_at"][:19] + "Z",
+                readable_time(e["created_at"]),
             )
         )
         for e in events
     ]
     fixed = [max([len(TABLE_COLUMNS[i])] + [len(r[i]) for r in rows]) for i in (0, 1, 2, 4)]
-    gap = " " if sum(fixed) + 4 * 2 + MIN_TITLE_WIDTH > total else "  "
-    title_width = max(MIN_TITLE_WIDTH, total - sum(fixed) - 4 * len(gap))
-    title_width = min(title_width, max([len(TABLE_COLUMNS[3])] + [len(r[3]) for r in rows]))
+    longest_title = max([len(TABLE_COLUMNS[3])] + [len(" ".join(r[3].split())) for r in rows])
+    gap = "  "
+    title_width = longest_title
+    if width is not None:
+        if sum(fixed) + 4 * 2 + MIN_TITLE_WIDTH > width:
+            gap = " "
+        title_width = min(longest_title, max(MIN_TITLE_WIDTH, width - sum(fixed) - 4 * len(gap)))
     widths = (fixed[0], fixed[1], fixed[2], title_width, fixed[3])
 
     def line(cells: Sequence[str]) -> str:
@@ -88,12 +106,15 @@ def to_table(events: Sequence[dict[str, Any]], width: int | None = None) -> str:
     return "\n".join([line(TABLE_COLUMNS), *(line(r) for r in rows)])
 
 
-def render(payload: Any, events: Sequence[dict[str, Any]], fmt: str) -> str:
-    """JSON and YAML show ``payload`` whole; CSV and the table show the ``events`` in it."""
+def render(
+    payload: Any, events: Sequence[dict[str, Any]], fmt: str, width: int | None = None
+) -> str:
+    """JSON and YAML show ``payload`` whole; CSV and the table (fitted to ``width`` when
+    given) show the ``events`` in it."""
     if fmt == "json":
         return to_json(payload)
     if fmt == "yaml":
         return to_yaml(payload)
     if fmt == "csv":
         return to_csv(events)
-    return to_table(events)
+    return to_table(events, width)

@@ -7,9 +7,10 @@ from typing import Any
 import click
 
 from kube9_store.cli.common import db_option, fail, open_store, reporting
-from kube9_store.cli.output import FORMATS, render
+from kube9_store.cli.output import FORMATS, render, table_width
 
 CURSOR_START = "start"
+WIDE_HELP = "Table: show every column whole in a terminal too (never cut when not a terminal)."
 
 
 def split_values(value: str | None) -> list[str] | None:
@@ -111,8 +112,15 @@ def query_events() -> None:
     help=f"Keyset paging: '{CURSOR_START}' for the first page, then the next_cursor printed.",
 )
 @click.option("--format", "fmt", default="json", show_default=True, help="json|yaml|table|csv")
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
 def list_events(
-    db: str | None, limit: str, offset: str, cursor: str | None, fmt: str, **flags: Any
+    db: str | None,
+    limit: str,
+    offset: str,
+    cursor: str | None,
+    fmt: str,
+    wide: bool,
+    **flags: Any,
 ) -> None:
     """List events, newest first, with the total number of matches.
 
@@ -142,14 +150,16 @@ def list_events(
         if cursor is not None:
             pagination["next_cursor"] = next_cursor
         shown = [e.to_dict() for e in events]
-        click.echo(render({"events": shown, "pagination": pagination}, shown, fmt))
+        payload = {"events": shown, "pagination": pagination}
+        click.echo(render(payload, shown, fmt, table_width(wide=wide)))
 
 
 @query_events.command("get")
 @db_option
 @click.argument("event_id")
 @click.option("--format", "fmt", default="json", show_default=True, help="json|yaml|table|csv")
-def get_event(db: str | None, event_id: str, fmt: str) -> None:
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
+def get_event(db: str | None, event_id: str, fmt: str, wide: bool) -> None:
     """Print one event.
 
     \b
@@ -162,6 +172,6 @@ def get_event(db: str | None, event_id: str, fmt: str) -> None:
             event = store.get(event_id)
         if event is not None:
             shown = event.to_dict()
-            click.echo(render(shown, [shown], fmt))
+            click.echo(render(shown, [shown], fmt, table_width(wide=wide)))
     if event is None:
         fail({"error": "Event not found", "event_id": event_id})

@@ -1,0 +1,181 @@
+"""Events out to the tools people already read them with: JSON Lines (Loki/Promtail, Vector,
+Fluent Bit, ``jq``) or CSV, streamed in keyset batches with constant memory.
+
+Each JSON line is one object with the query contract's event fields, in the contract's order,
+``metadata`` as an object and ``acknowledged`` as a boolean. Rows this package wrote are
+trusted: their stored metadata text is already compact JSON and goes into the line as it is,
+so an export read back by ``import jsonl`` stores the very same text. Rows of a database
+another program wrote have their metadata parsed (an event whose metadata is not a JSON object
+stops the export, naming the event).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+
+from kube9_store.errors import Kube9StoreError, ValidationError
+from kube9_store.models import EventFilter
+from kube9_store.schema import EVENT_COLUMNS
+from kube9_store.streaming import Progress, Row, row_batches
+
+if TYPE_CHECKING:
+    from kube9_store.store import EventStore
+
+FORMATS = ("jsonl", "csv")
+#: Rows per read: an export holds one batch and its encoded lines at a time.
+EXPORT_BATCH = 5000
+#: The fields of a line, in the contract's order, as plain strings (orjson takes no subclass).
+FIELDS = tuple(str(name) for name in EVENT_COLUMNS)
+#: The fields before ``metadata``.
+_HEAD = FIELDS[:8]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """How many events went out, in which format, and how long it took."""
+
+    events: int
+    format: str
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"events": self.events, "format": self.format, "seconds": round(self.seconds, 3)}
+
+
+def export_events(
+    store: EventStore,
+    out: IO[bytes],
+    *,
+    flt: EventFilter | dict[str, Any] | None = None,
+    fmt: str = "jsonl",
+    newest_first: bool = False,
+    batch_size: int = EXPORT_BATCH,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write every event matching ``flt`` to ``out`` (a binary stream, UTF-8), oldest first
+    unless ``newest_first``."""
+    if fmt not in FORMATS:
+        raise ValidationError.single("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    started = time.perf_counter()
+    f = EventFilter.parse(flt) if flt is not None else None
+    total = store.count(f) if progress is not None else 0
+    encode = _line_encoder(store.read_model.trusted) if fmt == "jsonl" else None
+    writer = _CsvWriter(out, store.read_model.trusted) if fmt == "csv" else None
+    done = 0
+    for batch in row_batches(store, f, oldest_first=not newest_first, batch_size=batch_size):
+        if encode is not None:
+            out.write(b"".join([encode(row) for row in batch]))
+        else:
+            assert writer is not None
+            writer.write(batch)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total)
+    out.flush()
+    return ExportResult(events=done, format=fmt, seconds=time.perf_counter() - started)
+
+
+def _line_encoder(trusted: bool) -> Callable[[Row], bytes]:
+    return _trusted_line if trusted else _checked_line
+
+
+def _trusted_line(row: Row) -> bytes:
+    """One JSON line, the stored metadata text spliced in as it is (compact JSON holds no
+    line break; a text that does is parsed and written again)."""
+    meta = row[8]
+    if meta is not None and ("\n" in meta or "\r" in meta):
+        return _checked_line(row)
+    head = orjson.dumps(dict(zip(_HEAD, row, strict=False)))
+    return b"".join(
+        (
+            head[:-1],
+            b',"metadata":',
+            meta.encode() if meta is not None else b"null",
+            b',"created_at":"',
+            row[9].encode(),
+            b'","acknowledged":true}\n' if row[10] else b'","acknowledged":false}\n',
+        )
+    )
+
+
+def _checked_line(row: Row) -> bytes:
+    """One JSON line from a row another program wrote (any text, metadata checked)."""
+    event = dict(zip(FIELDS, row, strict=True))
+    event["metadata"] = _metadata(row)
+    event["acknowledged"] = bool(row[10])
+    return json.dumps(event, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+
+
+def _metadata(row: Row) -> Any:
+    text = row[8]
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise Kube9StoreError(f"event {row[0]!r}: stored metadata is not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise Kube9StoreError(f"event {row[0]!r}: stored metadata is not a JSON object")
+    return value
+
+
+class _CsvWriter:
+    """A header of the event fields, then one row per event: metadata as its JSON text, None
+    as an empty cell, acknowledged as True or False (as ``query events list --format csv``)."""
+
+    def __init__(self, out: IO[bytes], trusted: bool) -> None:
+        self._out = out
+        self._text = io.StringIO()
+        self._csv = csv.writer(self._text, lineterminator="\n")
+        self._trusted = trusted
+        self._csv.writerow(FIELDS)
+        self._flush()
+
+    def write(self, batch: Iterable[Row]) -> None:
+        for row in batch:
+            meta = row[8] if self._trusted or row[8] is None else _metadata_text(row)
+            self._csv.writerow((*row[:8], meta, row[9], bool(row[10])))
+        self._flush()
+
+    def _flush(self) -> None:
+        self._out.write(self._text.getvalue().encode("utf-8"))
+        self._text.seek(0)
+        self._text.truncate()
+
+
+def _metadata_text(row: Row) -> str:
+    return json.dumps(_metadata(row), ensure_ascii=False, separators=(",", ":"))
+
+
+def export_to_file(
+    store: EventStore,
+    path: str | os.PathLike[str],
+    **options: Any,
+) -> ExportResult:
+    """:func:`export_events` into the file ``path``, which appears only once it is complete
+    (written beside it under a temporary name, flushed to disk, then renamed over it)."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValidationError.single("output", f"{target} is a directory")
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as out:
+            result = export_events(store, out, **options)
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return result

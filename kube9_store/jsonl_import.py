@@ -1,0 +1,128 @@
+"""``import jsonl``: the inverse of ``export --format jsonl``. Each line is one event object
+with the query contract's fields; ``id`` and ``created_at`` are required (so importing the same
+lines again stores nothing new) and ``acknowledged`` is kept. Lines are read as a stream and
+stored in batches through the same insert-if-absent as ``copy``; each line is validated like
+any new event, and a malformed one is reported by its line number and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+from kube9_store.errors import ValidationError
+from kube9_store.models import NewEvent
+from kube9_store.rows import new_row
+from kube9_store.schema import EVENT_COLUMNS
+from kube9_store.streaming import DEFAULT_BATCH, Progress, Row
+from kube9_store.transfer import MAX_PROBLEMS, RowLoader
+
+if TYPE_CHECKING:
+    from kube9_store.store import EventStore
+
+#: Fields a line must carry besides the event's required ones.
+REQUIRED = ("id", "created_at")
+
+
+@dataclass
+class JsonlImportReport:
+    """What an import did: lines read, events stored, events already present, and the lines
+    refused (by line number; at most MAX_PROBLEMS kept, all counted)."""
+
+    read: int = 0
+    imported: int = 0
+    already_present: int = 0
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+    invalid_count: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "imported": self.imported,
+            "already_present": self.already_present,
+            "invalid": self.invalid,
+            "invalid_count": self.invalid_count,
+        }
+
+
+def row_from_line(line: bytes | str) -> Row:
+    """The stored row of one JSON line; raises ValidationError naming the field and rule."""
+    try:
+        doc = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError.single("line", f"is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValidationError.single("line", f"must be a JSON object, got {type(doc).__name__}")
+    missing = [name for name in REQUIRED if doc.get(name) is None]
+    if missing:
+        raise ValidationError.single(missing[0], "is required (the line's identity)")
+    acknowledged = doc.pop("acknowledged", False)
+    if not isinstance(acknowledged, bool):
+        raise ValidationError.single("acknowledged", "must be true or false")
+    new = NewEvent.parse(doc)
+    assert new.created_at is not None  # required above
+    stored = new_row(new, new.created_at)
+    stored["acknowledged"] = int(acknowledged)
+    return tuple(stored[name] for name in EVENT_COLUMNS)
+
+
+def import_jsonl(
+    store: EventStore,
+    source: IO[bytes],
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+    on_invalid: Callable[[dict[str, Any]], None] | None = None,
+) -> JsonlImportReport:
+    """Store every valid event line of ``source`` whose id is not stored yet, ``batch_size``
+    lines per transaction. ``on_invalid`` hears of each refused line as it is found;
+    ``progress`` gets (bytes read, size) when the size is known (a file), else (bytes, 0)."""
+    report = JsonlImportReport()
+    loader = RowLoader(store)
+    total = _size(source)
+    done = 0
+    batch: list[Row] = []
+    try:
+        for number, line in enumerate(source, start=1):
+            done += len(line)
+            if not line.strip():
+                continue
+            report.read += 1
+            try:
+                batch.append(row_from_line(line))
+            except ValidationError as exc:
+                problem = {"line": number, "error": str(exc)}
+                report.invalid_count += 1
+                if len(report.invalid) < MAX_PROBLEMS:
+                    report.invalid.append(problem)
+                if on_invalid is not None:
+                    on_invalid(problem)
+            if len(batch) >= batch_size:
+                _flush(loader, batch, report)
+                if progress is not None:
+                    progress(done, total)
+        _flush(loader, batch, report)
+        if progress is not None:
+            progress(done, total)
+    finally:
+        loader.close()
+    return report
+
+
+def _flush(loader: RowLoader, batch: list[Row], report: JsonlImportReport) -> None:
+    new = loader.load(batch)
+    report.imported += new
+    report.already_present += len(batch) - new
+    batch.clear()
+
+
+def _size(source: IO[bytes]) -> int:
+    try:
+        st = os.fstat(source.fileno())
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return st.st_size if stat.S_ISREG(st.st_mode) else 0

@@ -1,0 +1,117 @@
+"""Every matching event of a store as raw rows, in keyset batches: constant memory however
+many match, each batch one short read (no snapshot held across the whole walk, so a live
+writer's checkpoints are never held back), in the order the store's indexes serve.
+
+Rows are tuples in table order (:data:`~kube9_store.schema.EVENT_COLUMNS`), as stored; a
+database without ``acknowledged`` reads 0 there. Copy and export stream these instead of
+:class:`~kube9_store.models.Event` objects, which would parse every row's metadata.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from kube9_store import checks
+from kube9_store.executor import Executor
+from kube9_store.filters import shape_and_values, statement_for
+from kube9_store.models import EventFilter
+from kube9_store.statements import CompiledSQL
+
+if TYPE_CHECKING:
+    from kube9_store.store import EventStore
+
+#: Rows per batch: large enough that per-statement and per-commit costs vanish (a SQLite
+#: transaction writes each page it touched once), small enough to stay a few tens of MB.
+DEFAULT_BATCH = 20_000
+MAX_BATCH = 1_000_000
+
+#: Long work reports ``(done, total)`` to this after each batch (the CLI draws a bar with it).
+Progress = Callable[[int, int], None]
+
+Row = tuple[Any, ...]
+T = TypeVar("T")
+
+
+def row_batches(
+    store: EventStore,
+    flt: EventFilter | None = None,
+    *,
+    oldest_first: bool = True,
+    batch_size: int = DEFAULT_BATCH,
+) -> Iterator[list[Row]]:
+    """The matching events, ``batch_size`` rows at a time, oldest first (or newest first);
+    each batch starts just after the last row of the previous one. Events written meanwhile
+    are visited when they sort after the rows already read."""
+    checks.whole_number("batch_size", batch_size, 1, MAX_BATCH)
+    first_shape, values = shape_and_values(flt, limit=batch_size, oldest_first=oldest_first)
+    next_shape, _ = shape_and_values(
+        flt, cursor=("", ""), limit=batch_size, oldest_first=oldest_first
+    )
+    dialect = store.engine.dialect
+    first, after = (
+        CompiledSQL.of(statement_for(shape, store.sort_key, store.read_model), dialect)
+        for shape in (first_shape, next_shape)
+    )
+    run = Executor(store.backend)
+    try:
+        rows = run.fetch(first, values, "read events")
+        while rows:
+            yield rows
+            if len(rows) < batch_size:
+                return
+            last = rows[-1]
+            values["cursor_created_at"], values["cursor_id"] = last[9], last[0]
+            rows = run.fetch(after, values, "read events")
+    finally:
+        run.close()
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``items``, produced by a thread of its own up to ``depth`` ahead of the consumer: the
+    next batch is read while the previous one is written (both drivers release the GIL while
+    the database works). Memory stays bounded by ``depth``; an error in the producer is
+    raised to the consumer, and a consumer that stops early stops the producer."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((item, None)):
+                    return
+            offer((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer((_DONE, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="kube9-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()

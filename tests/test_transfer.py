@@ -1,0 +1,317 @@
+"""copy: every readable source into a store on either backend, exactly, idempotently, resumable
+after SIGKILL, with filters and dry runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL
+
+from kube9_store import EventStore, SchemaError, ValidationError
+from kube9_store.cli import cli
+from kube9_store.config import sqlite_url
+from kube9_store.errors import DatabaseMissingError
+from kube9_store.transfer import copy_events
+from tests.helpers import BACKENDS, PG_URL, REPO, event_data, file_fingerprint, pg_schema
+from tests.operator_db import build_operator_db
+
+COLUMNS = (
+    "id, event_type, severity, title, description, object_kind, object_namespace, "
+    "object_name, metadata, created_at"
+)
+
+
+def dump_rows(db: Path | URL) -> list[tuple[Any, ...]]:
+    """Every event row, read with plain SQL (never through the code under test), by id; a
+    file is read immutable so nothing is created beside it."""
+    if isinstance(db, Path):
+        url: Any = f"sqlite:///file:{db}?mode=ro&immutable=1&uri=true"
+    else:
+        url = db
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            ack = "acknowledged" if _has_acknowledged(conn) else "0"
+            rows = conn.execute(text(f"SELECT {COLUMNS}, {ack} FROM events")).all()
+    finally:
+        engine.dispose()
+    return sorted(tuple(r) for r in rows)
+
+
+def _has_acknowledged(conn: Any) -> bool:
+    result = conn.execute(text("SELECT * FROM events LIMIT 0"))
+    return "acknowledged" in list(result.keys())
+
+
+@pytest.fixture(params=BACKENDS)
+def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[URL]:
+    """An empty destination on each backend (nothing created yet)."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("pg_url")
+        return
+    yield sqlite_url(tmp_path / "dest" / "kube9.db")
+
+
+def as_location(url: URL) -> Path | URL:
+    return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else url
+
+
+def filled_store(path: Path, n: int, *, acknowledged_every: int = 7) -> Path:
+    """A kube9_store database of ``n`` varied events, some acknowledged."""
+    with EventStore.open(path, metrics=False) as store:
+        for start in range(0, n, 2000):
+            store.record_many(
+                [
+                    event_data(
+                        event_type=("cluster", "operator", "insight", "health")[i % 4],
+                        severity=("info", "warning", "error", "critical")[i % 3],
+                        title=f"Event {i} — ünïcode ✓",
+                        object_kind="Pod" if i % 2 else None,
+                        object_namespace="default" if i % 2 else None,
+                        object_name=f"web-{i % 50}" if i % 2 else None,
+                        metadata={
+                            "i": i,
+                            "big": 2**70 + i,
+                            "nested": {"list": [1.5, None, True, "x"]},
+                            "text": "line\nbreak\ttab",
+                        },
+                        created_at=f"2025-12-02T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:"
+                        f"{i % 60:02d}.{i % 1000:03d}Z",
+                    )
+                    for i in range(start, min(n, start + 2000))
+                ],
+                return_events=False,
+            )
+        for i, event in enumerate(store.iter(page_size=1000)):
+            if i % acknowledged_every == 0:
+                store.acknowledge(event.id)
+    return path
+
+
+def test_operator_database_copies_to_each_backend(tmp_path: Path, dest: URL) -> None:
+    source = build_operator_db(tmp_path / "operator" / "kube9.db", events=3000)
+    before = file_fingerprint(source), sorted(os.listdir(source.parent))
+    result = copy_events(source, as_location(dest))
+    assert (result.matched, result.copied, result.already_present) == (3000, 3000, 0)
+    assert result.complete and result.invalid_count == 0
+    assert result.counts["by_event_type"]["cluster"] == {"source": 2100, "destination": 2100}
+    assert dump_rows(as_location(dest)) == dump_rows(source)
+    again = copy_events(source, as_location(dest))
+    assert (again.copied, again.already_present, again.complete) == (0, 3000, True)
+    assert (file_fingerprint(source), sorted(os.listdir(source.parent))) == before
+    with EventStore.open(as_location(dest), read_only=True, metrics=False) as store:
+        assert store.read_model.at_head
+        assert store.count_by_type() == {"cluster": 2100, "insight": 300, "operator": 600}
+
+
+def test_foreign_rows_are_validated_on_the_way_in(tmp_path: Path) -> None:
+    """The operator scrubs only top-level keys and may hold what this package refuses."""
+    base = ("system", "info", "t", None, None, None, None)
+    extra = [
+        (
+            "evt_20251203_000000_secret",
+            *base,
+            '{"details":{"password":"hunter2"},"n":1}',
+            "2025-12-03T00:00:00.000Z",
+        ),
+        ("evt_20251203_000001_nomsec", *base, None, "2025-12-03T00:00:01Z"),
+        ("evt_20251203_000002_badtyp", "kernel", *base[1:], None, "2025-12-03T00:00:02.000Z"),
+        ("evt_20251203_000003_badmet", *base, "[1, 2]", "2025-12-03T00:00:03.000Z"),
+    ]
+    source = build_operator_db(tmp_path / "op" / "kube9.db", events=10, extra_rows=extra)
+    target = tmp_path / "dest.db"
+    result = copy_events(source, target)
+    assert (result.copied, result.invalid_count) == (12, 2)
+    assert {p["id"] for p in result.invalid} == {
+        "evt_20251203_000002_badtyp",
+        "evt_20251203_000003_badmet",
+    }
+    assert "event_type" in result.invalid[0]["error"]
+    assert not result.complete  # the destination lacks two system/info events
+    with EventStore.open(target, read_only=True, metrics=False) as store:
+        scrubbed = store.get("evt_20251203_000000_secret")
+        assert scrubbed is not None
+        assert scrubbed.metadata == {"details": {"password": "[REDACTED]"}, "n": 1}
+        normalized = store.get("evt_20251203_000001_nomsec")
+        assert normalized is not None and normalized.created_at == "2025-12-03T00:00:01.000Z"
+
+
+@pytest.mark.parametrize("source_kind", ["sqlite", "postgresql"])
+def test_kube9_store_databases_copy_exactly_both_ways(
+    tmp_path: Path, dest: URL, source_kind: str, request: pytest.FixtureRequest
+) -> None:
+    if source_kind == "postgresql":
+        request.getfixturevalue("pg_server")
+        context: Any = pg_schema(PG_URL)
+    else:
+        context = None
+    path = filled_store(tmp_path / "src.db", 1500)
+    if context is None:
+        source: Path | URL = path
+        copy_events(path, as_location(dest))
+    else:
+        with context as pg:
+            copy_events(path, pg)
+            source = pg
+            result = copy_events(pg, as_location(dest))
+            assert result.complete
+            assert dump_rows(as_location(dest)) == dump_rows(path)
+            return
+    assert dump_rows(as_location(dest)) == dump_rows(source)
+    acked = [r for r in dump_rows(as_location(dest)) if r[-1]]
+    assert len(acked) == len(range(0, 1500, 7))
+
+
+def test_filters_and_dry_run(tmp_path: Path, dest: URL) -> None:
+    source = filled_store(tmp_path / "src.db", 600)
+    flt = {"event_type": ["cluster", "insight"], "since": "2025-12-02T00:05:00Z"}
+    want = [
+        r
+        for r in dump_rows(source)
+        if r[1] in ("cluster", "insight") and r[9] >= "2025-12-02T00:05:00.000Z"
+    ]
+    dry = copy_events(source, as_location(dest), flt=flt, dry_run=True)
+    assert (dry.dry_run, dry.matched, dry.copied) == (True, len(want), len(want))
+    if dest.get_backend_name() == "sqlite":
+        assert not Path(str(dest.database)).parent.exists()
+    result = copy_events(source, as_location(dest), flt=flt, batch_size=37)
+    assert (result.matched, result.copied) == (len(want), len(want))
+    assert set(result.counts["by_event_type"]) == {"cluster", "insight"}
+    assert dump_rows(as_location(dest)) == want
+    later = copy_events(source, as_location(dest), dry_run=True)
+    assert (later.copied, later.already_present) == (600 - len(want), len(want))
+
+
+def test_refusals_write_nothing(tmp_path: Path) -> None:
+    source = filled_store(tmp_path / "src.db", 10)
+    with pytest.raises(ValidationError, match="destination"):
+        copy_events(source, source)
+    with pytest.raises(ValidationError, match="destination"):
+        copy_events(source, sqlite_url(source))
+    foreign = build_operator_db(tmp_path / "op" / "kube9.db", events=5)
+    before = file_fingerprint(foreign), sorted(os.listdir(foreign.parent))
+    for dry_run in (True, False):
+        with pytest.raises(SchemaError, match="another lineage"):
+            copy_events(source, foreign, dry_run=dry_run)
+    assert (file_fingerprint(foreign), sorted(os.listdir(foreign.parent))) == before
+    missing = tmp_path / "absent" / "kube9.db"
+    with pytest.raises(DatabaseMissingError, match="does not exist"):
+        copy_events(missing, tmp_path / "out.db")
+    assert not (tmp_path / "out.db").exists()
+
+
+def test_copy_command(tmp_path: Path) -> None:
+    source = build_operator_db(tmp_path / "op" / "kube9.db", events=200)
+    target = tmp_path / "dest.db"
+    runner = CliRunner()
+    r = runner.invoke(cli, ["copy", str(source), str(target), "--type", "operator"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert (out["matched"], out["copied"], out["complete"]) == (40, 40, True)
+    assert "another lineage" in json.loads(r.stderr.strip().splitlines()[0])["notice"]
+    r = runner.invoke(cli, ["copy", str(source), str(target), "--dry-run"])
+    assert json.loads(r.stdout)["copied"] == 160
+    r = runner.invoke(cli, ["copy", str(source), str(target), "--batch-size", "0"])
+    assert r.exit_code == 2
+
+
+def _copy_process(source: Path, target: Any) -> subprocess.Popen[bytes]:
+    target_arg = target.render_as_string(hide_password=False) if isinstance(target, URL) else target
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "kube9_store", "copy", str(source), str(target_arg)),
+            *("--batch-size", "250", "--quiet"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_sigkill_at_random_points_then_resume(tmp_path: Path, dest: URL) -> None:
+    source = filled_store(tmp_path / "src.db", 12_000)
+    target = as_location(dest)
+    rnd = random.Random(15)
+    kills = 0
+    for _ in range(6):
+        proc = _copy_process(source, target)
+        time.sleep(rnd.uniform(0.4, 2.5))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        if isinstance(target, Path) and target.exists():
+            with EventStore.open(target, read_only=True, metrics=False) as store:
+                assert store.integrity_check(full=True).ok
+    assert kills >= 3
+    result = copy_events(source, target)
+    assert result.complete
+    assert dump_rows(target) == dump_rows(source)
+    with EventStore.open(target, read_only=True, metrics=False) as store:
+        assert store.count_by_severity() == {
+            sev: sum(1 for r in dump_rows(source) if r[2] == sev)
+            for sev in ("critical", "error", "info", "warning")
+            if any(r[2] == sev for r in dump_rows(source))
+        }
+
+
+def test_concurrent_writer_keeps_its_counts_during_a_copy(tmp_path: Path, dest: URL) -> None:
+    """The bulk path sets the per-row count trigger aside inside its own transactions: a
+    writer recording at the same time must still be counted, and the trigger is in place
+    afterwards."""
+    source = filled_store(tmp_path / "src.db", 6000)
+    target = as_location(dest)
+    with EventStore.open(target, metrics=False) as live:
+        done = False
+        written = 0
+
+        def write() -> None:
+            nonlocal written
+            while not done:
+                live.record(event_data(event_type="system", severity="critical"))
+                written += 1
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        try:
+            copy_events(source, target, batch_size=500)
+        finally:
+            done = True
+            thread.join()
+        assert written > 0
+        assert live.count({"event_type": "system"}) == written
+        assert sum(live.count_by_type().values()) == 6000 + written
+    engine = create_engine(dest if isinstance(target, URL) else f"sqlite:///{target}")
+    with engine.connect() as conn:
+        actual = {
+            (t, s): n
+            for t, s, n in conn.execute(
+                text("SELECT event_type, severity, count(*) FROM events GROUP BY 1, 2")
+            )
+        }
+        kept = {
+            (t, s): n
+            for t, s, n in conn.execute(
+                text("SELECT event_type, severity, n FROM event_counts WHERE n > 0")
+            )
+        }
+    engine.dispose()
+    assert kept == actual
+    with EventStore.open(target, metrics=False) as again:  # the trigger still counts
+        again.record(event_data(event_type="health", severity="info"))
+        assert again.count({"event_type": "health"}) == 1 + sum(
+            n for (t, _), n in actual.items() if t == "health"
+        )
