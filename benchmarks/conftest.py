@@ -51,6 +51,10 @@ TARGETS: dict[str, tuple[float | None, float | None]] = {
     "record 1000 in one batch": (None, 20.0),
     # the secret scrubber, no database involved (goal: 10 µs per typical event)
     "scrub one typical event": (None, 0.010),
+    # moving history, whole databases (ms per run; export: 100,000 events per second)
+    "copy SQLite → SQLite": (None, 30_000.0),
+    "copy SQLite → PostgreSQL": (None, 40_000.0),
+    "export JSONL to a file": (None, 10_000.0),
 }
 
 #: API / raw driver on the same SQL and file: the performance goals' same-run proxy for

@@ -421,8 +421,10 @@ class AsyncEventStore:
         batch_size: int = 1000,
         dry_run: bool = False,
         vacuum_free_share: float | None = VACUUM_FREE_SHARE,
+        progress: Callable[[int, int], None] | None = None,
     ) -> RetentionResult:
-        """Delete events past the retention policy (see :meth:`EventStore.apply_retention`)."""
+        """Delete events past the retention policy (see :meth:`EventStore.apply_retention`;
+        ``progress`` is called from the store's writer thread)."""
         return await self._write(
             "apply retention",
             self.store.apply_retention,
@@ -431,6 +433,7 @@ class AsyncEventStore:
             batch_size=batch_size,
             dry_run=dry_run,
             vacuum_free_share=vacuum_free_share,
+            progress=progress,
         )
 
     async def recount(self) -> dict[str, int]:

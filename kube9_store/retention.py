@@ -120,14 +120,20 @@ def apply_retention(
     count_expired: CountExpired,
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RetentionResult:
     """Delete expired events in batches of ``batch_size``, each its own short transaction
-    (``dry_run``: only count them)."""
+    (``dry_run``: only count them). ``progress`` hears (deleted so far, expired in all) after
+    each batch."""
     checks.whole_number("batch_size", batch_size, 1, MAX_BATCH_SIZE)
     started = time.perf_counter()
     cutoffs = policy.cutoffs(now)
     by_severity: dict[str, int] = {}
     batches = 0
+    expired = 0
+    if progress is not None and not dry_run:
+        expired = sum(count_expired(severity, cutoff) for severity, cutoff in cutoffs.items())
+    deleted = 0
     for severity, cutoff in cutoffs.items():
         if dry_run:
             by_severity[severity] = count_expired(severity, cutoff)
@@ -137,6 +143,9 @@ def apply_retention(
             removed = delete_batch(severity, cutoff, batch_size)
             batches += 1
             total += removed
+            deleted += removed
+            if progress is not None:
+                progress(deleted, max(expired, deleted))
             if removed < batch_size:
                 break
         by_severity[severity] = total

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ class StoreMaintenance(StoreReads):
         batch_size: int = 1000,
         dry_run: bool = False,
         vacuum_free_share: float | None = VACUUM_FREE_SHARE,
+        progress: Callable[[int, int], None] | None = None,
     ) -> RetentionResult:
         """Delete events past the retention policy (``now`` defaults to the store's clock), then,
         when the policy has a size budget and the used space exceeds it, the oldest events
@@ -46,7 +48,8 @@ class StoreMaintenance(StoreReads):
         After a run that leaves at least ``vacuum_free_share`` of the file's pages free, the
         file is vacuumed (None disables that; servers reclaim space by themselves); when the
         filesystems lack the room VACUUM needs, it is skipped with a warning and
-        ``result.vacuum_skipped`` says why.
+        ``result.vacuum_skipped`` says why. ``progress`` hears (deleted so far, expired in all)
+        after each batch of the age-based deletes.
         """
         if vacuum_free_share is not None:
             checks.share("vacuum_free_share", vacuum_free_share)
@@ -76,6 +79,7 @@ class StoreMaintenance(StoreReads):
             count_expired=count_expired,
             batch_size=batch_size,
             dry_run=dry_run,
+            progress=progress,
         )
         if chosen.max_bytes is not None:
             result.budget_bytes = chosen.max_bytes

@@ -122,3 +122,21 @@ def test_progress_bar_only_on_a_terminal_and_not_when_quiet(
         os.close(leader)
         assert proc.wait(timeout=60) == 0
         assert (b"copying" in seen) is drawn, seen
+
+
+def test_retention_reports_its_progress(db_path: Path) -> None:
+    with EventStore.open(db_path, metrics=False) as store:
+        store.record_many(
+            [
+                event_data(created_at=f"2020-01-01T00:{i // 60:02d}:{i % 60:02d}Z")
+                for i in range(2500)
+            ],
+            return_events=False,
+        )
+        store.record(event_data())
+        seen: list[tuple[int, int]] = []
+        result = store.apply_retention(batch_size=1000, progress=lambda d, t: seen.append((d, t)))
+    assert result.deleted == 2500
+    assert seen[-1] == (2500, 2500)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert {t for _, t in seen} == {2500}

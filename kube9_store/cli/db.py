@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kube9_store.cli.common import db_option, emit_json, fail, open_store, path_argument, reporting
+from kube9_store.cli.progress import ProgressBar, quiet_option
 
 
 @click.group()
@@ -162,7 +163,8 @@ def retention() -> None:
 @retention.command("run")
 @db_option
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
-def retention_run(db: str | None, dry_run: bool) -> None:
+@quiet_option
+def retention_run(db: str | None, dry_run: bool, quiet: bool) -> None:
     """Apply the retention policy once (info/warning 7 days, error/critical 30 days, or
     $EVENT_RETENTION_INFO_WARNING_DAYS / $EVENT_RETENTION_ERROR_CRITICAL_DAYS).
 
@@ -171,6 +173,9 @@ def retention_run(db: str | None, dry_run: bool) -> None:
       kube9-store retention run --dry-run
     """
     with reporting("Failed to apply retention"):
-        with open_store(db, read_only=dry_run) as store:
-            result = store.apply_retention(dry_run=dry_run)
+        with (
+            open_store(db, read_only=dry_run) as store,
+            ProgressBar("deleting", quiet=quiet) as bar,
+        ):
+            result = store.apply_retention(dry_run=dry_run, progress=bar)
         emit_json(result.as_dict())
