@@ -161,16 +161,19 @@ def test_malformed_lines_are_reported_by_number(tmp_path: Path) -> None:
         json.dumps({**good, "id": "evt_20251202_100003_dddddd", "severity": "loud"}),
         json.dumps({**good, "id": "evt_20251202_100004_eeeeee", "acknowledged": True}),
         json.dumps({**good, "id": "evt_20251202_100005_ffffff", "title": "x" * (TITLE_MAX + 1)}),
+        '{"id": "evt_20251202_100006_gggggg", "event_type": "system", "severity": "info", '
+        '"title": "lone \\ud800 surrogate", "created_at": "2025-12-02T10:00:00Z"}',
+        json.dumps({**good, "id": "evt_20251202_100007_hhhhhh", "title": "bell \x07 esc \x1b[2J"}),
     ]
     source = tmp_path / "events.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     r = run("import", "jsonl", str(source), "--db", str(db))
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
-    assert (report["read"], report["imported"], report["invalid_count"]) == (9, 2, 7)
-    assert [p["line"] for p in report["invalid"]] == [3, 4, 5, 6, 7, 8, 10]
+    assert (report["read"], report["imported"], report["invalid_count"]) == (11, 3, 8)
+    assert [p["line"] for p in report["invalid"]] == [3, 4, 5, 6, 7, 8, 10, 11]
     warned = [json.loads(line) for line in r.stderr.splitlines()]
-    assert [w["line"] for w in warned] == [3, 4, 5, 6, 7, 8, 10]
+    assert [w["line"] for w in warned] == [3, 4, 5, 6, 7, 8, 10, 11]
     details = {p["line"]: p["error"] for p in report["invalid"]}
     assert "not JSON" in details[3]
     assert "id: is required" in details[5]
@@ -178,9 +181,13 @@ def test_malformed_lines_are_reported_by_number(tmp_path: Path) -> None:
     assert "acknowledged" in details[7]
     assert "severity" in details[8]
     assert "title" in details[10]
+    assert details[11].startswith("invalid input: title")  # a lone surrogate
     with EventStore.open(db, read_only=True, metrics=False) as store:
         acked = store.get("evt_20251202_100004_eeeeee")
         assert acked is not None and acked.acknowledged
+        controls = store.get("evt_20251202_100007_hhhhhh")
+        assert controls is not None and controls.title == "bell \x07 esc \x1b[2J"
+        assert b"\\u001b" in jsonl(store)  # escaped in the JSON, never raw on a terminal
     r = run("import", "jsonl", "-", "--db", str(db), input="{broken\n")
     assert r.exit_code == 1
     assert json.loads(r.stderr.splitlines()[-1])["details"] == "no valid line"

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
-from kube9_store import EventStore, SchemaError, ValidationError
+from kube9_store import EventStore, SchemaError, StorageFullError, ValidationError
 from kube9_store.cli import cli
 from kube9_store.config import sqlite_url
 from kube9_store.errors import DatabaseMissingError
@@ -315,3 +315,69 @@ def test_concurrent_writer_keeps_its_counts_during_a_copy(tmp_path: Path, dest: 
         assert again.count({"event_type": "health"}) == 1 + sum(
             n for (t, _), n in actual.items() if t == "health"
         )
+
+
+def test_two_copies_at_once_into_one_destination(tmp_path: Path, dest: URL) -> None:
+    source = filled_store(tmp_path / "src.db", 8000)
+    target = as_location(dest)
+    with EventStore.open(target, metrics=False):
+        pass  # created once, so both processes find it at head
+    procs = [_copy_process(source, target) for _ in range(2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    assert dump_rows(target) == dump_rows(source)
+    with EventStore.open(target, read_only=True, metrics=False) as store:
+        assert sum(store.count_by_type().values()) == 8000
+        if isinstance(target, Path):
+            assert store.integrity_check(full=True).ok
+
+
+def test_a_full_disk_stops_the_copy_between_batches(tmp_path: Path, small_tmpfs: Any) -> None:
+    """The destination's volume fills up mid-copy: the error says so, the batches already
+    written stay whole (counts and events agree), and nothing half-written remains."""
+    source = filled_store(tmp_path / "src.db", 12_000)
+    volume = small_tmpfs(3 << 20)
+    target = volume / "kube9.db"
+    with pytest.raises(StorageFullError):
+        copy_events(source, target, batch_size=1000)
+    with EventStore.open(target, read_only=True, metrics=False) as store:
+        stored = store.count()
+        assert 0 < stored < 12_000
+        assert stored % 1000 == 0
+        assert store.integrity_check(full=True).ok
+        assert sum(store.count_by_type().values()) == stored
+
+
+def test_a_role_that_does_not_own_the_table_counts_row_by_row(tmp_path: Path, pg_url: URL) -> None:
+    """Switching the count trigger off needs the table's owner; any other role with the
+    rights to insert gets the per-row trigger, and the same exact result."""
+    import psycopg
+
+    from tests.helpers import conninfo
+
+    with EventStore.open(pg_url, metrics=False):
+        pass
+    role = f"kube9_loader_{os.getpid()}"
+    schema = str(pg_url.query["options"]).split("=")[1]
+    admin = psycopg.connect(conninfo(pg_url), autocommit=True)
+    try:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        admin.execute(
+            f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'
+        )
+        admin.execute(f'GRANT TEMPORARY ON DATABASE "{pg_url.database}" TO "{role}"')
+        source = filled_store(tmp_path / "src.db", 3000)
+        as_loader = pg_url.set(username=role)
+        result = copy_events(source, as_loader, batch_size=700)
+        assert result.complete and result.copied == 3000
+        assert dump_rows(pg_url) == dump_rows(source)
+        with EventStore.open(pg_url, read_only=True, metrics=False) as store:
+            assert store.count_by_severity() == {
+                sev: n
+                for sev in ("critical", "error", "info", "warning")
+                if (n := sum(1 for r in dump_rows(source) if r[2] == sev))
+            }
+    finally:
+        admin.execute(f'DROP OWNED BY "{role}"')
+        admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        admin.close()
