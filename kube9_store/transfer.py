@@ -154,11 +154,14 @@ def copy_events(
     close_dst = False
     try:
         preflight(src, destination)
+        matched = src.count(f)
+        if not dry_run:
+            require_room(src, destination, matched)
         if dry_run:
             dst, close_dst = _existing(destination)
         else:
             dst, close_dst = _opened(destination, read_only=False)
-        result = CopyResult(src.location, _location(destination), dry_run, matched=src.count(f))
+        result = CopyResult(src.location, _location(destination), dry_run, matched=matched)
         if dst is None:  # a dry run into a database that does not exist yet
             result.copied = result.matched
         else:
@@ -179,6 +182,27 @@ def preflight(src: EventStore, destination: DbLocation | EventStore) -> None:
     dest = _location(destination)
     if dest == src.location:
         raise ValidationError.single("destination", f"is the source database itself ({dest})")
+
+
+def require_room(src: EventStore, destination: DbLocation | EventStore, matched: int) -> None:
+    """Refuse a copy into a database file whose filesystem cannot hold the ``matched`` events,
+    estimated at the source's bytes per event, before anything is written (NotEnoughSpaceError
+    names the path, the bytes needed and the bytes free). A server's disks are its own."""
+    from kube9_store.store import EventStore
+
+    if isinstance(destination, EventStore):
+        backend = destination.backend
+    else:
+        backend = backend_for(resolve_url(destination))
+    path = backend.path
+    if path is None or matched == 0:
+        return
+    stored = src.count()
+    per_event = src.backend.used_bytes() / stored if stored else 0
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    backend.require_free_space("copy", {existing: int(per_event * matched)})
 
 
 def _location(db: DbLocation | EventStore) -> str:

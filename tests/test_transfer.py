@@ -20,7 +20,13 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
-from kube9_store import EventStore, SchemaError, StorageFullError, ValidationError
+from kube9_store import (
+    EventStore,
+    NotEnoughSpaceError,
+    SchemaError,
+    StorageFullError,
+    ValidationError,
+)
 from kube9_store.cli import cli
 from kube9_store.config import sqlite_url
 from kube9_store.errors import DatabaseMissingError
@@ -335,16 +341,35 @@ def test_a_full_disk_stops_the_copy_between_batches(tmp_path: Path, small_tmpfs:
     """The destination's volume fills up mid-copy: the error says so, the batches already
     written stay whole (counts and events agree), and nothing half-written remains."""
     source = filled_store(tmp_path / "src.db", 12_000)
-    volume = small_tmpfs(3 << 20)
+    volume = small_tmpfs(8 << 20)
     target = volume / "kube9.db"
+
+    def fill_the_volume(done: int, _total: int) -> None:
+        if done == 1000:  # after the first batch, something else takes the room
+            (volume / "other.bin").write_bytes(b"\0" * (6 << 20))
+
     with pytest.raises(StorageFullError):
-        copy_events(source, target, batch_size=1000)
+        copy_events(source, target, batch_size=1000, progress=fill_the_volume)
     with EventStore.open(target, read_only=True, metrics=False) as store:
         stored = store.count()
         assert 0 < stored < 12_000
         assert stored % 1000 == 0
         assert store.integrity_check(full=True).ok
         assert sum(store.count_by_type().values()) == stored
+
+
+def test_a_copy_that_cannot_fit_is_refused_before_anything_is_written(
+    tmp_path: Path, small_tmpfs: Any
+) -> None:
+    source = filled_store(tmp_path / "src.db", 12_000)
+    volume = small_tmpfs(2 << 20)
+    target = volume / "data" / "kube9.db"
+    with pytest.raises(NotEnoughSpaceError) as info:
+        copy_events(source, target, batch_size=1000)
+    assert info.value.path == volume
+    assert info.value.needed > info.value.free
+    assert str(info.value.needed) in str(info.value) and str(volume) in str(info.value)
+    assert list(volume.iterdir()) == []  # no directory, no file
 
 
 def test_a_role_that_does_not_own_the_table_counts_row_by_row(tmp_path: Path, pg_url: URL) -> None:
