@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         UnsupportedOperationError,
         ValidationError,
     )
+    from kube9_store.event import Event
     from kube9_store.export import ExportResult, export_events, export_to_file
     from kube9_store.filters import Page
     from kube9_store.ids import generate_event_id
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from kube9_store.models import (
         EVENT_TYPES,
         SEVERITIES,
-        Event,
         EventFilter,
         EventType,
         NewEvent,
@@ -98,7 +98,7 @@ _HOMES = {
     "generate_event_id": "ids",
     "EVENT_TYPES": "models",
     "SEVERITIES": "models",
-    "Event": "models",
+    "Event": "event",
     "EventFilter": "models",
     "NewEvent": "models",
     "EventType": "models",

@@ -34,8 +34,9 @@ from kube9_store.backends import Backend
 from kube9_store.cancellation import WriteOutcome, complete, write_outcome
 from kube9_store.config import DbLocation, Synchronous
 from kube9_store.errors import Kube9StoreError, ValidationError
+from kube9_store.event import Event
 from kube9_store.filters import Page
-from kube9_store.models import Event, EventFilter, NewEvent
+from kube9_store.models import EventFilter, NewEvent
 from kube9_store.results import (
     BackupResult,
     IntegrityResult,

@@ -54,11 +54,13 @@ class ConnectionSettings:
 
 
 def sqlite_url(path: str | os.PathLike[str]) -> URL:
-    """The SQLAlchemy URL of a SQLite file (made absolute, so the URL means the same anywhere)."""
+    """The SQLAlchemy URL of a SQLite file (made absolute, so the URL means the same anywhere).
+    A leading ``~`` or ``~user`` is expanded as a shell does: left as it is when no such
+    user exists."""
     raw = os.fspath(path)
     if raw == ":memory:":
         return URL.create("sqlite")
-    return URL.create("sqlite", database=str(Path(raw).expanduser().absolute()))
+    return URL.create("sqlite", database=str(Path(os.path.expanduser(raw)).absolute()))
 
 
 def to_url(db: DbLocation, *, source: str = "db") -> URL:

@@ -13,7 +13,8 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, s
 
 from kube9_store import checks
 from kube9_store.errors import ValidationError
-from kube9_store.models import Event, EventFilter
+from kube9_store.event import Event
+from kube9_store.models import EventFilter
 from kube9_store.readmodel import HEAD_MODEL, ReadModel
 from kube9_store.schema import event_counts, events
 from kube9_store.sortkey import BY_TEXT, SortKey

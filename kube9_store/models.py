@@ -20,7 +20,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     StrictBool,
     field_validator,
     model_validator,
@@ -32,7 +31,6 @@ from kube9_store.timestamps import (
     format_timestamp,
     normalize_timestamp,
     parse_moment,
-    parse_timestamp,
 )
 
 EventType = Literal["cluster", "operator", "insight", "assessment", "health", "system"]
@@ -93,13 +91,22 @@ class _Model(BaseModel):
 class _Input(_Model):
     """A model the API is handed: an instance is trusted only as it was validated."""
 
-    #: The fields this instance was validated with (the identity of its field dict): an
-    #: instance made by ``model_copy(update=...)`` or ``model_construct`` does not match.
-    _validated: int | None = PrivateAttr(default=None)
+    # What validation derived is kept in pydantic's private-state dict, read and written
+    # directly: declared private attributes cost microseconds per access on the hot path.
+    # ``validated`` is the identity of the field dict the instance was validated with: one
+    # made by ``model_copy(update=...)`` or ``model_construct`` does not match.
 
     def __init__(self, /, **data: Any) -> None:
         super().__init__(**data)
-        self._validated = id(self.__dict__)
+        self._state()["validated"] = id(self.__dict__)
+
+    def _state(self) -> dict[str, Any]:
+        """This instance's derived state (created on first use)."""
+        state = self.__pydantic_private__
+        if state is None:
+            state = {}
+            object.__setattr__(self, "__pydantic_private__", state)
+        return state
 
     def __eq__(self, other: object) -> bool:
         """Equal fields make equal models (the validation marker is not a field)."""
@@ -115,7 +122,8 @@ class _Input(_Model):
         exactly as validated; one edited since (``model_copy(update=...)``,
         ``model_construct``) is validated again, as a mapping would be."""
         if isinstance(data, cls):
-            if data._validated == id(data.__dict__):
+            state = data.__pydantic_private__
+            if state is not None and state.get("validated") == id(data.__dict__):
                 return data
             return cls(**dict(data.__dict__))
         return super().parse(data)
@@ -267,9 +275,6 @@ class NewEvent(_Input):
     def _text(cls, value: str | None) -> str | None:
         return _clean_text(value)
 
-    _metadata_json: str | None = PrivateAttr(default=None)
-    _redactions: tuple[Redaction, ...] = PrivateAttr(default=())
-
     @field_validator("metadata", mode="plain")
     @classmethod
     def _metadata(cls, value: Any) -> dict[str, Any] | None:
@@ -286,7 +291,7 @@ class NewEvent(_Input):
                 value = texts[name]
                 if value is not None and value != fields[name]:
                     fields[name] = value[:limit]  # frozen fields, set once during validation
-            self._redactions = tuple(found)
+            self._state()["redactions"] = tuple(found)
         text = dump_metadata(self.metadata)
         if text is not None:
             size = len(text.encode("utf-8"))
@@ -294,18 +299,20 @@ class NewEvent(_Input):
                 raise ValueError(
                     f"metadata: must be at most {METADATA_MAX_BYTES} bytes as JSON, got {size}"
                 )
-        self._metadata_json = text
+        self._state()["metadata_json"] = text
         return self
 
     @property
     def metadata_json(self) -> str | None:
         """The metadata as it will be stored (compact JSON)."""
-        return self._metadata_json
+        state = self.__pydantic_private__
+        return None if state is None else state.get("metadata_json")
 
     @property
     def redactions(self) -> tuple[Redaction, ...]:
         """What was replaced with ``[REDACTED]`` before storage: paths and rules, no values."""
-        return self._redactions
+        state = self.__pydantic_private__
+        return () if state is None else state.get("redactions", ())
 
     @classmethod
     def fitted(cls, redacted: Iterable[Redaction] = (), **fields: Any) -> NewEvent:
@@ -322,7 +329,7 @@ class NewEvent(_Input):
                 prior.extend(found)
         event = cls(**fields)
         if prior:
-            event._redactions = (*prior, *event._redactions)
+            event._state()["redactions"] = (*prior, *event.redactions)
         return event
 
     @field_validator("created_at", mode="plain")
@@ -331,10 +338,10 @@ class NewEvent(_Input):
         return _timestamp_or_none(value)
 
 
-class Event(_Model):
-    """A stored event, as read back. ``created_at`` is the stored text
-    ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (what JSON consumers and cursors use); :attr:`created` is
-    the same instant as an aware UTC datetime, to compute with."""
+class EventFields(_Model):
+    """The fields of a stored event, validated: what building a
+    :class:`~kube9_store.event.Event` by hand checks (the store builds events from its rows
+    without this step)."""
 
     id: str
     event_type: EventType
@@ -347,15 +354,6 @@ class Event(_Model):
     metadata: dict[str, Any] | None = None
     created_at: str
     acknowledged: bool = False
-
-    @property
-    def created(self) -> datetime:
-        """``created_at`` as an aware datetime in UTC."""
-        return parse_timestamp(self.created_at)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The event as the CLI and JSON consumers see it (metadata as an object)."""
-        return self.model_dump()
 
 
 def _one_or_many(value: Any) -> Any:
@@ -438,21 +436,6 @@ class EventFilter(_Input):
         for item in value:
             _clean_text(item)
         return tuple(sorted(set(value)))
-
-
-_EVENT_FIELDS = tuple(Event.model_fields)
-
-
-def stored_event(values: dict[str, Any]) -> Event:
-    """An Event from a stored row, trusted and not re-validated: what ``model_construct``
-    builds (a test checks they are equal), without its per-field bookkeeping, which dominates
-    the cost of a 100-row page."""
-    event = Event.__new__(Event)
-    object.__setattr__(event, "__dict__", values)
-    object.__setattr__(event, "__pydantic_fields_set__", set(_EVENT_FIELDS))
-    object.__setattr__(event, "__pydantic_extra__", None)
-    object.__setattr__(event, "__pydantic_private__", None)
-    return event
 
 
 def parse_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]:

@@ -34,8 +34,9 @@ from sqlalchemy.orm.attributes import set_attribute
 
 from kube9_store import schema
 from kube9_store.errors import Kube9StoreError, ValidationError
+from kube9_store.event import Event
 from kube9_store.ids import event_id_at
-from kube9_store.models import Event, NewEvent
+from kube9_store.models import NewEvent
 from kube9_store.timestamps import format_timestamp, parse_timestamp, utcnow
 
 __all__ = ["Base", "EventCountRow", "EventRow", "ReadOnlyTableError", "SchemaVersionRow"]
@@ -91,21 +92,19 @@ class EventRow(Base):
         return parse_timestamp(self.created_at)
 
     def to_event(self) -> Event:
-        """The row as the store's validated :class:`~kube9_store.models.Event`."""
-        return Event.parse(
-            {
-                "id": self.id,
-                "event_type": self.event_type,
-                "severity": self.severity,
-                "title": self.title,
-                "description": self.description,
-                "object_kind": self.object_kind,
-                "object_namespace": self.object_namespace,
-                "object_name": self.object_name,
-                "metadata": self.event_metadata,
-                "created_at": self.created_at,
-                "acknowledged": bool(self.acknowledged),
-            }
+        """The row as the store's :class:`~kube9_store.event.Event` (its fields validated)."""
+        return Event(
+            id=self.id,  # type: ignore[arg-type]  # validated: None is refused
+            event_type=self.event_type,  # type: ignore[arg-type]
+            severity=self.severity,  # type: ignore[arg-type]
+            title=self.title,
+            description=self.description,
+            object_kind=self.object_kind,
+            object_namespace=self.object_namespace,
+            object_name=self.object_name,
+            metadata=self.event_metadata,
+            created_at=self.created_at,
+            acknowledged=bool(self.acknowledged),
         )
 
     def __repr__(self) -> str:

@@ -5,15 +5,14 @@ a database it did not write have their metadata checked on the way."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
-import orjson
-
 from kube9_store.errors import DuplicateEventError, Kube9StoreError
+from kube9_store.event import Event
 from kube9_store.ids import event_id_at
-from kube9_store.models import Event, NewEvent, stored_event
+from kube9_store.models import NewEvent
 from kube9_store.schema import EVENT_COLUMNS
 from kube9_store.statements import CompiledSQL
 
@@ -37,49 +36,17 @@ def new_row(event: NewEvent, created_at: str) -> dict[str, Any]:
     }
 
 
+_AS_STORED = itemgetter(*EVENT_COLUMNS)
+
+
 def event_from_new(row: dict[str, Any], event: NewEvent) -> Event:
     """The event just stored as ``row`` (metadata as validated, not parsed again)."""
-    values = {name: row[name] for name in EVENT_COLUMNS}
-    values["metadata"] = event.metadata
-    values["acknowledged"] = False
-    return stored_event(values)
-
-
-#: A run of digits long enough to be an integer beyond 64 bits, which orjson would read as a
-#: float: such metadata is parsed by the standard library instead, exactly.
-_LONG_NUMBER = re.compile(r"\d{19}")
-
-
-def parse_metadata(text: str | None) -> dict[str, Any] | None:
-    """Stored metadata text as a dict (orjson: four times faster than json on typical rows)."""
-    if text is None:
-        return None
-    if _LONG_NUMBER.search(text):
-        return json.loads(text)  # type: ignore[no-any-return]
-    return orjson.loads(text)  # type: ignore[no-any-return]
+    return Event.from_row(_AS_STORED(row), event.metadata)
 
 
 def event_from_tuple(row: Sequence[Any]) -> Event:
     """A stored row (columns in table order) as an Event."""
-    return _event(row, parse_metadata(row[8]))
-
-
-def _event(row: Sequence[Any], metadata: dict[str, Any] | None) -> Event:
-    return stored_event(
-        {
-            "id": row[0],
-            "event_type": row[1],
-            "severity": row[2],
-            "title": row[3],
-            "description": row[4],
-            "object_kind": row[5],
-            "object_namespace": row[6],
-            "object_name": row[7],
-            "metadata": metadata,
-            "created_at": row[9],
-            "acknowledged": bool(row[10]),
-        }
-    )
+    return Event.from_row(row)
 
 
 def checked_event_from_tuple(row: Sequence[Any]) -> Event:
@@ -87,7 +54,7 @@ def checked_event_from_tuple(row: Sequence[Any]) -> Event:
     object (or NULL), else the error names the event."""
     text = row[8]
     if text is None:
-        return _event(row, None)
+        return Event.from_row(row, None)
     try:
         metadata = json.loads(text)
     except (TypeError, ValueError) as exc:
@@ -97,7 +64,7 @@ def checked_event_from_tuple(row: Sequence[Any]) -> Event:
             f"event {row[0]!r}: stored metadata is a JSON {type(metadata).__name__}, "
             "expected an object"
         )
-    return _event(row, metadata)
+    return Event.from_row(row, metadata)
 
 
 def insert_rows(con: Any, insert: CompiledSQL, rows: list[dict[str, Any]]) -> None:

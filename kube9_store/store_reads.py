@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kube9_store import checks
+from kube9_store.event import Event
 from kube9_store.filters import (
     Page,
     Shape,
@@ -18,7 +19,7 @@ from kube9_store.filters import (
     statement_for,
 )
 from kube9_store.instrumentation import instrumented
-from kube9_store.models import Event, EventFilter
+from kube9_store.models import EventFilter
 from kube9_store.statements import CompiledSQL
 from kube9_store.store_core import StoreCore
 

@@ -12,10 +12,11 @@ from sqlalchemy import bindparam, select, update
 
 from kube9_store import checks
 from kube9_store.errors import DuplicateEventError, EventNotFoundError, ValidationError
+from kube9_store.event import Event
 from kube9_store.filters import shape_and_values, statement_for
 from kube9_store.ids import event_id_at
 from kube9_store.instrumentation import instrumented
-from kube9_store.models import Event, EventFilter, NewEvent, parse_batch
+from kube9_store.models import EventFilter, NewEvent, parse_batch
 from kube9_store.redaction import report as report_redactions
 from kube9_store.rows import (
     event_from_new,

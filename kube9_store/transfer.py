@@ -25,9 +25,10 @@ from sqlalchemy import select
 from kube9_store.backends import backend_for
 from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
 from kube9_store.errors import SchemaError, ValidationError
+from kube9_store.event import parse_metadata
 from kube9_store.executor import Executor
 from kube9_store.models import EVENT_TYPES, SEVERITIES, EventFilter, NewEvent
-from kube9_store.rows import new_row, parse_metadata
+from kube9_store.rows import new_row
 from kube9_store.schema import EVENT_COLUMNS, events
 from kube9_store.streaming import DEFAULT_BATCH, Progress, Row, prefetched, row_batches
 

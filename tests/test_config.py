@@ -36,6 +36,18 @@ def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.Monk
     assert database_file(resolve_url("rel.db", environ={})) == tmp_path / "rel.db"
 
 
+def test_a_home_directory_is_expanded_as_a_shell_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``~`` is the home directory; ``~name`` of a user that does not exist stays a relative
+    path (pathlib would raise RuntimeError instead)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert database_file(resolve_url("~/k.db", environ={})) == tmp_path / "home" / "k.db"
+    unknown = "~no-such-user-0"
+    assert database_file(resolve_url(unknown, environ={})) == tmp_path / unknown
+
+
 @pytest.mark.parametrize(
     ("environ", "variable"),
     [

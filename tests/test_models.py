@@ -151,28 +151,3 @@ def test_bad_filters_name_the_field(field: str, value: Any) -> None:
 def test_package_validation_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="severity"):
         NewEvent(event_type="system", severity="loud", title="x")
-
-
-def test_stored_event_is_what_model_construct_builds() -> None:
-    from kube9_store import Event
-    from kube9_store.models import stored_event
-
-    values = {
-        "id": "evt_20251202_103045_a7f3b9",
-        "event_type": "cluster",
-        "severity": "error",
-        "title": "Image pull failed",
-        "description": None,
-        "object_kind": "Pod",
-        "object_namespace": "default",
-        "object_name": "api-7",
-        "metadata": {"n": [1, 2]},
-        "created_at": "2025-12-02T10:30:45.123Z",
-        "acknowledged": True,
-    }
-    fast, slow = stored_event(dict(values)), Event.model_construct(**values)
-    assert fast == slow
-    assert fast.model_dump() == slow.model_dump() == values
-    assert fast.model_fields_set == slow.model_fields_set
-    assert fast.model_copy(update={"title": "x"}).title == "x"
-    assert repr(fast) == repr(slow)

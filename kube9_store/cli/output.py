@@ -40,9 +40,9 @@ def to_yaml(payload: Any) -> str:
 
 def to_csv(events: Sequence[dict[str, Any]]) -> str:
     """One header row of the event fields, then one row per event (metadata as JSON text)."""
-    from kube9_store.models import Event
+    from kube9_store.event import EVENT_FIELDS
 
-    fields = list(Event.model_fields)
+    fields = list(EVENT_FIELDS)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()

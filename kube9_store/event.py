@@ -1,0 +1,249 @@
+"""Stored events as read back: light immutable objects built straight from table rows.
+
+The rows this package wrote are trusted, so a page of results is built without validating
+them again: an :class:`Event` keeps its row and parses the metadata JSON on first access.
+Building one by hand validates every field (:class:`kube9_store.models.EventFields`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Final
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema, from_json
+
+from kube9_store.models import EventFields, EventType, Severity, dump_metadata
+from kube9_store.timestamps import parse_timestamp
+
+#: The fields of an event, in the table's column order (the order of a stored row).
+EVENT_FIELDS: Final = (
+    "id",
+    "event_type",
+    "severity",
+    "title",
+    "description",
+    "object_kind",
+    "object_namespace",
+    "object_name",
+    "metadata",
+    "created_at",
+    "acknowledged",
+)
+
+_UNPARSED: Final[Any] = object()
+
+
+def parse_metadata(text: str | None) -> dict[str, Any] | None:
+    """Stored metadata text as a dict. pydantic-core's parser is exact for integers beyond
+    64 bits (orjson would round them to floats) and three times faster than json; text it
+    refuses (a lone surrogate escape) is read by the standard library as before."""
+    if text is None:
+        return None
+    try:
+        return from_json(text)  # type: ignore[no-any-return]
+    except ValueError:
+        return json.loads(text)  # type: ignore[no-any-return]
+
+
+class Event:
+    """A stored event, as read back: immutable, fields as attributes.
+
+    ``created_at`` is the stored text ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (what JSON consumers and
+    cursors use); :attr:`created` is the same instant as an aware UTC datetime, to compute
+    with. ``metadata`` is parsed from the stored JSON on first access and kept.
+    """
+
+    __slots__ = ("_metadata", "_row")
+
+    #: The field names, in the order of :meth:`to_dict`.
+    FIELDS: ClassVar[tuple[str, ...]] = EVENT_FIELDS
+
+    _row: tuple[Any, ...]
+    _metadata: Any  # the parsed metadata, or _UNPARSED
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        event_type: EventType,
+        severity: Severity,
+        title: str,
+        description: str | None = None,
+        object_kind: str | None = None,
+        object_namespace: str | None = None,
+        object_name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        created_at: str,
+        acknowledged: bool = False,
+    ) -> None:
+        """An event from its fields, each validated (the package's ValidationError names the
+        field and its rule). The store builds events from rows without this step."""
+        fields = EventFields(
+            id=id,
+            event_type=event_type,
+            severity=severity,
+            title=title,
+            description=description,
+            object_kind=object_kind,
+            object_namespace=object_namespace,
+            object_name=object_name,
+            metadata=metadata,
+            created_at=created_at,
+            acknowledged=acknowledged,
+        )
+        _set_row(self, _row_of(fields))
+        _set_metadata(self, fields.metadata)
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any], metadata: Any = _UNPARSED) -> Event:
+        """A stored row (columns in table order, metadata as JSON text), trusted: nothing is
+        validated. ``metadata``: the row's metadata already parsed, if the caller has it."""
+        event = _new(cls)
+        _set_row(event, tuple(row))
+        _set_metadata(event, metadata)
+        return event
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """As a field of a pydantic model: an Event, or a mapping of its fields (validated);
+        dumped as :meth:`to_dict`."""
+        from_fields = core_schema.no_info_after_validator_function(
+            _event_of_fields, handler.generate_schema(EventFields)
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=from_fields,
+            python_schema=core_schema.union_schema(
+                [core_schema.is_instance_schema(cls), from_fields]
+            ),
+            serialization=core_schema.plain_serializer_function_ser_schema(cls.to_dict),
+        )
+
+    # -- fields ------------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._row[0]  # type: ignore[no-any-return]
+
+    @property
+    def event_type(self) -> EventType:
+        return self._row[1]  # type: ignore[no-any-return]
+
+    @property
+    def severity(self) -> Severity:
+        return self._row[2]  # type: ignore[no-any-return]
+
+    @property
+    def title(self) -> str:
+        return self._row[3]  # type: ignore[no-any-return]
+
+    @property
+    def description(self) -> str | None:
+        return self._row[4]  # type: ignore[no-any-return]
+
+    @property
+    def object_kind(self) -> str | None:
+        return self._row[5]  # type: ignore[no-any-return]
+
+    @property
+    def object_namespace(self) -> str | None:
+        return self._row[6]  # type: ignore[no-any-return]
+
+    @property
+    def object_name(self) -> str | None:
+        return self._row[7]  # type: ignore[no-any-return]
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        metadata = self._metadata
+        if metadata is _UNPARSED:
+            metadata = parse_metadata(self._row[8])
+            _set_metadata(self, metadata)
+        return metadata  # type: ignore[no-any-return]
+
+    @property
+    def created_at(self) -> str:
+        return self._row[9]  # type: ignore[no-any-return]
+
+    @property
+    def acknowledged(self) -> bool:
+        return bool(self._row[10])
+
+    @property
+    def created(self) -> datetime:
+        """``created_at`` as an aware datetime in UTC."""
+        return parse_timestamp(self.created_at)
+
+    # -- as data -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as the CLI and JSON consumers see it: every field, metadata as an object
+        of its own (changing it changes neither this event nor another dict)."""
+        row = self._row
+        return {
+            "id": row[0],
+            "event_type": row[1],
+            "severity": row[2],
+            "title": row[3],
+            "description": row[4],
+            "object_kind": row[5],
+            "object_namespace": row[6],
+            "object_name": row[7],
+            "metadata": parse_metadata(row[8]),
+            "created_at": row[9],
+            "acknowledged": bool(row[10]),
+        }
+
+    def _values(self) -> tuple[Any, ...]:
+        row = self._row
+        return (*row[:8], self.metadata, row[9], bool(row[10]))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._row[0])
+
+    def __repr__(self) -> str:
+        fields = zip(EVENT_FIELDS, self._values(), strict=True)
+        return "Event(" + ", ".join(f"{k}={v!r}" for k, v in fields) + ")"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Event is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Event is immutable: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Event.from_row, (self._row,))
+
+
+def _row_of(fields: EventFields) -> tuple[Any, ...]:
+    return (
+        fields.id,
+        fields.event_type,
+        fields.severity,
+        fields.title,
+        fields.description,
+        fields.object_kind,
+        fields.object_namespace,
+        fields.object_name,
+        dump_metadata(fields.metadata),
+        fields.created_at,
+        fields.acknowledged,
+    )
+
+
+def _event_of_fields(fields: EventFields) -> Event:
+    return Event.from_row(_row_of(fields), fields.metadata)
+
+
+_new = object.__new__
+_set_row = Event.__dict__["_row"].__set__
+_set_metadata = Event.__dict__["_metadata"].__set__
