@@ -58,7 +58,8 @@ TARGETS: dict[str, tuple[float | None, float | None]] = {
 }
 
 #: API / raw driver on the same SQL and file: the performance goals' same-run proxy for
-#: "faster than the reference operator" (reported in the summary beside each ratio).
+#: "faster than the reference operator", asserted on SQLite by ``test_ratios.py`` (measured
+#: there paired, blocks of each alternating) and reported in the summary.
 RATIO_GOALS: dict[str, float] = {
     "record one event": 1.35,
     "get by id": 1.6,
@@ -71,7 +72,16 @@ RATIO_GOALS: dict[str, float] = {
     "record 1000 in one batch": 1.4,
 }
 
+#: Goals above that are not met yet, with the ratio that test_ratios.py holds them under
+#: meanwhile (where the time goes: the README's performance section).
+RATIO_CEILINGS: dict[str, float] = {
+    "record one event": 2.5,
+    "record 1000 in one batch": 2.5,
+}
+
 RESULTS: dict[tuple[str, int, str], dict[str, float]] = defaultdict(dict)
+#: (operation, events, backend) -> (API ms, raw ms, ratio), measured paired.
+PAIRED: dict[tuple[str, int, str], tuple[float, float, float]] = {}
 SIZES: dict[str, float] = {}
 
 
@@ -300,6 +310,13 @@ def record(
     return median_ms
 
 
+def record_ratio(name: str, n: int, backend: str, api_ms: float, raw_ms: float) -> float:
+    """Keep a paired measurement for the summary and return its ratio."""
+    ratio = api_ms / raw_ms
+    PAIRED[(name, n, backend)] = (api_ms, raw_ms, ratio)
+    return ratio
+
+
 def check_spec(name: str, median_ms: float, backend: str = "sqlite") -> None:
     """The spec's targets are for its embedded SQLite; on a server they are only reported."""
     spec = TARGETS.get(name, (None, None))[0]
@@ -308,9 +325,24 @@ def check_spec(name: str, median_ms: float, backend: str = "sqlite") -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    tr = terminalreporter
+    if PAIRED:
+        tr.section("API / raw driver, paired (median ms per call)")
+        tr.write_line(
+            f"{'operation':36} {'backend':>10} {'events':>8} {'api':>9} {'raw':>9} {'ratio':>6}"
+            f" {'goal':>5}"
+        )
+        for (name, n, backend), (api_ms, raw_ms, ratio) in sorted(
+            PAIRED.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])
+        ):
+            goal = RATIO_GOALS.get(name)
+            status = "" if goal is None else "met" if ratio <= goal else "missed"
+            tr.write_line(
+                f"{name:36} {backend:>10} {n:>8} {api_ms:>9.4f} {raw_ms:>9.4f} {ratio:>6.2f}"
+                f" {goal or '':>5} {status}"
+            )
     if not RESULTS and not SIZES:
         return
-    tr = terminalreporter
     tr.section("kube9_store vs the raw driver, same SQL (medians, ms per operation)")
     tr.write_line(
         f"{'operation':36} {'backend':>10} {'events':>8} {'api':>9} {'raw':>9} {'ratio':>6}"
@@ -339,7 +371,21 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         rows = [
             {"operation": k[0], "events": k[1], "backend": k[2], **v} for k, v in RESULTS.items()
         ]
-        Path(out).write_text(json.dumps({"results": rows, "bytes_per_event": SIZES}, indent=2))
+        paired = [
+            {"operation": k[0], "events": k[1], "backend": k[2], "api": a, "raw": r, "ratio": q}
+            for k, (a, r, q) in PAIRED.items()
+        ]
+        Path(out).write_text(
+            json.dumps({"results": rows, "paired": paired, "bytes_per_event": SIZES}, indent=2)
+        )
 
 
-__all__ = ["Bench", "build", "check_spec", "record"]
+__all__ = [
+    "RATIO_CEILINGS",
+    "RATIO_GOALS",
+    "Bench",
+    "build",
+    "check_spec",
+    "record",
+    "record_ratio",
+]

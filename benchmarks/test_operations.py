@@ -16,83 +16,9 @@ import pytest
 
 from benchmarks.conftest import Bench, check_spec, record
 from benchmarks.datagen import NOW, Clock
+from benchmarks.workload import EVENT, FILTERS, INSERT, common_object, raw_row, serial
 from kube9_store import EventStore, NewEvent
-from kube9_store.ids import event_id_at
 from kube9_store.timestamps import format_timestamp
-
-COLUMNS = (
-    "id, event_type, severity, title, description, object_kind, object_namespace, object_name,"
-    " metadata, created_at, acknowledged"
-)
-INSERT = f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-
-EVENT = {
-    "event_type": "cluster",
-    "severity": "warning",
-    "title": "Pod BackOff: web-7c5b8d9f6-x2k4p",
-    "description": "Back-off restarting failed container web",
-    "object_kind": "Pod",
-    "object_namespace": "default",
-    "object_name": "web-7c5b8d9f6-x2k4p",
-    "metadata": {"reason": "BackOff", "count": 3, "source": "kubelet", "node": "worker-2"},
-}
-_serial = itertools.count()
-
-
-_unique = iter(random.Random(11).sample(range(36**6), 400_000))
-
-
-def _unique_suffix() -> str:
-    """A random suffix never handed out before in this run (raw inserts cannot retry)."""
-    n, out = next(_unique), ""
-    for _ in range(6):
-        n, d = divmod(n, 36)
-        out += "0123456789abcdefghijklmnopqrstuvwxyz"[d]
-    return out
-
-
-_raw_clock = Clock(NOW + timedelta(days=10))  # a time range the API's events never reach
-
-
-def _raw_row() -> tuple[Any, ...]:
-    """The benchmark event as the API stores it (same id form, same JSON)."""
-    created_at = format_timestamp(_raw_clock())
-    return (
-        event_id_at(created_at, _unique_suffix()),
-        "cluster",
-        "warning",
-        EVENT["title"],
-        EVENT["description"],
-        "Pod",
-        "default",
-        EVENT["object_name"],
-        '{"reason":"BackOff","count":3,"source":"kubelet","node":"worker-2"}',
-        created_at,
-        0,
-    )
-
-
-FILTERS: dict[str, dict[str, Any]] = {
-    "filter: type, 100 rows": {"event_type": "insight"},
-    "filter: severity, 100 rows": {"severity": "critical"},
-    "filter: date range, 100 rows": {
-        "since": NOW - timedelta(days=20),
-        "until": NOW - timedelta(days=19),
-    },
-    "filter: object reference, 100 rows": {
-        "object_kind": "Pod",
-        "object_namespace": "default",
-        "object_name": "OBJECT",
-    },
-}
-
-
-def _common_object(b: Bench) -> str:
-    row = b.raw.execute(
-        "SELECT object_name FROM events WHERE object_kind = 'Pod' AND object_namespace = 'default'"
-        " LIMIT 1"
-    ).fetchone()
-    return str(row[0])
 
 
 @pytest.mark.parametrize("impl", ["api", "raw"])
@@ -125,7 +51,7 @@ def test_spec_filters(benchmark: Any, bench: Bench, n: int, impl: str, name: str
     benchmark.group = f"{name}, {bench.backend}, {n}"
     flt = FILTERS[name]
     if "object_name" in flt:
-        flt = {**flt, "object_name": _common_object(bench)}
+        flt = {**flt, "object_name": common_object(bench)}
     sql, params = bench.query_sql(flt, limit=100)
     if impl == "api":
         got = benchmark(lambda: bench.store.query(flt, limit=100))
@@ -203,8 +129,8 @@ def _expired_rows() -> list[tuple[Any, ...]]:
     rnd = random.Random()
     out = []
     for _ in range(1000):
-        row = list(_raw_row())
-        row[0] = f"evt_20000101_000000_{next(_serial):06d}"
+        row = list(raw_row())
+        row[0] = f"evt_20000101_000000_{next(serial):06d}"
         row[2] = rnd.choice(["info", "warning", "error", "critical"])
         row[9] = "2000-01-01T00:00:00.000Z"
         out.append(tuple(row))
@@ -249,7 +175,7 @@ def test_record_one_event(benchmark: Any, bench: Bench, n: int, impl: str) -> No
         with EventStore.open(bench.url, clock=Clock(NOW), metrics=False) as plain:
             benchmark(lambda: plain.record(NewEvent(**EVENT)))
     else:
-        benchmark(lambda: bench.raw.write(INSERT, [_raw_row()]))
+        benchmark(lambda: bench.raw.execute(INSERT, raw_row()))  # autocommit, as the store
     check_spec(
         "record one event",
         record("record one event", n, impl, benchmark, bench.backend),
@@ -265,7 +191,7 @@ def test_record_batch_of_1000(benchmark: Any, bench: Bench, n: int, impl: str) -
         benchmark.pedantic(lambda: bench.store.record_many(batch), rounds=15, warmup_rounds=1)
     else:
         benchmark.pedantic(
-            lambda: bench.raw.write(INSERT, [_raw_row() for _ in range(1000)]),
+            lambda: bench.raw.write(INSERT, [raw_row() for _ in range(1000)]),
             rounds=15,
             warmup_rounds=1,
         )

@@ -34,6 +34,21 @@ def random_suffix() -> str:
     return _PAIRS[high] + _PAIRS[mid] + _PAIRS[low]
 
 
+def random_suffixes(n: int) -> list[str]:
+    """``n`` suffixes drawn as :func:`random_suffix` draws one, from one CSPRNG read (one
+    system call for a whole batch)."""
+    out: list[str] = []
+    pairs, space, limit = _PAIRS, _SPACE, _DRAW_LIMIT
+    for draw in memoryview(secrets.token_bytes(8 * n)).cast("Q").tolist():
+        if draw >= limit:
+            out.append(random_suffix())
+            continue
+        high, low = divmod(draw % space, 1296 * 1296)
+        mid, low = divmod(low, 1296)
+        out.append(pairs[high] + pairs[mid] + pairs[low])
+    return out
+
+
 def base36_suffix(n: int) -> str:
     """The last :data:`SUFFIX_LENGTH` base-36 digits of ``n`` (least significant first)."""
     digits = []
@@ -46,9 +61,13 @@ def base36_suffix(n: int) -> str:
 def event_id_at(created_at: str, suffix: str | None = None) -> str:
     """The id of an event created at ``created_at`` (stored form), so ids sort like events;
     the suffix is random unless given."""
+    return id_prefix(created_at) + (suffix if suffix is not None else random_suffix())
+
+
+def id_prefix(created_at: str) -> str:
+    """``evt_YYYYMMDD_HHMMSS_``: the part of an id that a stored timestamp decides."""
     c = created_at
-    tail = suffix if suffix is not None else random_suffix()
-    return f"evt_{c[0:4]}{c[5:7]}{c[8:10]}_{c[11:13]}{c[14:16]}{c[17:19]}_{tail}"
+    return f"evt_{c[0:4]}{c[5:7]}{c[8:10]}_{c[11:13]}{c[14:16]}{c[17:19]}_"
 
 
 def generate_event_id(at: datetime | None = None) -> str:

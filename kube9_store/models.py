@@ -6,27 +6,32 @@ each offending field and the rule it broke.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Required, Self, get_args
 
 import orjson
 import pydantic
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictBool,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 from kube9_store.errors import FieldProblem, ValidationError
-from kube9_store.redaction import Redaction, scrub_event, scrub_field
+from kube9_store.redaction import Redaction, scrub_event, scrub_events, scrub_field
 from kube9_store.timestamps import (
     format_timestamp,
     normalize_timestamp,
@@ -56,8 +61,14 @@ def problems_from(exc: pydantic.ValidationError) -> list[FieldProblem]:
         if not err["loc"] and ": " in msg:
             # a model-level rule names its field as "field: rule"
             field, msg = msg.split(": ", 1)
-        out.append(FieldProblem(scrub_field("field", field)[0], scrub_field("rule", msg)[0]))
+        out.append(scrubbed_problem(field, msg))
     return out
+
+
+def scrubbed_problem(field: str, rule: str) -> FieldProblem:
+    """A problem whose field and rule are scrubbed: a path can name a metadata key that holds
+    a credential."""
+    return FieldProblem(scrub_field("field", field)[0], scrub_field("rule", rule)[0])
 
 
 class _Model(BaseModel):
@@ -134,7 +145,8 @@ def _clean_text(value: str | None) -> str | None:
         return None
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
-    _check_encodable(value)
+    if not value.isascii():
+        _check_encodable(value)
     return value
 
 
@@ -165,10 +177,15 @@ def clean_metadata(value: Any) -> dict[str, Any]:
         is_object = isinstance(node, dict)
         for key, child in node.items() if is_object else enumerate(node):
             if is_object:
-                if not isinstance(key, str):
+                if key.__class__ is not str and not isinstance(key, str):
                     raise ValueError(f"keys must be strings; {where} has key {key!r}")
-                _check_encodable(key)
-            if isinstance(child, str):
+                if not key.isascii():
+                    _check_encodable(key)
+            if child.__class__ is str:  # the common case first, without a call
+                if not child.isascii():
+                    _check_encodable(child)
+                copy[key] = child
+            elif isinstance(child, str):
                 _check_encodable(child)
                 copy[key] = child
             elif isinstance(child, dict | list):
@@ -215,7 +232,23 @@ def dump_metadata(value: Mapping[str, Any] | None) -> str | None:
         return _JSON.encode(value)
 
 
-ObjectField = Annotated[str | None, Field(max_length=OBJECT_FIELD_MAX)]
+def _event_id(value: str | None) -> str | None:
+    if value is not None and not EVENT_ID_PATTERN.fullmatch(value):
+        raise ValueError("must match evt_YYYYMMDD_HHMMSS_xxxxxx (6 characters a-z, 0-9)")
+    return value
+
+
+def _metadata_or_none(value: Any) -> dict[str, Any] | None:
+    return None if value is None else clean_metadata(value)
+
+
+# The rules of each field of a new event, shared by NewEvent and the one-pass batch schema.
+EventId = Annotated[str | None, AfterValidator(_event_id)]
+Title = Annotated[str, Field(max_length=TITLE_MAX), AfterValidator(_clean_text)]
+Description = Annotated[str | None, Field(max_length=DESCRIPTION_MAX), AfterValidator(_clean_text)]
+ObjectField = Annotated[str | None, Field(max_length=OBJECT_FIELD_MAX), AfterValidator(_clean_text)]
+Metadata = Annotated[dict[str, Any] | None, PlainValidator(_metadata_or_none)]
+CreatedAt = Annotated[str | None, PlainValidator(_timestamp_or_none)]
 
 
 _TEXT_FIELDS = {
@@ -227,6 +260,39 @@ _TEXT_FIELDS = {
 }
 
 
+def texts_of(fields: dict[str, Any]) -> dict[str, str | None]:
+    """An event's free-text fields, for the scrubber."""
+    get = fields.get
+    return {f: get(f) for f in _TEXT_FIELDS}
+
+
+def finish_event(
+    fields: dict[str, Any],
+    scrubbed: tuple[dict[str, str | None], list[Redaction]] | None = None,
+) -> tuple[str | None, tuple[Redaction, ...]]:
+    """The rules of a new event as a whole, on fields that passed their own: scrub secrets
+    from every text (before anything is cut, texts cut in ``fields``), then serialize the
+    metadata once, so the size rule and the stored text use the same JSON. Returns the
+    stored metadata text and what was redacted; a broken rule raises ``field: rule``.
+    ``scrubbed``: what :func:`~kube9_store.redaction.scrub_events` made of these fields,
+    when a batch was scrubbed at once."""
+    get = fields.get
+    texts, found = scrubbed or scrub_event(texts_of(fields), get("metadata"))
+    if found:
+        for name, limit in _TEXT_FIELDS.items():
+            value = texts[name]
+            if value is not None and value != get(name):
+                fields[name] = value[:limit]
+    text = dump_metadata(get("metadata"))
+    if text is not None:
+        size = len(text.encode("utf-8"))
+        if size > METADATA_MAX_BYTES:
+            raise ValueError(
+                f"metadata: must be at most {METADATA_MAX_BYTES} bytes as JSON, got {size}"
+            )
+    return text, tuple(found)
+
+
 class NewEvent(_Input):
     """An event to record. ``id`` and ``created_at`` are generated when left out.
 
@@ -235,16 +301,16 @@ class NewEvent(_Input):
     :attr:`redactions` says what was replaced, and where.
     """
 
-    id: str | None = None
+    id: EventId = None
     event_type: EventType
     severity: Severity
-    title: str = Field(max_length=TITLE_MAX)
-    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    title: Title
+    description: Description = None
     object_kind: ObjectField = None
     object_namespace: ObjectField = None
     object_name: ObjectField = None
-    metadata: dict[str, Any] | None = None
-    created_at: str | None = None
+    metadata: Metadata = None
+    created_at: CreatedAt = None
 
     if TYPE_CHECKING:
         # What the constructor accepts (the fields above are what it stores).
@@ -263,44 +329,32 @@ class NewEvent(_Input):
             created_at: datetime | str | None = None,
         ) -> None: ...
 
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str | None) -> str | None:
-        if value is not None and not EVENT_ID_PATTERN.fullmatch(value):
-            raise ValueError("must match evt_YYYYMMDD_HHMMSS_xxxxxx (6 characters a-z, 0-9)")
-        return value
-
-    @field_validator("title", "description", "object_kind", "object_namespace", "object_name")
-    @classmethod
-    def _text(cls, value: str | None) -> str | None:
-        return _clean_text(value)
-
-    @field_validator("metadata", mode="plain")
-    @classmethod
-    def _metadata(cls, value: Any) -> dict[str, Any] | None:
-        return None if value is None else clean_metadata(value)
-
     @model_validator(mode="after")
     def _scrub_and_serialize(self) -> Self:
-        """Scrub secrets from every text (before anything is cut), then serialize the metadata
-        once: the size rule and the stored text use the same JSON."""
-        fields = self.__dict__
-        texts, found = scrub_event({f: fields[f] for f in _TEXT_FIELDS}, self.metadata)
-        if found:
-            for name, limit in _TEXT_FIELDS.items():
-                value = texts[name]
-                if value is not None and value != fields[name]:
-                    fields[name] = value[:limit]  # frozen fields, set once during validation
-            self._state()["redactions"] = tuple(found)
-        text = dump_metadata(self.metadata)
-        if text is not None:
-            size = len(text.encode("utf-8"))
-            if size > METADATA_MAX_BYTES:
-                raise ValueError(
-                    f"metadata: must be at most {METADATA_MAX_BYTES} bytes as JSON, got {size}"
-                )
-        self._state()["metadata_json"] = text
+        metadata_json, redactions = finish_event(self.__dict__)
+        state = self._state()
+        state["metadata_json"] = metadata_json
+        if redactions:
+            state["redactions"] = redactions
         return self
+
+    @classmethod
+    def _of_checked(
+        cls, fields: dict[str, Any], metadata_json: str | None, redactions: tuple[Redaction, ...]
+    ) -> NewEvent:
+        """An instance from fields the batch schema has just checked and finished: what
+        validating them again would build, without doing so."""
+        values = {**_NEW_EVENT_DEFAULTS, **fields}
+        event = cls.__new__(cls)
+        _set = object.__setattr__
+        _set(event, "__dict__", values)
+        _set(event, "__pydantic_fields_set__", set(fields))
+        _set(event, "__pydantic_extra__", None)
+        state: dict[str, Any] = {"validated": id(values), "metadata_json": metadata_json}
+        if redactions:
+            state["redactions"] = redactions
+        _set(event, "__pydantic_private__", state)
+        return event
 
     @property
     def metadata_json(self) -> str | None:
@@ -331,11 +385,6 @@ class NewEvent(_Input):
         if prior:
             event._state()["redactions"] = (*prior, *event.redactions)
         return event
-
-    @field_validator("created_at", mode="plain")
-    @classmethod
-    def _created_at(cls, value: Any) -> str | None:
-        return _timestamp_or_none(value)
 
 
 class EventFields(_Model):
@@ -438,20 +487,104 @@ class EventFilter(_Input):
         return tuple(sorted(set(value)))
 
 
+_NEW_EVENT_DEFAULTS: dict[str, Any] = {
+    name: info.default for name, info in NewEvent.model_fields.items() if not info.is_required()
+}
+
+
+class NewEventFields(TypedDict, total=False):
+    """A new event as a mapping, with NewEvent's field rules: the schema a batch is validated
+    with in one pass."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    id: EventId
+    event_type: Required[EventType]
+    severity: Required[Severity]
+    title: Required[Title]
+    description: Description
+    object_kind: ObjectField
+    object_namespace: ObjectField
+    object_name: ObjectField
+    metadata: Metadata
+    created_at: CreatedAt
+
+
+@functools.cache
+def _batch_schema() -> TypeAdapter[list[NewEventFields]]:
+    return TypeAdapter(list[NewEventFields])
+
+
+@functools.cache
+def _item_schema() -> TypeAdapter[NewEventFields]:
+    return TypeAdapter(NewEventFields)
+
+
 def parse_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]:
     """Every item of a batch as a NewEvent; the problems of all items at once, each field
-    named by its index (``[3].severity``)."""
+    named by its index (``[3].severity``).
+
+    Mappings are checked in one pass of pydantic-core over the whole batch with NewEvent's
+    own field rules (:class:`NewEventFields`), then finished one by one
+    (:func:`finish_event`): the same rules, messages and results as a model per event, at a
+    fraction of the cost. Instances already validated pass through."""
     if isinstance(batch, str | bytes | Mapping) or not isinstance(batch, Iterable):
         raise ValidationError.single(
             "batch", f"must be a list of events (mappings or NewEvent), got {type(batch).__name__}"
         )
-    news: list[NewEvent] = []
-    problems: list[FieldProblem] = []
-    for i, item in enumerate(batch):
+    items = list(batch)
+    news: list[NewEvent | None] = [None] * len(items)
+    problems: dict[int, list[FieldProblem]] = {}
+    mappings: list[dict[str, Any]] = []
+    where: list[int] = []
+    for i, item in enumerate(items):
+        if type(item) is dict:  # the common case (its keys are checked if it fails)
+            mappings.append(item)
+            where.append(i)
+            continue
+        if isinstance(item, NewEvent):
+            state = item.__pydantic_private__
+            if state is not None and state.get("validated") == id(item.__dict__):
+                news[i] = item
+                continue
+            item = dict(item.__dict__)  # edited since it was validated: checked again
+        elif not isinstance(item, Mapping):
+            rule = f"must be a NewEvent or a mapping, got {type(item).__name__}"
+            problems[i] = [FieldProblem(f"[{i}].NewEvent", rule)]
+            continue
+        mappings.append(dict(item))
+        where.append(i)
+    try:
+        checked: list[Any] = _batch_schema().validate_python(mappings)
+    except pydantic.ValidationError:
+        checked = [_checked_alone(i, m, problems) for i, m in zip(where, mappings, strict=True)]
+    valid = [(i, fields) for i, fields in zip(where, checked, strict=True) if fields is not None]
+    scrubbed = scrub_events([(texts_of(fields), fields.get("metadata")) for _i, fields in valid])
+    for (i, fields), scrubbed_fields in zip(valid, scrubbed, strict=True):
         try:
-            news.append(NewEvent.parse(item))
-        except ValidationError as exc:
-            problems.extend(FieldProblem(f"[{i}].{p.field}", p.rule) for p in exc.problems)
+            metadata_json, redactions = finish_event(fields, scrubbed_fields)
+        except ValueError as exc:
+            name, _, rule = str(exc).partition(": ")
+            problems[i] = [scrubbed_problem(f"[{i}].{name}", rule)]
+            continue
+        news[i] = NewEvent._of_checked(fields, metadata_json, redactions)
     if problems:
-        raise ValidationError(problems)
-    return news
+        raise ValidationError([p for i in sorted(problems) for p in problems[i]])
+    return news  # type: ignore[return-value]
+
+
+def _checked_alone(
+    i: int, item: dict[str, Any], problems: dict[int, list[FieldProblem]]
+) -> dict[str, Any] | None:
+    """One item of a batch that broke a rule somewhere, checked alone, so that every item's
+    problems are reported (None when this one has some)."""
+    bad_keys = [k for k in item if not isinstance(k, str)]
+    if bad_keys:
+        rule = f"field names must be strings, got {bad_keys[0]!r}"
+        problems[i] = [FieldProblem(f"[{i}].NewEvent", rule)]
+        return None
+    try:
+        return dict(_item_schema().validate_python(item))
+    except pydantic.ValidationError as exc:
+        problems[i] = [FieldProblem(f"[{i}].{p.field}", p.rule) for p in problems_from(exc)]
+        return None

@@ -10,11 +10,42 @@ from operator import itemgetter
 from typing import Any
 
 from kube9_store.errors import DuplicateEventError, Kube9StoreError
-from kube9_store.event import Event
-from kube9_store.ids import event_id_at
+from kube9_store.event import Event, events_from_rows
+from kube9_store.ids import event_id_at, id_prefix, random_suffixes
 from kube9_store.models import NewEvent
 from kube9_store.schema import EVENT_COLUMNS
 from kube9_store.statements import CompiledSQL
+
+
+def new_rows(events: list[NewEvent], created_at: str) -> list[dict[str, Any]]:
+    """The rows that store a batch, as :func:`new_row` makes each (ids from one draw of
+    randomness for the whole batch)."""
+    rows: list[dict[str, Any]] = []
+    prefixes: dict[str, str] = {}
+    for event, suffix in zip(events, random_suffixes(len(events)), strict=True):
+        at = event.created_at or created_at
+        event_id = event.id
+        if event_id is None:
+            prefix = prefixes.get(at)
+            if prefix is None:
+                prefix = prefixes[at] = id_prefix(at)
+            event_id = prefix + suffix
+        rows.append(
+            {
+                "id": event_id,
+                "event_type": event.event_type,
+                "severity": event.severity,
+                "title": event.title,
+                "description": event.description,
+                "object_kind": event.object_kind,
+                "object_namespace": event.object_namespace,
+                "object_name": event.object_name,
+                "metadata": event.metadata_json,
+                "created_at": at,
+                "acknowledged": 0,
+            }
+        )
+    return rows
 
 
 def new_row(event: NewEvent, created_at: str) -> dict[str, Any]:
@@ -37,6 +68,7 @@ def new_row(event: NewEvent, created_at: str) -> dict[str, Any]:
 
 
 _AS_STORED = itemgetter(*EVENT_COLUMNS)
+_COUNTER_ORDER = itemgetter("event_type", "severity")
 
 
 def event_from_new(row: dict[str, Any], event: NewEvent) -> Event:
@@ -47,6 +79,16 @@ def event_from_new(row: dict[str, Any], event: NewEvent) -> Event:
 def event_from_tuple(row: Sequence[Any]) -> Event:
     """A stored row (columns in table order) as an Event."""
     return Event.from_row(row)
+
+
+#: Rows this package wrote, as Events.
+trusted_events_from_rows = events_from_rows
+
+
+def checked_events_from_rows(rows: list[Any]) -> list[Event]:
+    """Rows of a database another program wrote, as Events (see
+    :func:`checked_event_from_tuple`)."""
+    return [checked_event_from_tuple(row) for row in rows]
 
 
 def checked_event_from_tuple(row: Sequence[Any]) -> Event:
@@ -70,10 +112,10 @@ def checked_event_from_tuple(row: Sequence[Any]) -> Event:
 def insert_rows(con: Any, insert: CompiledSQL, rows: list[dict[str, Any]]) -> None:
     """One executemany. Rows go in (event_type, severity) order, so the count triggers of
     concurrent batches lock counter rows in the same order (no deadlock on a server)."""
-    ordered = sorted(rows, key=lambda r: (r["event_type"], r["severity"]))
+    ordered = sorted(rows, key=_COUNTER_ORDER)
     cur = con.cursor()
     try:
-        cur.executemany(insert.sql, [insert.params(r) for r in ordered])
+        cur.executemany(insert.sql, insert.params_of_rows(ordered))
     finally:
         cur.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -45,6 +46,14 @@ class CompiledSQL:
             d = self.defaults
             return tuple([values[n] if n in values else d[n] for n in self.names])
         return {**self.defaults, **values}
+
+    def params_of_rows(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> list[Sequence[Any] | Mapping[str, Any]]:
+        """:meth:`params` of every row of a bulk write, each row holding every name."""
+        if self.positional and not self.defaults and len(self.names) > 1:
+            return list(map(itemgetter(*self.names), rows))
+        return [self.params(r) for r in rows]
 
 
 class Statements:

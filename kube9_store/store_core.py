@@ -17,7 +17,12 @@ from kube9_store.filters import Shape
 from kube9_store.instrumentation import Hooks, NoMetrics
 from kube9_store.readmodel import HEAD_MODEL, ReadModel
 from kube9_store.retention import RetentionPolicy
-from kube9_store.rows import checked_event_from_tuple, event_from_tuple
+from kube9_store.rows import (
+    checked_event_from_tuple,
+    checked_events_from_rows,
+    event_from_tuple,
+    trusted_events_from_rows,
+)
 from kube9_store.sortkey import BY_TEXT
 from kube9_store.statements import CompiledSQL, Statements
 from kube9_store.timestamps import utcnow
@@ -46,7 +51,9 @@ class StoreCore:
         self.sql = Statements(
             backend.engine.dialect, self.sort_key, backend=backend, model=read_model
         )
-        self._to_event = event_from_tuple if read_model.trusted else checked_event_from_tuple
+        trusted = read_model.trusted
+        self._to_event = event_from_tuple if trusted else checked_event_from_tuple
+        self._to_events = trusted_events_from_rows if trusted else checked_events_from_rows
         self._shapes: dict[Shape, CompiledSQL] = {}
         self.metrics: Hooks = metrics if metrics is not None else NoMetrics()
 

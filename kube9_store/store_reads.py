@@ -58,9 +58,7 @@ class StoreReads(StoreCore):
         check_count("offset", offset, 0)
         key = decode_cursor(cursor) if cursor is not None else None
         shape, values = shape_and_values(f, cursor=key, limit=limit, offset=offset)
-        rows = self._run.fetch(self._compiled(shape), values, "query events")
-        to_event = self._to_event
-        return [to_event(r) for r in rows]
+        return self._to_events(self._run.fetch(self._compiled(shape), values, "query events"))
 
     def _compiled(self, shape: Shape) -> CompiledSQL:
         """The statement for a query shape, compiled once per store for its read model."""

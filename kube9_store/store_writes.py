@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import Any, Literal, overload
 
 from sqlalchemy import bindparam, select, update
@@ -24,6 +25,7 @@ from kube9_store.rows import (
     insert_rows,
     insert_rows_if_absent,
     new_row,
+    new_rows,
     refuse_repeated_ids,
     renew_repeated_ids,
 )
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 #: How many fresh ids an insert tries before giving up on a colliding generated id.
 ID_ATTEMPTS = 8
+_TYPE_AND_SEVERITY = itemgetter("event_type", "severity")
 #: How many ids one existence check or acknowledgement statement sends at once.
 ID_CHUNK = 500
 
@@ -119,7 +122,7 @@ class StoreWrites(StoreCore):
         if not news:
             return []
         now = format_timestamp(self.clock())
-        rows = [new_row(n, now) for n in news]
+        rows = new_rows(news, now)
         explicit = {n.id for n in news if n.id is not None}
         insert, if_absent = self.sql.insert, self.sql.insert_if_absent
         for _attempt in range(ID_ATTEMPTS):
@@ -130,18 +133,20 @@ class StoreWrites(StoreCore):
                         "record events",
                         lambda con: insert_rows_if_absent(con, insert, if_absent, rows, explicit),
                     )
-                    kept = [(r, n) for r, n in zip(rows, news, strict=True) if r["id"] in inserted]
+                    kept = [i for i, r in enumerate(rows) if r["id"] in inserted]
+                    stored = [rows[i] for i in kept]
+                    stored_news = [news[i] for i in kept]
                 else:
                     self._run.write("record events", lambda con: insert_rows(con, insert, rows))
-                    kept = list(zip(rows, news, strict=True))
-                for (event_type, severity), n in Counter(
-                    (n.event_type, n.severity) for _r, n in kept
-                ).items():
+                    stored, stored_news = rows, news
+                for (event_type, severity), n in Counter(map(_TYPE_AND_SEVERITY, stored)).items():
                     self.metrics.recorded(event_type, severity, n)
-                report_redactions((r["id"], n.redactions) for r, n in kept)
+                report_redactions(
+                    (r["id"], n.redactions) for r, n in zip(stored, stored_news, strict=True)
+                )
                 if not return_events:
-                    return [r["id"] for r, _n in kept]
-                return [event_from_new(r, n) for r, n in kept]
+                    return [r["id"] for r in stored]
+                return list(map(event_from_new, stored, stored_news))
             except DuplicateEventError as exc:
                 taken = self._existing_ids([r["id"] for r in rows])
                 clash = taken & explicit

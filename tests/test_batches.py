@@ -1,0 +1,139 @@
+"""A batch is validated and scrubbed in one pass, and that pass is a model per event in all but
+cost: the same events, the same redactions, the same problems named by index, for ordinary,
+secret-holding and hostile input alike."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kube9_store import NewEvent, ValidationError
+from kube9_store.ids import ALPHABET, SUFFIX_LENGTH, random_suffixes
+from kube9_store.models import parse_batch
+from kube9_store.redaction import scrub_event, scrub_events
+from tests.helpers import event_data
+from tests.secret_corpus import ORDINARY_STRUCTURES, ORDINARY_TEXTS, STRUCTURES, TEXT_SHAPES
+
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+texts = st.sampled_from([s.text for s in TEXT_SHAPES] + ORDINARY_TEXTS) | st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
+)
+structures = st.sampled_from([s.metadata for s in STRUCTURES] + ORDINARY_STRUCTURES)
+hostile = st.one_of(
+    st.none(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=5),
+    st.just("\ud800"),
+    st.just("a\x00b"),
+    st.just("t" * 1001),
+    st.just({"k": "v" * 11000}),
+    st.just({1: "x"}),
+    st.lists(st.integers(), max_size=2),
+)
+fields = st.sampled_from(
+    [
+        *("id", "event_type", "severity", "title", "description", "object_kind", "metadata"),
+        *("created_at", "object_name", "unknown"),
+    ]
+)
+
+
+@st.composite
+def items(draw: st.DrawFn) -> Any:
+    """An event as a caller may hand it: ordinary, holding secrets, or broken somewhere."""
+    base = event_data(
+        title=draw(texts)[:200],
+        description=draw(texts),
+        metadata=copy.deepcopy(draw(structures)),
+    )
+    kind = draw(st.sampled_from(["ok", "ok", "broken", "not a mapping", "instance"]))
+    if kind == "broken":
+        base[draw(fields)] = draw(hostile)
+    elif kind == "not a mapping":
+        return draw(st.sampled_from([None, 3, "text", ["a"]]))
+    elif kind == "instance":
+        return NewEvent(**base)
+    return base
+
+
+def one_by_one(batch: list[Any]) -> list[NewEvent] | list[tuple[str, str]]:
+    """What a model per event makes of the batch: its events, or its problems by index."""
+    news, problems = [], []
+    for i, item in enumerate(batch):
+        try:
+            news.append(NewEvent.parse(item))
+        except ValidationError as exc:
+            problems.extend((f"[{i}].{p.field}", p.rule) for p in exc.problems)
+    return problems or news
+
+
+@SETTINGS
+@given(st.lists(items(), min_size=1, max_size=8))
+def test_a_batch_in_one_pass_is_a_model_per_event(batch: list[Any]) -> None:
+    expected = one_by_one([x if isinstance(x, NewEvent) else copy.deepcopy(x) for x in batch])
+    try:
+        got: Any = parse_batch(batch)
+    except ValidationError as exc:
+        got = [(p.field, p.rule) for p in exc.problems]
+    assert got == expected
+    if got and isinstance(got[0], NewEvent):
+        assert [n.redactions for n in got] == [n.redactions for n in expected]  # type: ignore[union-attr]
+        assert [n.metadata_json for n in got] == [n.metadata_json for n in expected]  # type: ignore[union-attr]
+        assert all(NewEvent.parse(n) is n for n in got)  # trusted as validated
+
+
+def test_the_caller_s_mappings_are_left_as_they_were() -> None:
+    secret = next(s for s in STRUCTURES if s.name == "container env")
+    batch = [event_data(metadata=copy.deepcopy(secret.metadata)) for _ in range(3)]
+    before = copy.deepcopy(batch)
+    news = parse_batch(batch)
+    assert batch == before
+    assert all(secret.secret not in (n.metadata_json or "") for n in news)
+
+
+def test_problems_of_every_item_are_reported_at_once() -> None:
+    batch: list[Any] = [
+        event_data(),
+        event_data(severity="loud", title="t" * 201),
+        7,
+        event_data(metadata={"k": "v" * 11_000}),
+        {**event_data(), 3: "x"},
+    ]
+    with pytest.raises(ValidationError) as info:
+        parse_batch(batch)
+    assert info.value.fields == [
+        "[1].severity",
+        "[1].title",
+        "[2].NewEvent",
+        "[3].metadata",
+        "[4].NewEvent",
+    ]
+
+
+@SETTINGS
+@given(st.lists(st.tuples(texts, structures), min_size=1, max_size=300))
+def test_scrubbing_a_batch_at_once_is_scrubbing_each(events: list[tuple[str, Any]]) -> None:
+    """One prefilter pass over many events' strings never hides what each event's own pass
+    finds (batches longer than one pass included)."""
+    one = [({"title": t, "description": None}, copy.deepcopy(m)) for t, m in events]
+    many = copy.deepcopy(one)
+    expected = [scrub_event(t, m) for t, m in one]
+    assert scrub_events(many) == expected
+    assert [m for _t, m in many] == [m for _t, m in one]
+
+
+def test_random_suffixes_are_uniform_over_the_alphabet() -> None:
+    drawn = random_suffixes(60_000)
+    assert len(drawn) == 60_000 and len(set(drawn)) > 59_900
+    assert all(len(s) == SUFFIX_LENGTH and set(s) <= set(ALPHABET) for s in drawn)
+    per_character = Counter("".join(drawn))
+    expected = 60_000 * SUFFIX_LENGTH / len(ALPHABET)
+    assert set(per_character) == set(ALPHABET)
+    assert all(abs(n - expected) < 0.1 * expected for n in per_character.values())
