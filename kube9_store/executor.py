@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 import weakref
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.pool import PoolProxiedConnection
 
+from kube9_store import forks
 from kube9_store.backends import Backend
 from kube9_store.errors import (
     DatabaseLockedError,
@@ -56,17 +56,17 @@ class Executor:
         self._held: weakref.WeakSet[PoolProxiedConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
-        self._pid = os.getpid()
+        self._process = forks.generation()
 
     def _connection(self, action: str) -> tuple[PoolProxiedConnection, Any]:
         """This thread's connection and its driver connection, checked out on first use."""
         local = self._local.__dict__
         held: tuple[PoolProxiedConnection, Any, int] | None = local.get("held")
-        pid = os.getpid()
-        if held is not None and held[2] == pid:
+        process = forks.generation()
+        if held is not None and held[2] == process:
             return held[0], held[1]
-        if self._pid != pid:  # a forked child: the pool's connections are the parent's
-            self._pid = pid
+        if self._process != process:  # a forked child: the pool's connections are the parent's
+            self._process = process
             self._local = threading.local()
             local = self._local.__dict__
             with self._lock:
@@ -79,7 +79,7 @@ class Executor:
         except self.backend.errors as exc:  # could not connect
             raise self.backend.translate(exc, action) from exc
         con = proxy.driver_connection
-        local["held"] = (proxy, con, pid)
+        local["held"] = (proxy, con, process)
         with self._lock:
             self._held.add(proxy)
         return proxy, con

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 import string
+import threading
 from datetime import datetime
 
+from kube9_store import forks
 from kube9_store.errors import ValidationError
 from kube9_store.timestamps import format_timestamp, utcnow
 
@@ -21,11 +23,30 @@ _PAIRS: list[str] = [a + b for a in ALPHABET for b in ALPHABET]  # 1296 two-char
 _DRAW_LIMIT = (1 << 64) // _SPACE * _SPACE  # below it, n % _SPACE is exactly uniform
 
 
+#: CSPRNG bytes read ahead per thread (one system call per 64 ids, not one per id); a forked
+#: child never uses its parent's.
+_BUFFER_BYTES = 512
+_buffered = threading.local()
+
+
+def _draw() -> int:
+    """One 64-bit CSPRNG draw, from this thread's buffer."""
+    local = _buffered.__dict__
+    process = forks.generation()
+    buffer: bytearray | None = local.get("buffer")
+    if buffer is None or not buffer or local.get("process") != process:
+        buffer = local["buffer"] = bytearray(secrets.token_bytes(_BUFFER_BYTES))
+        local["process"] = process
+    n = int.from_bytes(buffer[-8:])
+    del buffer[-8:]
+    return n
+
+
 def random_suffix() -> str:
     """Six characters drawn uniformly from [a-z0-9]: one 64-bit CSPRNG draw (rejected, and
     drawn again, with probability below 1e-9), read as base-36 digits."""
     while True:
-        n: int = int.from_bytes(secrets.token_bytes(8))
+        n: int = _draw()
         if n < _DRAW_LIMIT:
             break
     n %= _SPACE

@@ -487,8 +487,10 @@ class EventFilter(_Input):
         return tuple(sorted(set(value)))
 
 
+#: Every field of NewEvent in its order, at its default (required ones are always given).
 _NEW_EVENT_DEFAULTS: dict[str, Any] = {
-    name: info.default for name, info in NewEvent.model_fields.items() if not info.is_required()
+    name: None if info.is_required() else info.default
+    for name, info in NewEvent.model_fields.items()
 }
 
 

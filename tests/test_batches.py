@@ -5,6 +5,7 @@ secret-holding and hostile input alike."""
 from __future__ import annotations
 
 import copy
+import os
 from collections import Counter
 from typing import Any
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kube9_store import NewEvent, ValidationError
-from kube9_store.ids import ALPHABET, SUFFIX_LENGTH, random_suffixes
+from kube9_store.ids import ALPHABET, SUFFIX_LENGTH, random_suffix, random_suffixes
 from kube9_store.models import parse_batch
 from kube9_store.redaction import scrub_event, scrub_events
 from tests.helpers import event_data
@@ -87,6 +88,8 @@ def test_a_batch_in_one_pass_is_a_model_per_event(batch: list[Any]) -> None:
         assert [n.redactions for n in got] == [n.redactions for n in expected]  # type: ignore[union-attr]
         assert [n.metadata_json for n in got] == [n.metadata_json for n in expected]  # type: ignore[union-attr]
         assert all(NewEvent.parse(n) is n for n in got)  # trusted as validated
+        assert [repr(n) for n in got] == [repr(n) for n in expected]
+        assert [n.model_fields_set for n in got] == [n.model_fields_set for n in expected]  # type: ignore[union-attr]
 
 
 def test_the_caller_s_mappings_are_left_as_they_were() -> None:
@@ -137,3 +140,23 @@ def test_random_suffixes_are_uniform_over_the_alphabet() -> None:
     expected = 60_000 * SUFFIX_LENGTH / len(ALPHABET)
     assert set(per_character) == set(ALPHABET)
     assert all(abs(n - expected) < 0.1 * expected for n in per_character.values())
+
+
+def test_a_forked_child_never_draws_its_parent_s_ids() -> None:
+    """Randomness is read ahead per thread; a child of fork must not reuse what its parent
+    read, or both would hand out the same ids."""
+    random_suffix()  # the parent has bytes buffered now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.write(write, "".join(random_suffix() for _ in range(20)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = pipe.read()
+    parent = "".join(random_suffix() for _ in range(20))
+    assert len(child) == len(parent) == 120
+    assert child != parent

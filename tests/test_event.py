@@ -145,3 +145,6 @@ def test_an_event_can_be_a_field_of_a_pydantic_model() -> None:
     assert Notification(event=FIELDS, channel="ops").event == event
     with pytest.raises(ValueError, match="severity"):
         Notification(event=dict(FIELDS, severity="loud"), channel="ops")
+    schema = Notification.model_json_schema()
+    (fields,) = schema["$defs"].values()
+    assert set(fields["properties"]) == set(EVENT_FIELDS)
