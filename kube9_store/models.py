@@ -111,6 +111,11 @@ class _Input(_Model):
         super().__init__(**data)
         self._state()["validated"] = id(self.__dict__)
 
+    def _as_validated(self) -> bool:
+        """Whether this instance holds exactly the fields it was validated with."""
+        state = self.__pydantic_private__
+        return state is not None and state.get("validated") == id(self.__dict__)
+
     def _state(self) -> dict[str, Any]:
         """This instance's derived state (created on first use)."""
         state = self.__pydantic_private__
@@ -133,8 +138,7 @@ class _Input(_Model):
         exactly as validated; one edited since (``model_copy(update=...)``,
         ``model_construct``) is validated again, as a mapping would be."""
         if isinstance(data, cls):
-            state = data.__pydantic_private__
-            if state is not None and state.get("validated") == id(data.__dict__):
+            if data._as_validated():
                 return data
             return cls(**dict(data.__dict__))
         return super().parse(data)
@@ -545,8 +549,7 @@ def parse_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]
             where.append(i)
             continue
         if isinstance(item, NewEvent):
-            state = item.__pydantic_private__
-            if state is not None and state.get("validated") == id(item.__dict__):
+            if item._as_validated():
                 news[i] = item
                 continue
             item = dict(item.__dict__)  # edited since it was validated: checked again

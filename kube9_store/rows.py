@@ -10,7 +10,7 @@ from operator import itemgetter
 from typing import Any
 
 from kube9_store.errors import DuplicateEventError, Kube9StoreError
-from kube9_store.event import Event, events_from_rows
+from kube9_store.event import Event
 from kube9_store.ids import event_id_at, id_prefix, random_suffixes
 from kube9_store.models import NewEvent
 from kube9_store.schema import EVENT_COLUMNS
@@ -30,21 +30,7 @@ def new_rows(events: list[NewEvent], created_at: str) -> list[dict[str, Any]]:
             if prefix is None:
                 prefix = prefixes[at] = id_prefix(at)
             event_id = prefix + suffix
-        rows.append(
-            {
-                "id": event_id,
-                "event_type": event.event_type,
-                "severity": event.severity,
-                "title": event.title,
-                "description": event.description,
-                "object_kind": event.object_kind,
-                "object_namespace": event.object_namespace,
-                "object_name": event.object_name,
-                "metadata": event.metadata_json,
-                "created_at": at,
-                "acknowledged": 0,
-            }
-        )
+        rows.append(_row(event, event_id, at))
     return rows
 
 
@@ -52,8 +38,12 @@ def new_row(event: NewEvent, created_at: str) -> dict[str, Any]:
     """The row that stores ``event`` (``created_at`` when the event has none; a new id when
     it has none)."""
     at = event.created_at or created_at
+    return _row(event, event.id or event_id_at(at), at)
+
+
+def _row(event: NewEvent, event_id: str, created_at: str) -> dict[str, Any]:
     return {
-        "id": event.id or event_id_at(at),
+        "id": event_id,
         "event_type": event.event_type,
         "severity": event.severity,
         "title": event.title,
@@ -62,7 +52,7 @@ def new_row(event: NewEvent, created_at: str) -> dict[str, Any]:
         "object_namespace": event.object_namespace,
         "object_name": event.object_name,
         "metadata": event.metadata_json,
-        "created_at": at,
+        "created_at": created_at,
         "acknowledged": 0,
     }
 
@@ -79,10 +69,6 @@ def event_from_new(row: dict[str, Any], event: NewEvent) -> Event:
 def event_from_tuple(row: Sequence[Any]) -> Event:
     """A stored row (columns in table order) as an Event."""
     return Event.from_row(row)
-
-
-#: Rows this package wrote, as Events.
-trusted_events_from_rows = events_from_rows
 
 
 def checked_events_from_rows(rows: list[Any]) -> list[Event]:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from kube9_store.backends import Backend
+from kube9_store.event import events_from_rows
 from kube9_store.executor import Executor
 from kube9_store.filters import Shape
 from kube9_store.instrumentation import Hooks, NoMetrics
@@ -21,7 +22,6 @@ from kube9_store.rows import (
     checked_event_from_tuple,
     checked_events_from_rows,
     event_from_tuple,
-    trusted_events_from_rows,
 )
 from kube9_store.sortkey import BY_TEXT
 from kube9_store.statements import CompiledSQL, Statements
@@ -53,7 +53,7 @@ class StoreCore:
         )
         trusted = read_model.trusted
         self._to_event = event_from_tuple if trusted else checked_event_from_tuple
-        self._to_events = trusted_events_from_rows if trusted else checked_events_from_rows
+        self._to_events = events_from_rows if trusted else checked_events_from_rows
         self._shapes: dict[Shape, CompiledSQL] = {}
         self.metrics: Hooks = metrics if metrics is not None else NoMetrics()
 

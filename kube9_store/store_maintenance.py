@@ -19,7 +19,7 @@ from kube9_store.retention import (
     apply_retention,
     enforce_budget,
 )
-from kube9_store.schema import HEAD_VERSION
+from kube9_store.schema import HEAD_VERSION, event_counts
 from kube9_store.store_reads import StoreReads
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,8 @@ class StoreMaintenance(StoreReads):
         clear, fill = self.sql.clear_counts, self.sql.fill_counts
 
         def rebuild(con: Any) -> None:
+            # Two recounts at once must not each refill the table the other emptied.
+            self.backend.exclude_writers(con, event_counts)
             con.execute(clear.sql, clear.params({}))
             con.execute(fill.sql, fill.params({}))
 

@@ -205,6 +205,11 @@ class Backend(abc.ABC):
     def commit(self, con: Any) -> None: ...
 
     @abc.abstractmethod
+    def exclude_writers(self, con: Any, table: Table) -> None:
+        """Inside a write transaction: keep every other writer of ``table`` waiting until it
+        ends (for a rebuild that empties and refills the table)."""
+
+    @abc.abstractmethod
     def rollback(self, con: Any) -> None: ...
 
     @abc.abstractmethod

@@ -99,6 +99,15 @@ class PostgreSQLBackend(Backend):
     def commit(self, con: Any) -> None:
         con.commit()
 
+    def exclude_writers(self, con: Any, table: Table) -> None:
+        """SHARE ROW EXCLUSIVE conflicts with itself and with every row change (the count
+        triggers' included), and lets readers through."""
+        from psycopg import sql
+
+        con.execute(
+            sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(table.name))
+        )
+
     def rollback(self, con: Any) -> None:
         con.rollback()
 

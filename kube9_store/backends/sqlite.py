@@ -273,6 +273,9 @@ class SQLiteBackend(Backend):
     def commit(self, con: Any) -> None:
         con.execute("COMMIT")
 
+    def exclude_writers(self, con: Any, table: Table) -> None:
+        """BEGIN IMMEDIATE has already kept every other writer out."""
+
     def rollback(self, con: Any) -> None:
         if con.in_transaction:
             con.execute("ROLLBACK")
