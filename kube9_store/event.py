@@ -16,22 +16,11 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema, from_json
 
 from kube9_store.models import EventFields, EventType, Severity, dump_metadata
+from kube9_store.schema import EVENT_COLUMNS
 from kube9_store.timestamps import parse_timestamp
 
-#: The fields of an event, in the table's column order (the order of a stored row).
-EVENT_FIELDS: Final = (
-    "id",
-    "event_type",
-    "severity",
-    "title",
-    "description",
-    "object_kind",
-    "object_namespace",
-    "object_name",
-    "metadata",
-    "created_at",
-    "acknowledged",
-)
+#: The fields of an event: the table's columns, in order (the order of a stored row).
+EVENT_FIELDS: Final = EVENT_COLUMNS
 
 _UNPARSED: Final[Any] = object()
 
