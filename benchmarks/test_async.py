@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from benchmarks.conftest import record, working_database
 from benchmarks.datagen import NOW, Clock
+from benchmarks.workload import EVENT
 from kube9_store import EventStore, NewEvent
 from kube9_store.aio import AsyncEventStore
 from kube9_store.config import sqlite_url
@@ -39,16 +40,6 @@ from kube9_store.ids import ALPHABET, event_id_at
 from kube9_store.schema import EVENT_COLUMNS, events
 from kube9_store.timestamps import format_timestamp
 
-EVENT = {
-    "event_type": "cluster",
-    "severity": "warning",
-    "title": "Pod BackOff: web-7c5b8d9f6-x2k4p",
-    "description": "Back-off restarting failed container web",
-    "object_kind": "Pod",
-    "object_namespace": "default",
-    "object_name": "web-7c5b8d9f6-x2k4p",
-    "metadata": {"reason": "BackOff", "count": 3, "source": "kubelet", "node": "worker-2"},
-}
 STORED = NewEvent(**EVENT)
 
 CALLS = 200
