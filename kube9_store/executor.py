@@ -10,6 +10,7 @@ per-call work; everything else reads through :meth:`Executor.reading`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -135,6 +136,11 @@ class Executor:
                 delay *= 2
         raise AssertionError("unreachable")
 
+    def write_statement(self, action: str, sql: str, params: Any) -> int:
+        """One write statement (atomic by itself, its triggers included) in autocommit, with
+        :meth:`write`'s busy retry and errors; returns how many rows it changed."""
+        return self.write(action, functools.partial(_rowcount, sql, params), one_statement=True)
+
     def _write_once(self, work: Callable[[Any], T], one_statement: bool) -> T:
         backend = self.backend
         proxy, con = self._connection("write")
@@ -195,3 +201,7 @@ class Executor:
             raise StoreClosedError(f"{action}: the store is closed; open a new one")
         with self.backend.translated(action), self.backend.reader.connect() as conn:
             yield conn
+
+
+def _rowcount(sql: str, params: Any, con: Any) -> int:
+    return int(con.execute(sql, params).rowcount)

@@ -16,8 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from kube9_store.errors import ValidationError
 from kube9_store.models import NewEvent
-from kube9_store.rows import new_row
-from kube9_store.schema import EVENT_COLUMNS
+from kube9_store.rows import stored_values
 from kube9_store.streaming import DEFAULT_BATCH, Progress, Row
 from kube9_store.transfer import MAX_PROBLEMS, RowLoader
 
@@ -64,10 +63,9 @@ def row_from_line(line: bytes | str) -> Row:
     if not isinstance(acknowledged, bool):
         raise ValidationError.single("acknowledged", "must be true or false")
     new = NewEvent.parse(doc)
-    assert new.created_at is not None  # required above
-    stored = new_row(new, new.created_at)
-    stored["acknowledged"] = int(acknowledged)
-    return tuple(stored[name] for name in EVENT_COLUMNS)
+    assert new.id is not None and new.created_at is not None  # required above
+    stored = stored_values(new.__dict__, new.id, new.metadata_json, new.created_at)
+    return (*stored[:-1], int(acknowledged))
 
 
 def import_jsonl(

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Required, Self, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Required, Self, cast, get_args
 
 import orjson
 import pydantic
@@ -342,24 +342,6 @@ class NewEvent(_Input):
             state["redactions"] = redactions
         return self
 
-    @classmethod
-    def _of_checked(
-        cls, fields: dict[str, Any], metadata_json: str | None, redactions: tuple[Redaction, ...]
-    ) -> NewEvent:
-        """An instance from fields the batch schema has just checked and finished: what
-        validating them again would build, without doing so."""
-        values = {**_NEW_EVENT_DEFAULTS, **fields}
-        event = cls.__new__(cls)
-        _set = object.__setattr__
-        _set(event, "__dict__", values)
-        _set(event, "__pydantic_fields_set__", set(fields))
-        _set(event, "__pydantic_extra__", None)
-        state: dict[str, Any] = {"validated": id(values), "metadata_json": metadata_json}
-        if redactions:
-            state["redactions"] = redactions
-        _set(event, "__pydantic_private__", state)
-        return event
-
     @property
     def metadata_json(self) -> str | None:
         """The metadata as it will be stored (compact JSON)."""
@@ -491,13 +473,6 @@ class EventFilter(_Input):
         return tuple(sorted(set(value)))
 
 
-#: Every field of NewEvent in its order, at its default (required ones are always given).
-_NEW_EVENT_DEFAULTS: dict[str, Any] = {
-    name: None if info.is_required() else info.default
-    for name, info in NewEvent.model_fields.items()
-}
-
-
 class NewEventFields(TypedDict, total=False):
     """A new event as a mapping, with NewEvent's field rules: the schema a batch is validated
     with in one pass."""
@@ -526,9 +501,31 @@ def _item_schema() -> TypeAdapter[NewEventFields]:
     return TypeAdapter(NewEventFields)
 
 
-def parse_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]:
-    """Every item of a batch as a NewEvent; the problems of all items at once, each field
-    named by its index (``[3].severity``).
+#: An event checked for storage: its validated fields (scrubbed, only those given), the
+#: stored JSON text of its metadata, and what was redacted.
+CheckedEvent = tuple[dict[str, Any], str | None, tuple[Redaction, ...]]
+
+
+def check_event(event: NewEvent | Mapping[str, Any]) -> CheckedEvent:
+    """One event to record, checked by NewEvent's rules. A plain dict is validated with the
+    batch schema (:class:`NewEventFields`) and finished, without building a model (most of
+    the cost of a model is the model); anything else, and a dict that breaks a rule, goes
+    through :meth:`NewEvent.parse`, so the result and the errors are NewEvent's own."""
+    if type(event) is dict:
+        try:
+            fields = cast("dict[str, Any]", _item_schema().validate_python(event))
+            metadata_json, redactions = finish_event(fields)
+        except (pydantic.ValidationError, ValueError):
+            pass  # NewEvent.parse below raises the problems as NewEvent reports them
+        else:
+            return fields, metadata_json, redactions
+    new = NewEvent.parse(event)
+    return new.__dict__, new.metadata_json, new.redactions
+
+
+def check_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[CheckedEvent]:
+    """Every item of a batch checked as :func:`check_event` checks one; the problems of all
+    items at once, each field named by its index (``[3].severity``).
 
     Mappings are checked in one pass of pydantic-core over the whole batch with NewEvent's
     own field rules (:class:`NewEventFields`), then finished one by one
@@ -539,7 +536,7 @@ def parse_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]
             "batch", f"must be a list of events (mappings or NewEvent), got {type(batch).__name__}"
         )
     items = list(batch)
-    news: list[NewEvent | None] = [None] * len(items)
+    out: list[CheckedEvent | None] = [None] * len(items)
     problems: dict[int, list[FieldProblem]] = {}
     mappings: list[dict[str, Any]] = []
     where: list[int] = []
@@ -550,7 +547,7 @@ def parse_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]
             continue
         if isinstance(item, NewEvent):
             if item._as_validated():
-                news[i] = item
+                out[i] = (item.__dict__, item.metadata_json, item.redactions)
                 continue
             item = dict(item.__dict__)  # edited since it was validated: checked again
         elif not isinstance(item, Mapping):
@@ -572,10 +569,10 @@ def parse_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[NewEvent]
             name, _, rule = str(exc).partition(": ")
             problems[i] = [scrubbed_problem(f"[{i}].{name}", rule)]
             continue
-        news[i] = NewEvent._of_checked(fields, metadata_json, redactions)
+        out[i] = (fields, metadata_json, redactions)
     if problems:
         raise ValidationError([p for i in sorted(problems) for p in problems[i]])
-    return news  # type: ignore[return-value]
+    return out  # type: ignore[return-value]
 
 
 def _checked_alone(

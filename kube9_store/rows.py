@@ -7,63 +7,62 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kube9_store.errors import DuplicateEventError, Kube9StoreError
 from kube9_store.event import Event
 from kube9_store.ids import event_id_at, id_prefix, random_suffixes
-from kube9_store.models import NewEvent
+from kube9_store.models import CheckedEvent
 from kube9_store.schema import EVENT_COLUMNS
 from kube9_store.statements import CompiledSQL
 
+if TYPE_CHECKING:
+    from kube9_store.backends import Backend
 
-def new_rows(events: list[NewEvent], created_at: str) -> list[dict[str, Any]]:
-    """The rows that store a batch, as :func:`new_row` makes each (ids from one draw of
-    randomness for the whole batch)."""
-    rows: list[dict[str, Any]] = []
+
+def new_rows(events: list[CheckedEvent], created_at: str) -> list[tuple[Any, ...]]:
+    """The rows that store a batch (:func:`stored_values`; ``created_at`` for an event that
+    has none, a generated id for one that has none, the batch's suffixes from one draw of
+    randomness)."""
+    rows: list[tuple[Any, ...]] = []
     prefixes: dict[str, str] = {}
-    for event, suffix in zip(events, random_suffixes(len(events)), strict=True):
-        at = event.created_at or created_at
-        event_id = event.id
+    for (fields, metadata_json, _found), suffix in zip(
+        events, random_suffixes(len(events)), strict=True
+    ):
+        at = fields.get("created_at") or created_at
+        event_id = fields.get("id")
         if event_id is None:
             prefix = prefixes.get(at)
             if prefix is None:
                 prefix = prefixes[at] = id_prefix(at)
             event_id = prefix + suffix
-        rows.append(_row(event, event_id, at))
+        rows.append(stored_values(fields, event_id, metadata_json, at))
     return rows
 
 
-def new_row(event: NewEvent, created_at: str) -> dict[str, Any]:
-    """The row that stores ``event`` (``created_at`` when the event has none; a new id when
-    it has none)."""
-    at = event.created_at or created_at
-    return _row(event, event.id or event_id_at(at), at)
+def stored_values(
+    fields: dict[str, Any], event_id: str, metadata_json: str | None, created_at: str
+) -> tuple[Any, ...]:
+    """A checked event's row as values in table column order (what the insert binds and an
+    :class:`Event` holds)."""
+    get = fields.get
+    return (
+        event_id,
+        get("event_type"),
+        get("severity"),
+        get("title"),
+        get("description"),
+        get("object_kind"),
+        get("object_namespace"),
+        get("object_name"),
+        metadata_json,
+        created_at,
+        0,
+    )
 
 
-def _row(event: NewEvent, event_id: str, created_at: str) -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "event_type": event.event_type,
-        "severity": event.severity,
-        "title": event.title,
-        "description": event.description,
-        "object_kind": event.object_kind,
-        "object_namespace": event.object_namespace,
-        "object_name": event.object_name,
-        "metadata": event.metadata_json,
-        "created_at": created_at,
-        "acknowledged": 0,
-    }
-
-
-_AS_STORED = itemgetter(*EVENT_COLUMNS)
-_COUNTER_ORDER = itemgetter("event_type", "severity")
-
-
-def event_from_new(row: dict[str, Any], event: NewEvent) -> Event:
-    """The event just stored as ``row`` (metadata as validated, not parsed again)."""
-    return Event.from_row(_AS_STORED(row), event.metadata)
+#: A row's (event_type, severity): the order a batch is inserted in.
+_COUNTER_ORDER = itemgetter(1, 2)
 
 
 def event_from_tuple(row: Sequence[Any]) -> Event:
@@ -95,72 +94,81 @@ def checked_event_from_tuple(row: Sequence[Any]) -> Event:
     return Event.from_row(row, metadata)
 
 
-def insert_rows(con: Any, insert: CompiledSQL, rows: list[dict[str, Any]]) -> None:
-    """One executemany. Rows go in (event_type, severity) order, so the count triggers of
-    concurrent batches lock counter rows in the same order (no deadlock on a server)."""
+def insert_rows(
+    con: Any, backend: Backend, insert: CompiledSQL, rows: list[tuple[Any, ...]]
+) -> None:
+    """One batch insert on the backend's path. Rows go in (event_type, severity) order, so
+    the count triggers of concurrent batches lock counter rows in the same order (no deadlock
+    on a server)."""
     ordered = sorted(rows, key=_COUNTER_ORDER)
-    cur = con.cursor()
-    try:
-        cur.executemany(insert.sql, insert.params_of_rows(ordered))
-    finally:
-        cur.close()
+    backend.insert_rows(con, insert.sql, insert.params_of_rows(EVENT_COLUMNS, ordered))
 
 
 def insert_rows_if_absent(
     con: Any,
     insert: CompiledSQL,
     if_absent: CompiledSQL,
-    rows: list[dict[str, Any]],
+    rows: list[tuple[Any, ...]],
     explicit: set[str],
 ) -> set[str]:
     """Insert ``rows`` in one transaction: rows with an explicit id only when no event has it
     (in the statement, so a concurrent writer of the same events never makes this fail), rows
     with a generated id always. Returns the ids inserted. Rows go in (event_type, severity, id)
     order, so concurrent batches take key and counter locks in the same order."""
-    ordered = sorted(rows, key=lambda r: (r["event_type"], r["severity"], r["id"]))
+    ordered = sorted(rows, key=itemgetter(1, 2, 0))
     inserted: set[str] = set()
     cur = con.cursor()
     try:
         for r in ordered:
-            if r["id"] in explicit:
-                cur.execute(if_absent.sql, if_absent.params(r))
+            if r[0] in explicit:
+                cur.execute(if_absent.sql, if_absent.params_of_values(EVENT_COLUMNS, r))
                 if cur.rowcount == 1:
-                    inserted.add(r["id"])
+                    inserted.add(r[0])
             else:
-                cur.execute(insert.sql, insert.params(r))
-                inserted.add(r["id"])
+                cur.execute(insert.sql, insert.params_of_values(EVENT_COLUMNS, r))
+                inserted.add(r[0])
     finally:
         cur.close()
     return inserted
 
 
-def first_of_each_id(news: list[NewEvent]) -> list[NewEvent]:
+def first_of_each_id(events: list[CheckedEvent]) -> list[CheckedEvent]:
     """The batch without events whose explicit id an earlier event of the batch has."""
     seen: set[str] = set()
-    kept: list[NewEvent] = []
-    for n in news:
-        if n.id is not None:
-            if n.id in seen:
+    kept: list[CheckedEvent] = []
+    for event in events:
+        event_id = event[0].get("id")
+        if event_id is not None:
+            if event_id in seen:
                 continue
-            seen.add(n.id)
-        kept.append(n)
+            seen.add(event_id)
+        kept.append(event)
     return kept
 
 
-def refuse_repeated_ids(news: list[NewEvent]) -> None:
+def refuse_repeated_ids(events: list[CheckedEvent]) -> None:
     seen: set[str] = set()
-    for n in news:
-        if n.id is not None:
-            if n.id in seen:
-                raise DuplicateEventError(n.id)
-            seen.add(n.id)
+    for fields, _json, _found in events:
+        event_id = fields.get("id")
+        if event_id is not None:
+            if event_id in seen:
+                raise DuplicateEventError(event_id)
+            seen.add(event_id)
 
 
-def renew_repeated_ids(rows: list[dict[str, Any]], news: list[NewEvent]) -> None:
+def with_id(row: tuple[Any, ...], event_id: str) -> tuple[Any, ...]:
+    """``row`` under another id."""
+    return (event_id, *row[1:])
+
+
+def renew_repeated_ids(rows: list[tuple[Any, ...]], events: list[CheckedEvent]) -> None:
     """Give generated ids that repeat within the batch fresh suffixes."""
-    seen: set[str] = {n.id for n in news if n.id is not None}
-    for r, n in zip(rows, news, strict=True):
-        if n.id is None:
-            while r["id"] in seen:
-                r["id"] = event_id_at(r["created_at"])
-            seen.add(r["id"])
+    seen: set[str] = {e[0]["id"] for e in events if e[0].get("id") is not None}
+    for i, (row, event) in enumerate(zip(rows, events, strict=True)):
+        if event[0].get("id") is None:
+            event_id = row[0]
+            while event_id in seen:
+                event_id = event_id_at(row[9])
+            if event_id != row[0]:
+                rows[i] = with_id(row, event_id)
+            seen.add(event_id)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -47,13 +46,22 @@ class CompiledSQL:
             return tuple([values[n] if n in values else d[n] for n in self.names])
         return {**self.defaults, **values}
 
+    def params_of_values(
+        self, names: tuple[str, ...], values: Sequence[Any]
+    ) -> Sequence[Any] | Mapping[str, Any]:
+        """:meth:`params` of values given in the order of ``names`` (passed through as they
+        are when that is the statement's own order)."""
+        if self.positional and self.names == names and not self.defaults:
+            return values
+        return self.params(dict(zip(names, values, strict=True)))
+
     def params_of_rows(
-        self, rows: Sequence[Mapping[str, Any]]
-    ) -> list[Sequence[Any] | Mapping[str, Any]]:
-        """:meth:`params` of every row of a bulk write, each row holding every name."""
-        if self.positional and not self.defaults and len(self.names) > 1:
-            return list(map(itemgetter(*self.names), rows))
-        return [self.params(r) for r in rows]
+        self, names: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...]] | list[Sequence[Any] | Mapping[str, Any]]:
+        """:meth:`params_of_values` of every row of a bulk write."""
+        if self.positional and self.names == names and not self.defaults:
+            return rows
+        return [self.params(dict(zip(names, r, strict=True))) for r in rows]
 
 
 class Statements:

@@ -61,11 +61,7 @@ class StoreMaintenance(StoreReads):
 
         def delete_batch(severity: str, cutoff: str, limit: int) -> int:
             values = batch.params({"severity": severity, "cutoff": cutoff, "batch": limit})
-            return self._run.write(
-                "apply retention",
-                lambda con: int(con.execute(batch.sql, values).rowcount),
-                one_statement=True,
-            )
+            return self._run.write_statement("apply retention", batch.sql, values)
 
         def count_expired(severity: str, cutoff: str) -> int:
             values = {"severity": severity, "cutoff": cutoff}

@@ -17,19 +17,19 @@ from kube9_store.event import Event
 from kube9_store.filters import shape_and_values, statement_for
 from kube9_store.ids import event_id_at
 from kube9_store.instrumentation import instrumented
-from kube9_store.models import EventFilter, NewEvent, parse_batch
+from kube9_store.models import EventFilter, NewEvent, check_batch, check_event
 from kube9_store.redaction import report as report_redactions
 from kube9_store.rows import (
-    event_from_new,
     first_of_each_id,
     insert_rows,
     insert_rows_if_absent,
-    new_row,
     new_rows,
     refuse_repeated_ids,
     renew_repeated_ids,
+    stored_values,
+    with_id,
 )
-from kube9_store.schema import events
+from kube9_store.schema import EVENT_COLUMNS, events
 from kube9_store.statements import CompiledSQL
 from kube9_store.store_core import StoreCore
 from kube9_store.timestamps import format_timestamp
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 #: How many fresh ids an insert tries before giving up on a colliding generated id.
 ID_ATTEMPTS = 8
-_TYPE_AND_SEVERITY = itemgetter("event_type", "severity")
+_TYPE_AND_SEVERITY = itemgetter(1, 2)  # of a row
 #: How many ids one existence check or acknowledgement statement sends at once.
 ID_CHUNK = 500
 
@@ -51,26 +51,27 @@ class StoreWrites(StoreCore):
     @instrumented("insert")
     def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
         """Validate, redact and store one event in its own transaction; return it as stored."""
-        new = NewEvent.parse(event)
-        row = new_row(new, format_timestamp(self.clock()))
+        fields, metadata_json, redactions = check_event(event)
+        created_at = fields.get("created_at") or format_timestamp(self.clock())
+        given = fields.get("id")
+        event_id = given or event_id_at(created_at)
         insert = self.sql.insert
         for _attempt in range(ID_ATTEMPTS):
+            values = stored_values(fields, event_id, metadata_json, created_at)
+            params = insert.params_of_values(EVENT_COLUMNS, values)
             try:
-                self._run.write(
-                    "record event",
-                    lambda con: con.execute(insert.sql, insert.params(row)),
-                    one_statement=True,
-                )
-                self.metrics.recorded(new.event_type, new.severity)
-                if new.redactions:
-                    report_redactions([(row["id"], new.redactions)])
-                return event_from_new(row, new)
+                self._run.write_statement("record event", insert.sql, params)
             except DuplicateEventError as exc:
-                if new.id is not None:
-                    raise DuplicateEventError(new.id) from exc
-                log.info("generated id %s collided; retrying with a fresh one", row["id"])
-                row["id"] = event_id_at(row["created_at"])
-        raise DuplicateEventError(row["id"])
+                if given is not None:
+                    raise DuplicateEventError(given) from exc
+                log.info("generated id %s collided; retrying with a fresh one", event_id)
+                event_id = event_id_at(created_at)
+                continue
+            self.metrics.recorded(values[1], values[2])
+            if redactions:
+                report_redactions([(event_id, redactions)])
+            return Event.from_row(values, fields.get("metadata"))
+        raise DuplicateEventError(event_id)
 
     @overload
     def record_many(
@@ -114,48 +115,51 @@ class StoreWrites(StoreCore):
         skip_existing: bool,
         return_events: bool,
     ) -> list[Event] | list[str]:
-        news = parse_batch(batch)
+        checked = check_batch(batch)
         if skip_existing:
-            news = first_of_each_id(news)
+            checked = first_of_each_id(checked)
         else:
-            refuse_repeated_ids(news)
-        if not news:
+            refuse_repeated_ids(checked)
+        if not checked:
             return []
-        now = format_timestamp(self.clock())
-        rows = new_rows(news, now)
-        explicit = {n.id for n in news if n.id is not None}
+        rows = new_rows(checked, format_timestamp(self.clock()))
+        explicit = {c[0]["id"] for c in checked if c[0].get("id") is not None}
         insert, if_absent = self.sql.insert, self.sql.insert_if_absent
         for _attempt in range(ID_ATTEMPTS):
-            renew_repeated_ids(rows, news)
+            renew_repeated_ids(rows, checked)
             try:
                 if skip_existing:
                     inserted = self._run.write(
                         "record events",
                         lambda con: insert_rows_if_absent(con, insert, if_absent, rows, explicit),
                     )
-                    kept = [i for i, r in enumerate(rows) if r["id"] in inserted]
+                    kept = [i for i, r in enumerate(rows) if r[0] in inserted]
                     stored = [rows[i] for i in kept]
-                    stored_news = [news[i] for i in kept]
+                    stored_checked = [checked[i] for i in kept]
                 else:
-                    self._run.write("record events", lambda con: insert_rows(con, insert, rows))
-                    stored, stored_news = rows, news
-                for (event_type, severity), n in Counter(map(_TYPE_AND_SEVERITY, stored)).items():
-                    self.metrics.recorded(event_type, severity, n)
-                report_redactions(
-                    (r["id"], n.redactions) for r, n in zip(stored, stored_news, strict=True)
-                )
-                if not return_events:
-                    return [r["id"] for r in stored]
-                return list(map(event_from_new, stored, stored_news))
+                    self._run.write(
+                        "record events", lambda con: insert_rows(con, self.backend, insert, rows)
+                    )
+                    stored, stored_checked = rows, checked
             except DuplicateEventError as exc:
-                taken = self._existing_ids([r["id"] for r in rows])
+                taken = self._existing_ids([r[0] for r in rows])
                 clash = taken & explicit
                 if clash and not skip_existing:
                     raise DuplicateEventError(sorted(clash)[0]) from exc
-                for r in rows:
-                    if r["id"] in taken and r["id"] not in explicit:
-                        r["id"] = event_id_at(r["created_at"])
-        raise DuplicateEventError(rows[0]["id"])
+                for i, r in enumerate(rows):
+                    if r[0] in taken and r[0] not in explicit:
+                        rows[i] = with_id(r, event_id_at(r[9]))
+                continue
+            for (event_type, severity), n in Counter(map(_TYPE_AND_SEVERITY, stored)).items():
+                self.metrics.recorded(event_type, severity, n)
+            report_redactions((r[0], c[2]) for r, c in zip(stored, stored_checked, strict=True))
+            if not return_events:
+                return [r[0] for r in stored]
+            return [
+                Event.from_row(r, c[0].get("metadata"))
+                for r, c in zip(stored, stored_checked, strict=True)
+            ]
+        raise DuplicateEventError(rows[0][0])
 
     def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -178,11 +182,7 @@ class StoreWrites(StoreCore):
             raise ValidationError.single("acknowledged", "must be True or False")
         ack = self.sql.acknowledge
         params = ack.params({"id": event_id, "ack": int(acknowledged)})
-        changed = self._run.write(
-            "acknowledge event",
-            lambda con: con.execute(ack.sql, params).rowcount,
-            one_statement=True,
-        )
+        changed = self._run.write_statement("acknowledge event", ack.sql, params)
         if not changed and not missing_ok:
             raise EventNotFoundError(event_id)
         return bool(changed)
@@ -246,10 +246,4 @@ class StoreWrites(StoreCore):
             stmt = stmt.where(where)
         compiled = CompiledSQL.of(stmt, self.engine.dialect)
         params = compiled.params({**values, "ack": int(acknowledged)})
-        return int(
-            self._run.write(
-                "acknowledge events",
-                lambda con: con.execute(compiled.sql, params).rowcount,
-                one_statement=True,
-            )
-        )
+        return self._run.write_statement("acknowledge events", compiled.sql, params)

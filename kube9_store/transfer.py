@@ -27,8 +27,9 @@ from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
 from kube9_store.errors import SchemaError, ValidationError
 from kube9_store.event import parse_metadata
 from kube9_store.executor import Executor
+from kube9_store.ids import event_id_at
 from kube9_store.models import EVENT_TYPES, SEVERITIES, EventFilter, NewEvent
-from kube9_store.rows import new_row
+from kube9_store.rows import stored_values
 from kube9_store.schema import EVENT_COLUMNS, events
 from kube9_store.streaming import DEFAULT_BATCH, Progress, Row, prefetched, row_batches
 
@@ -86,9 +87,9 @@ def checked_row(row: Row) -> Row:
             "created_at": row[9],
         }
     )
-    stored = new_row(new, row[9])
-    stored["acknowledged"] = 1 if row[10] else 0
-    return tuple(stored[name] for name in EVENT_COLUMNS)
+    at = new.created_at or row[9]
+    stored = stored_values(new.__dict__, new.id or event_id_at(at), new.metadata_json, at)
+    return (*stored[:-1], 1 if row[10] else 0)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import json
 import random
 import re
 import shutil
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,6 +36,8 @@ DB = "kube9.db"
 KEPT = re.compile(r"kube9\.db\.pre-restore-\d{8}T\d{6}Z(-\d+)?")
 SETTLED = re.compile(rf"kube9\.db(-wal|-shm|\.lock)?|{KEPT.pattern}|backups")
 BATCH = 10
+#: A batch large enough for SQLite's path that sets the count trigger aside.
+LARGE_BATCH = 120
 
 
 @dataclass
@@ -68,7 +71,15 @@ def assert_sound(path: Path, returned: set[str] | None = None) -> list[Any]:
     for e in events:  # whole: every field as valid as when it was recorded
         NewEvent(**{k: v for k, v in e.to_dict().items() if k != "acknowledged"})
     batches = Counter(e.title.split("/")[0] for e in events if e.title.startswith("batch "))
-    assert all(n == BATCH for n in batches.values()), batches
+    assert all(n == int(name.split(":")[1]) for name, n in batches.items()), batches
+    con = sqlite3.connect(path)  # the count trigger a large batch sets aside is in place
+    try:
+        triggers = {
+            r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        }
+    finally:
+        con.close()
+    assert "trg_events_count_insert" in triggers, triggers
     return events
 
 
@@ -144,7 +155,8 @@ def _record_many_op(round_dir: Path) -> faults.Operation:
     def run(report: Callable[[list[str]], None]) -> None:
         with EventStore.open(round_dir / DB, metrics=False) as store:
             for b in range(6):
-                batch = [event_data(title=f"batch {b}/{k}") for k in range(BATCH)]
+                size = LARGE_BATCH if b % 2 else BATCH
+                batch = [event_data(title=f"batch {b}:{size}/{k}") for k in range(size)]
                 report([e.id for e in store.record_many(batch)])
 
     return run

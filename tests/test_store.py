@@ -212,6 +212,51 @@ def test_record_many_is_all_or_nothing(store: EventStore) -> None:
     assert store.count() == 1
 
 
+def test_a_large_batch_that_fails_changes_no_count(store: EventStore) -> None:
+    """A batch large enough for SQLite's path without the per-row count trigger, failing on
+    its last row: nothing stored, no count moved, and the trigger counts the next record."""
+    taken = store.record(event_data(id="evt_20251202_103045_a7f3b9", severity="error"))
+    with pytest.raises(DuplicateEventError):
+        store.record_many(
+            [event_data(severity="warning") for _ in range(199)] + [event_data(id=taken.id)]
+        )
+    store.record(event_data(severity="warning"))
+    assert store.count_by_severity() == {"error": 1, "warning": 1}
+    assert store.count() == len(store.query(limit=None)) == 2
+
+
+def test_large_batches_and_a_concurrent_writer_are_all_counted(
+    store: EventStore, backend_url: URL
+) -> None:
+    """Large batches (on SQLite inserted with the count trigger set aside, their counts added
+    in one statement) are counted exactly, so is what another connection records meanwhile,
+    and a record after them is counted by the trigger again."""
+    written = 0
+    done = threading.Event()
+    with EventStore.open(backend_url, metrics=False) as other:
+
+        def write() -> None:
+            nonlocal written
+            while not done.is_set():
+                other.record(event_data(event_type="system", severity="critical"))
+                written += 1
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        try:
+            for _ in range(4):
+                store.record_many([event_data(severity="warning") for _ in range(150)])
+        finally:
+            done.set()
+            thread.join()
+    store.record(event_data(severity="error"))
+    stored = [e.severity for e in store.query(limit=None)]
+    assert written > 0
+    assert store.count_by_severity() == {"critical": written, "error": 1, "warning": 600}
+    assert {s: stored.count(s) for s in set(stored)} == store.count_by_severity()
+    assert store.count() == len(stored)
+
+
 def test_get_missing_is_none(store: EventStore) -> None:
     assert store.get("evt_20251202_103045_zzzzzz") is None
     assert store.get("' OR 1=1 --") is None

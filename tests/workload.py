@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 BATCH = 10
+#: Every other batch is this large: SQLite inserts it with the count trigger set aside.
+LARGE_BATCH = 12 * BATCH
 EXPIRED = 1000
 
 
@@ -29,18 +31,20 @@ def _event(i: int) -> dict[str, Any]:
 
 
 def writer(path: str, seconds: float, ids: Any, errors: Any) -> None:
-    """Records batches of BATCH events, so every count a reader sees is a multiple of BATCH,
-    and reports each batch's ids once record_many has returned."""
+    """Records batches of BATCH and LARGE_BATCH events in turn, so every count a reader sees
+    is a multiple of BATCH, and reports each batch's ids once record_many has returned."""
     from kube9_store import EventStore
 
     deadline = time.monotonic() + seconds
     try:
         with EventStore.open(path, metrics=False) as store:
-            i = 0
+            i = n = 0
             while time.monotonic() < deadline:
-                batch = store.record_many([_event(i + k) for k in range(BATCH)])
+                size = LARGE_BATCH if n % 2 else BATCH
+                batch = store.record_many([_event(i + k) for k in range(size)])
                 ids.put([e.id for e in batch])
-                i += BATCH
+                i += size
+                n += 1
     except Exception:
         errors.put(f"writer: {traceback.format_exc()}")
 

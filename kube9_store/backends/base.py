@@ -183,6 +183,16 @@ class Backend(abc.ABC):
 
     # -- bulk writes -------------------------------------------------------------------------
 
+    def insert_rows(self, con: Any, sql: str, params: Sequence[Any]) -> None:
+        """Insert a batch of events with ``sql`` (the compiled insert of ``events``), one
+        entry of ``params`` per event, inside the caller's transaction on driver connection
+        ``con``; backends with a faster path for a batch override this."""
+        cur = con.cursor()
+        try:
+            cur.executemany(sql, params)
+        finally:
+            cur.close()
+
     def load_rows(self, con: Any, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Insert-if-absent a large batch of event rows (columns in table order) with ``sql``
         (the compiled :meth:`insert_if_absent` of ``events``), inside the caller's transaction

@@ -258,6 +258,16 @@ class SQLiteBackend(Backend):
 
     # -- bulk writes -------------------------------------------------------------------------
 
+    def insert_rows(self, con: Any, sql: str, params: Sequence[Any]) -> None:
+        """A large batch with the count trigger set aside (see ``sqlite_bulk``); the
+        parameters are tuples in table order, as every SQLite statement of the store binds."""
+        from kube9_store.backends import sqlite_bulk
+
+        if len(params) < sqlite_bulk.INSERT_COUNTED_MIN or not sqlite_bulk.insert_counted(
+            con, sql, params
+        ):
+            super().insert_rows(con, sql, params)
+
     def load_rows(self, con: Any, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Through a staging table, the count trigger set aside (see ``sqlite_bulk``)."""
         from kube9_store.backends import sqlite_bulk
