@@ -6,6 +6,7 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,53 @@ def test_two_stores_share_a_registry_without_collisions(
         }
         dbs = {s.labels["database"] for s in families["kube9_events_storage_size_bytes"].samples}
         assert dbs == {str(tmp_path / "a.db"), str(tmp_path / "b.db")}
+
+
+def test_counts_from_many_threads_are_exact(served: tuple[EventStore, str]) -> None:
+    """Every thread's operations are counted, none lost to a race, and each duration lands
+    in exactly one bucket."""
+    store, url = served
+    per_thread, threads = 150, 4
+
+    def work(i: int) -> None:
+        for j in range(per_thread):
+            store.record(event_data(title=f"t{i}-{j}", severity=("info", "error")[j % 2]))
+            store.count()
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    families = scrape(url)
+    total = per_thread * threads
+    ops = "kube9_database_operations"
+    assert value(families, ops, f"{ops}_total", operation="insert") == total
+    assert value(families, ops, f"{ops}_total", operation="select") == total
+    duration = "kube9_database_query_duration_seconds"
+    assert value(families, duration, f"{duration}_count", operation="insert") == total
+    assert value(families, duration, f"{duration}_bucket", operation="insert", le="+Inf") == total
+    recorded = "kube9_events_recorded"
+    assert value(families, recorded, f"{recorded}_total", severity="error") == total / 2
+    assert value(families, recorded, f"{recorded}_total") == total
+    assert 0 < value(families, duration, f"{duration}_sum", operation="insert") < 60
+
+
+def test_duration_buckets_are_cumulative(registry: CollectorRegistry, db_path: Path) -> None:
+    """An operation counts in its own bucket and every wider one, never in a narrower one."""
+    with EventStore.open(db_path, registry=registry) as store:
+        store.record(event_data())
+    from prometheus_client import generate_latest
+
+    families = {
+        f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())
+    }
+    name = "kube9_database_query_duration_seconds"
+    buckets = [
+        (float(s.labels["le"]), s.value)
+        for s in families[name].samples
+        if s.name == f"{name}_bucket" and s.labels["operation"] == "insert"
+    ]
+    seconds = value(families, name, f"{name}_sum", operation="insert")
+    assert [n for _le, n in buckets] == sorted(n for _le, n in buckets)
+    assert all(n == (1 if le >= seconds else 0) for le, n in buckets)
 
 
 def test_metrics_cli_prints_the_exposition(db_path: Path) -> None:
