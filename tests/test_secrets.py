@@ -540,7 +540,9 @@ def test_a_secret_five_levels_deep_is_removed_and_its_neighbours_kept(
     value, (metadata, path) = case
     ev = NewEvent(**event_data(metadata=metadata))
     assert ev.metadata is not None
-    assert not leaks(secret_of(value), json.dumps(ev.metadata, ensure_ascii=False))
+    # the secret's own place holds no piece of it (a kept neighbour may share a piece with
+    # it by chance, a certificate's base64 with a key's); the rest is compared whole below
+    assert not leaks(secret_of(value), json.dumps(at(ev.metadata, path), ensure_ascii=False))
     expected = json.loads(json.dumps(metadata))
     put(expected, path, "<secret>")
     got = json.loads(json.dumps(ev.metadata))

@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL
 
 from kube9_store import (
     EventStore,
+    Kube9StoreError,
     NotEnoughSpaceError,
     SchemaError,
     StorageFullError,
@@ -247,16 +248,39 @@ def _copy_process(source: Path, target: Any) -> subprocess.Popen[bytes]:
     )
 
 
+def _stored(target: Path | URL) -> int:
+    """How many events ``target`` holds as seen from outside (0 while it is being made)."""
+    try:
+        with EventStore.open(target, read_only=True, metrics=False) as store:
+            return store.count()
+    except Kube9StoreError:
+        return 0
+
+
+def _kill_at(proc: subprocess.Popen[bytes], target: Path | URL, goal: int) -> bool:
+    """SIGKILL ``proc`` as soon as ``target`` holds ``goal`` events; False when the copy ended
+    first."""
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _stored(target) >= goal:
+            proc.send_signal(signal.SIGKILL)
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def test_sigkill_at_random_points_then_resume(tmp_path: Path, dest: URL) -> None:
-    source = filled_store(tmp_path / "src.db", 12_000)
+    """Copies killed at random points of their progress (not of the clock, which a faster
+    copy would outrun), each resumed by the next."""
+    total = 12_000
+    source = filled_store(tmp_path / "src.db", total)
     target = as_location(dest)
     rnd = random.Random(15)
     kills = 0
     for _ in range(6):
+        goal = _stored(target) + rnd.randint(250, 2500)
         proc = _copy_process(source, target)
-        time.sleep(rnd.uniform(0.4, 2.5))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
+        if goal < total - 250 and _kill_at(proc, target, goal):
             kills += 1
         proc.wait()
         if isinstance(target, Path) and target.exists():
