@@ -14,7 +14,7 @@ import json
 import os
 import random
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,8 +75,7 @@ RATIO_GOALS: dict[str, float] = {
 #: Goals above that are not met yet, with the ratio that test_ratios.py holds them under
 #: meanwhile (where the time goes: the README's performance section).
 RATIO_CEILINGS: dict[str, float] = {
-    "record one event": 2.5,
-    "record 1000 in one batch": 2.5,
+    "record one event": 1.8,
 }
 
 RESULTS: dict[tuple[str, int, str], dict[str, float]] = defaultdict(dict)
@@ -144,6 +143,33 @@ class RawDB:
         else:
             with self.con.transaction(), self.con.cursor() as cur:
                 cur.executemany(self.sql(sql), rows)
+
+    def write_events(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """A batch of events in one write transaction, as the store writes one: on SQLite
+        from 100 rows with the count trigger set aside and the counts added per (type,
+        severity); on PostgreSQL one executemany, the trigger counting."""
+        if self.backend != "sqlite" or len(rows) < 100:
+            self.write(sql, rows)
+            return
+        con = self.con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            (trigger,) = con.execute(
+                "SELECT sql FROM main.sqlite_master WHERE type = 'trigger' AND name = ?",
+                ("trg_events_count_insert",),
+            ).fetchone()
+            con.execute("DROP TRIGGER main.trg_events_count_insert")
+            con.executemany(sql, rows)
+            con.executemany(
+                "INSERT INTO main.event_counts (event_type, severity, n) VALUES (?, ?, ?)"
+                " ON CONFLICT (event_type, severity) DO UPDATE SET n = n + excluded.n",
+                [(*pair, n) for pair, n in Counter((r[1], r[2]) for r in rows).items()],
+            )
+            con.execute(trigger)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
     def close(self) -> None:
         self.con.close()

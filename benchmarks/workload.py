@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from benchmarks.conftest import Bench
-from benchmarks.datagen import NOW, Clock
+from benchmarks.datagen import NOW
 from kube9_store.ids import event_id_at
 from kube9_store.timestamps import format_timestamp
 
@@ -45,12 +46,11 @@ def _unique_suffix() -> str:
     return out
 
 
-_raw_clock = Clock(NOW + timedelta(days=10))  # a time range the API's events never reach
-
-
-def raw_row() -> tuple[Any, ...]:
-    """The benchmark event as the API stores it (same id form, same JSON)."""
-    created_at = format_timestamp(_raw_clock())
+def raw_row(clock: Callable[[], datetime]) -> tuple[Any, ...]:
+    """The benchmark event as the API stores it (same id form, same JSON), created at the
+    next reading of ``clock``: the store's own, so that raw rows and the API's land in the
+    same places of every index (each reading is a new millisecond, so no id repeats)."""
+    created_at = format_timestamp(clock())
     return (
         event_id_at(created_at, _unique_suffix()),
         "cluster",
