@@ -64,8 +64,7 @@ def row_from_line(line: bytes | str) -> Row:
         raise ValidationError.single("acknowledged", "must be true or false")
     new = NewEvent.parse(doc)
     assert new.id is not None and new.created_at is not None  # required above
-    stored = stored_values(new.__dict__, new.id, new.metadata_json, new.created_at)
-    return (*stored[:-1], int(acknowledged))
+    return stored_values(new.__dict__, new.id, new.metadata_json, new.created_at, int(acknowledged))
 
 
 def import_jsonl(

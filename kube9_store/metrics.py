@@ -149,34 +149,40 @@ class _Operations(Collector):
             seconds = dict(self._seconds)
             buckets = {op: list(counts) for op, counts in self._buckets.items()}
             recorded = dict(self._recorded)
-        ops = CounterMetricFamily(
-            "kube9_database_operations",
-            "Database operations that succeeded, by operation.",
-            labels=["operation"],
-        )
-        duration = HistogramMetricFamily(
-            "kube9_database_query_duration_seconds",
-            "Time taken by database operations, by operation.",
-            labels=["operation"],
-        )
+        ops, duration, events = self.describe()
         bounds = [*map(floatToGoString, DURATION_BUCKETS), "+Inf"]
         for op in OPERATIONS:
             ops.add_metric([op], ok[op], created=self._created)
             cumulative = list(zip(bounds, itertools.accumulate(buckets[op]), strict=True))
             duration.add_metric([op], cumulative, seconds[op])
-        events = CounterMetricFamily(
-            "kube9_events_recorded",
-            "Events stored, by type and severity.",
-            labels=["event_type", "severity"],
-        )
         for (event_type, severity), n in sorted(recorded.items()):
             events.add_metric([event_type, severity], n, created=self._created)
         yield ops
         yield duration
         yield events
 
-    def describe(self) -> Iterable[Any]:
-        return []
+    def describe(
+        self,
+    ) -> tuple[CounterMetricFamily, HistogramMetricFamily, CounterMetricFamily]:
+        """The three families, empty: the registry learns their names from them and refuses
+        another collector of the same."""
+        return (
+            CounterMetricFamily(
+                "kube9_database_operations",
+                "Database operations that succeeded, by operation.",
+                labels=["operation"],
+            ),
+            HistogramMetricFamily(
+                "kube9_database_query_duration_seconds",
+                "Time taken by database operations, by operation.",
+                labels=["operation"],
+            ),
+            CounterMetricFamily(
+                "kube9_events_recorded",
+                "Events stored, by type and severity.",
+                labels=["event_type", "severity"],
+            ),
+        )
 
 
 class StoreMetrics:

@@ -474,8 +474,8 @@ class EventFilter(_Input):
 
 
 class NewEventFields(TypedDict, total=False):
-    """A new event as a mapping, with NewEvent's field rules: the schema a batch is validated
-    with in one pass."""
+    """A new event as a mapping, with NewEvent's field rules: the schema a mapping is
+    validated with alone or, a batch of them, in one pass."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
@@ -508,14 +508,14 @@ CheckedEvent = tuple[dict[str, Any], str | None, tuple[Redaction, ...]]
 
 def check_event(event: NewEvent | Mapping[str, Any]) -> CheckedEvent:
     """One event to record, checked by NewEvent's rules. A plain dict is validated with the
-    batch schema (:class:`NewEventFields`) and finished, without building a model (most of
-    the cost of a model is the model); anything else, and a dict that breaks a rule, goes
+    batch schema (:class:`NewEventFields`) and finished without building a model (the
+    instance is a third of a model's cost); anything else, and a dict that breaks a rule, goes
     through :meth:`NewEvent.parse`, so the result and the errors are NewEvent's own."""
     if type(event) is dict:
         try:
             fields = cast("dict[str, Any]", _item_schema().validate_python(event))
             metadata_json, redactions = finish_event(fields)
-        except (pydantic.ValidationError, ValueError):
+        except ValueError:  # pydantic's ValidationError included
             pass  # NewEvent.parse below raises the problems as NewEvent reports them
         else:
             return fields, metadata_json, redactions

@@ -41,7 +41,11 @@ def new_rows(events: list[CheckedEvent], created_at: str) -> list[tuple[Any, ...
 
 
 def stored_values(
-    fields: dict[str, Any], event_id: str, metadata_json: str | None, created_at: str
+    fields: dict[str, Any],
+    event_id: str,
+    metadata_json: str | None,
+    created_at: str,
+    acknowledged: int = 0,
 ) -> tuple[Any, ...]:
     """A checked event's row as values in table column order (what the insert binds and an
     :class:`Event` holds)."""
@@ -57,12 +61,16 @@ def stored_values(
         get("object_name"),
         metadata_json,
         created_at,
-        0,
+        acknowledged,
     )
 
 
-#: A row's (event_type, severity): the order a batch is inserted in.
-_COUNTER_ORDER = itemgetter(1, 2)
+#: Where the columns the write path reads sit in a row (table order).
+ID, EVENT_TYPE, SEVERITY, CREATED_AT = map(
+    EVENT_COLUMNS.index, ("id", "event_type", "severity", "created_at")
+)
+#: A row's (event_type, severity): what it counts under, and the order a batch goes in.
+TYPE_AND_SEVERITY = itemgetter(EVENT_TYPE, SEVERITY)
 
 
 def event_from_tuple(row: Sequence[Any]) -> Event:
@@ -100,7 +108,7 @@ def insert_rows(
     """One batch insert on the backend's path. Rows go in (event_type, severity) order, so
     the count triggers of concurrent batches lock counter rows in the same order (no deadlock
     on a server)."""
-    ordered = sorted(rows, key=_COUNTER_ORDER)
+    ordered = sorted(rows, key=TYPE_AND_SEVERITY)
     backend.insert_rows(con, insert.sql, insert.params_of_rows(EVENT_COLUMNS, ordered))
 
 
@@ -115,18 +123,18 @@ def insert_rows_if_absent(
     (in the statement, so a concurrent writer of the same events never makes this fail), rows
     with a generated id always. Returns the ids inserted. Rows go in (event_type, severity, id)
     order, so concurrent batches take key and counter locks in the same order."""
-    ordered = sorted(rows, key=itemgetter(1, 2, 0))
+    ordered = sorted(rows, key=itemgetter(EVENT_TYPE, SEVERITY, ID))
     inserted: set[str] = set()
     cur = con.cursor()
     try:
         for r in ordered:
-            if r[0] in explicit:
+            if r[ID] in explicit:
                 cur.execute(if_absent.sql, if_absent.params_of_values(EVENT_COLUMNS, r))
                 if cur.rowcount == 1:
-                    inserted.add(r[0])
+                    inserted.add(r[ID])
             else:
                 cur.execute(insert.sql, insert.params_of_values(EVENT_COLUMNS, r))
-                inserted.add(r[0])
+                inserted.add(r[ID])
     finally:
         cur.close()
     return inserted
@@ -156,9 +164,11 @@ def refuse_repeated_ids(events: list[CheckedEvent]) -> None:
             seen.add(event_id)
 
 
-def with_id(row: tuple[Any, ...], event_id: str) -> tuple[Any, ...]:
-    """``row`` under another id."""
-    return (event_id, *row[1:])
+def with_fresh_id(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` under a newly generated id (same instant)."""
+    fresh = list(row)
+    fresh[ID] = event_id_at(row[CREATED_AT])
+    return tuple(fresh)
 
 
 def renew_repeated_ids(rows: list[tuple[Any, ...]], events: list[CheckedEvent]) -> None:
@@ -166,9 +176,6 @@ def renew_repeated_ids(rows: list[tuple[Any, ...]], events: list[CheckedEvent]) 
     seen: set[str] = {e[0]["id"] for e in events if e[0].get("id") is not None}
     for i, (row, event) in enumerate(zip(rows, events, strict=True)):
         if event[0].get("id") is None:
-            event_id = row[0]
-            while event_id in seen:
-                event_id = event_id_at(row[9])
-            if event_id != row[0]:
-                rows[i] = with_id(row, event_id)
-            seen.add(event_id)
+            while row[ID] in seen:
+                row = rows[i] = with_fresh_id(row)
+            seen.add(row[ID])

@@ -46,12 +46,16 @@ class CompiledSQL:
             return tuple([values[n] if n in values else d[n] for n in self.names])
         return {**self.defaults, **values}
 
+    def binds_as_given(self, names: tuple[str, ...]) -> bool:
+        """Whether values in the order of ``names`` are this statement's parameters as they
+        are (positional, in that order, no literal of its own)."""
+        return self.positional and self.names == names and not self.defaults
+
     def params_of_values(
         self, names: tuple[str, ...], values: Sequence[Any]
     ) -> Sequence[Any] | Mapping[str, Any]:
-        """:meth:`params` of values given in the order of ``names`` (passed through as they
-        are when that is the statement's own order)."""
-        if self.positional and self.names == names and not self.defaults:
+        """:meth:`params` of values given in the order of ``names``."""
+        if self.binds_as_given(names):
             return values
         return self.params(dict(zip(names, values, strict=True)))
 
@@ -59,7 +63,7 @@ class CompiledSQL:
         self, names: tuple[str, ...], rows: list[tuple[Any, ...]]
     ) -> list[tuple[Any, ...]] | list[Sequence[Any] | Mapping[str, Any]]:
         """:meth:`params_of_values` of every row of a bulk write."""
-        if self.positional and self.names == names and not self.defaults:
+        if self.binds_as_given(names):
             return rows
         return [self.params(dict(zip(names, r, strict=True))) for r in rows]
 

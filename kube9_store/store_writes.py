@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from operator import itemgetter
 from typing import Any, Literal, overload
 
 from sqlalchemy import bindparam, select, update
@@ -20,6 +19,8 @@ from kube9_store.instrumentation import instrumented
 from kube9_store.models import EventFilter, NewEvent, check_batch, check_event
 from kube9_store.redaction import report as report_redactions
 from kube9_store.rows import (
+    ID,
+    TYPE_AND_SEVERITY,
     first_of_each_id,
     insert_rows,
     insert_rows_if_absent,
@@ -27,7 +28,7 @@ from kube9_store.rows import (
     refuse_repeated_ids,
     renew_repeated_ids,
     stored_values,
-    with_id,
+    with_fresh_id,
 )
 from kube9_store.schema import EVENT_COLUMNS, events
 from kube9_store.statements import CompiledSQL
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 #: How many fresh ids an insert tries before giving up on a colliding generated id.
 ID_ATTEMPTS = 8
-_TYPE_AND_SEVERITY = itemgetter(1, 2)  # of a row
 #: How many ids one existence check or acknowledgement statement sends at once.
 ID_CHUNK = 500
 
@@ -67,7 +67,7 @@ class StoreWrites(StoreCore):
                 log.info("generated id %s collided; retrying with a fresh one", event_id)
                 event_id = event_id_at(created_at)
                 continue
-            self.metrics.recorded(values[1], values[2])
+            self.metrics.recorded(*TYPE_AND_SEVERITY(values))
             if redactions:
                 report_redactions([(event_id, redactions)])
             return Event.from_row(values, fields.get("metadata"))
@@ -133,7 +133,7 @@ class StoreWrites(StoreCore):
                         "record events",
                         lambda con: insert_rows_if_absent(con, insert, if_absent, rows, explicit),
                     )
-                    kept = [i for i, r in enumerate(rows) if r[0] in inserted]
+                    kept = [i for i, r in enumerate(rows) if r[ID] in inserted]
                     stored = [rows[i] for i in kept]
                     stored_checked = [checked[i] for i in kept]
                 else:
@@ -142,24 +142,24 @@ class StoreWrites(StoreCore):
                     )
                     stored, stored_checked = rows, checked
             except DuplicateEventError as exc:
-                taken = self._existing_ids([r[0] for r in rows])
+                taken = self._existing_ids([r[ID] for r in rows])
                 clash = taken & explicit
                 if clash and not skip_existing:
                     raise DuplicateEventError(sorted(clash)[0]) from exc
                 for i, r in enumerate(rows):
-                    if r[0] in taken and r[0] not in explicit:
-                        rows[i] = with_id(r, event_id_at(r[9]))
+                    if r[ID] in taken and r[ID] not in explicit:
+                        rows[i] = with_fresh_id(r)
                 continue
-            for (event_type, severity), n in Counter(map(_TYPE_AND_SEVERITY, stored)).items():
+            for (event_type, severity), n in Counter(map(TYPE_AND_SEVERITY, stored)).items():
                 self.metrics.recorded(event_type, severity, n)
-            report_redactions((r[0], c[2]) for r, c in zip(stored, stored_checked, strict=True))
+            report_redactions((r[ID], c[2]) for r, c in zip(stored, stored_checked, strict=True))
             if not return_events:
-                return [r[0] for r in stored]
+                return [r[ID] for r in stored]
             return [
                 Event.from_row(r, c[0].get("metadata"))
                 for r, c in zip(stored, stored_checked, strict=True)
             ]
-        raise DuplicateEventError(rows[0][0])
+        raise DuplicateEventError(rows[0][ID])
 
     def _existing_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()

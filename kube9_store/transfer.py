@@ -88,8 +88,8 @@ def checked_row(row: Row) -> Row:
         }
     )
     at = new.created_at or row[9]
-    stored = stored_values(new.__dict__, new.id or event_id_at(at), new.metadata_json, at)
-    return (*stored[:-1], 1 if row[10] else 0)
+    event_id = new.id or event_id_at(at)
+    return stored_values(new.__dict__, event_id, new.metadata_json, at, 1 if row[10] else 0)
 
 
 @dataclass

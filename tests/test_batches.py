@@ -13,10 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kube9_store import NewEvent, ValidationError
+from kube9_store import Event, NewEvent, ValidationError
 from kube9_store.ids import ALPHABET, SUFFIX_LENGTH, random_suffix, random_suffixes
 from kube9_store.models import CheckedEvent, check_batch, check_event
 from kube9_store.redaction import scrub_event, scrub_events
+from kube9_store.rows import stored_values
+from kube9_store.schema import EVENT_COLUMNS
 from tests.helpers import event_data
 from tests.secret_corpus import ORDINARY_STRUCTURES, ORDINARY_TEXTS, STRUCTURES, TEXT_SHAPES
 
@@ -175,3 +177,21 @@ def test_a_forked_child_never_draws_its_parent_s_ids() -> None:
     parent = "".join(random_suffix() for _ in range(20))
     assert len(child) == len(parent) == 120
     assert child != parent
+
+
+def test_a_checked_event_s_row_is_in_table_column_order() -> None:
+    """The write path binds and keeps rows by position: each value sits at its column's
+    index in the table (a reordered table would fail here, not store fields crosswise)."""
+    fields, metadata_json, _found = check_event(event_data(description="d", object_kind="Pod"))
+    row = stored_values(
+        fields, "evt_20251202_103045_a7f3b9", metadata_json, "2025-12-02T10:30:45.000Z", 1
+    )
+    expected = {
+        **{name: fields.get(name) for name in EVENT_COLUMNS},
+        "id": "evt_20251202_103045_a7f3b9",
+        "metadata": metadata_json,
+        "created_at": "2025-12-02T10:30:45.000Z",
+        "acknowledged": 1,
+    }
+    assert dict(zip(EVENT_COLUMNS, row, strict=True)) == expected
+    assert Event.from_row(row).to_dict()["object_kind"] == "Pod"

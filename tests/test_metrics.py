@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from kube9_store import DuplicateEventError, EventStore, ValidationError
@@ -289,6 +289,17 @@ def test_duration_buckets_are_cumulative(registry: CollectorRegistry, db_path: P
     seconds = value(families, name, f"{name}_sum", operation="insert")
     assert [n for _le, n in buckets] == sorted(n for _le, n in buckets)
     assert all(n == (1 if le >= seconds else 0) for le, n in buckets)
+
+
+def test_another_collector_of_the_store_s_names_is_refused(
+    registry: CollectorRegistry, db_path: Path
+) -> None:
+    with EventStore.open(db_path, registry=registry):
+        for name in ("kube9_database_operations", "kube9_events_recorded"):
+            with pytest.raises(ValueError, match="Duplicated timeseries"):
+                Counter(name, "another", registry=registry)
+        with pytest.raises(ValueError, match="Duplicated timeseries"):
+            Histogram("kube9_database_query_duration_seconds", "another", registry=registry)
 
 
 def test_metrics_cli_prints_the_exposition(db_path: Path) -> None:

@@ -358,6 +358,34 @@ def test_full_disk_loses_nothing_committed(tmp_path: Path) -> None:
             s.record(event_data(title="after the disk was grown"))
 
 
+def test_full_disk_during_large_batches_keeps_counts_and_trigger(tmp_path: Path) -> None:
+    """Batches large enough for SQLite's path without the per-row count trigger, until the
+    disk fills: the batch that failed is gone whole, trigger included, and the counts still
+    equal the rows, then and after the disk is grown."""
+    with small_filesystem(tmp_path / "full", "3M") as mnt:
+        path = mnt / "kube9.db"
+        committed: list[str] = []
+        failure: Kube9StoreError | None = None
+        with EventStore.open(path, metrics=False) as s:
+            for b in range(1000):
+                batch = [event_data(title=f"b{b}-{k}", description="x" * 900) for k in range(150)]
+                try:
+                    committed += s.record_many(batch, return_events=False)
+                except Kube9StoreError as exc:
+                    failure = exc
+                    break
+        assert failure is not None
+        assert "full" in str(failure).lower() or "disk" in str(failure).lower()
+        assert len(committed) >= 300
+        subprocess.run(["mount", "-o", "remount,size=16M", str(mnt)], check=True)
+        with EventStore.open(path, metrics=False) as s:
+            assert s.integrity_check(full=True).ok
+            present = [e.id for e in s.query(limit=None)]
+            assert set(committed) == set(present)
+            s.record(event_data(title="after the disk was grown"))
+            assert s.count() == len(committed) + 1 == sum(s.count_by_severity().values())
+
+
 def test_a_vanished_database_directory_is_a_clean_error(tmp_path: Path) -> None:
     import shutil
 
