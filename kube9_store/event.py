@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Final
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema, from_json
 
+from kube9_store.errors import ValidationError
 from kube9_store.models import EventFields, EventType, Severity, dump_metadata
 from kube9_store.schema import EVENT_COLUMNS
 from kube9_store.timestamps import parse_timestamp
@@ -83,7 +84,12 @@ class Event:
             created_at=created_at,
             acknowledged=acknowledged,
         )
-        _set_row(self, _row_of(fields))
+        try:
+            row = _row_of(fields)
+        except ValueError as exc:  # metadata that cannot be written as JSON text
+            field, _, rule = str(exc).partition(": ")
+            raise ValidationError.single(field, rule) from None
+        _set_row(self, row)
         _set_metadata(self, fields.metadata)
 
     @classmethod

@@ -10,6 +10,7 @@ import functools
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
@@ -233,7 +234,12 @@ def dump_metadata(value: Mapping[str, Any] | None) -> str | None:
     try:
         return orjson.dumps(value).decode()
     except TypeError:
+        pass
+    try:
         return _JSON.encode(value)
+    except ValueError:  # an integer past the interpreter's limit on digits it writes
+        limit = sys.get_int_max_str_digits()
+        raise ValueError(f"metadata: integers must have at most {limit} digits") from None
 
 
 def _event_id(value: str | None) -> str | None:
@@ -386,7 +392,7 @@ class EventFields(_Model):
     object_kind: str | None = None
     object_namespace: str | None = None
     object_name: str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
     created_at: str
     acknowledged: bool = False
 

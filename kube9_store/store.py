@@ -87,6 +87,10 @@ class EventStore(StoreWrites, StoreMaintenance):
         )
         if not isinstance(migrate, bool):
             raise ValidationError.single("migrate", "must be True or False")
+        if not isinstance(metrics, bool):
+            raise ValidationError.single(
+                "metrics", "must be True or False (a registry goes in registry=)"
+            )
         if not callable(clock):
             raise ValidationError.single("clock", "must be a function returning a datetime")
         if retention is not None and not isinstance(retention, RetentionPolicy):

@@ -87,9 +87,14 @@ def checked_row(row: Row) -> Row:
             "created_at": row[9],
         }
     )
+    acknowledged = row[10]
+    if acknowledged not in (None, 0, 1):  # True and False are 1 and 0
+        raise ValidationError.single(
+            "acknowledged", f"must be 0 or 1 (or NULL), got {acknowledged!r}"
+        )
     at = new.created_at or row[9]
     event_id = new.id or event_id_at(at)
-    return stored_values(new.__dict__, event_id, new.metadata_json, at, 1 if row[10] else 0)
+    return stored_values(new.__dict__, event_id, new.metadata_json, at, 1 if acknowledged else 0)
 
 
 @dataclass

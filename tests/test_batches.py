@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from collections import Counter
 from typing import Any
 
@@ -195,3 +196,18 @@ def test_a_checked_event_s_row_is_in_table_column_order() -> None:
     }
     assert dict(zip(EVENT_COLUMNS, row, strict=True)) == expected
     assert Event.from_row(row).to_dict()["object_kind"] == "Pod"
+
+
+def test_an_integer_too_long_to_write_is_named_on_every_path() -> None:
+    """An integer past the interpreter's limit on the digits it writes is refused as a rule of
+    ``metadata`` by the model, a mapping checked alone and a batch alike."""
+    data = event_data(metadata={"n": 10**5000})
+    rule = f"integers must have at most {sys.get_int_max_str_digits()} digits"
+    for check, field in (
+        (lambda: NewEvent(**data), "metadata"),
+        (lambda: check_event(data), "metadata"),
+        (lambda: check_batch([data]), "[0].metadata"),
+    ):
+        with pytest.raises(ValidationError) as info:
+            check()
+        assert [(p.field, p.rule) for p in info.value.problems] == [(field, rule)]

@@ -148,3 +148,27 @@ def test_an_event_can_be_a_field_of_a_pydantic_model() -> None:
     schema = Notification.model_json_schema()
     (fields,) = schema["$defs"].values()
     assert set(fields["properties"]) == set(EVENT_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "rule"),
+    [
+        ({"x": float("nan")}, "numbers must be finite"),
+        ({"n": 10**5000}, "integers must have at most"),
+        ({"when": object()}, "values must be JSON"),
+    ],
+)
+def test_an_event_built_by_hand_refuses_metadata_that_is_not_json(
+    metadata: dict[str, Any], rule: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        Event(
+            id="evt_20251202_103045_a7f3b9",
+            event_type="system",
+            severity="info",
+            title="t",
+            created_at="2025-12-02T10:30:45.000Z",
+            metadata=metadata,
+        )
+    assert info.value.fields == ["metadata"]
+    assert rule in str(info.value)

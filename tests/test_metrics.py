@@ -302,6 +302,15 @@ def test_another_collector_of_the_store_s_names_is_refused(
             Histogram("kube9_database_query_duration_seconds", "another", registry=registry)
 
 
+def test_a_registry_passed_as_metrics_is_refused(
+    registry: CollectorRegistry, db_path: Path
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        EventStore.open(db_path, metrics=registry)  # type: ignore[arg-type]
+    assert info.value.fields == ["metrics"]
+    assert "registry=" in str(info.value)
+
+
 def test_metrics_cli_prints_the_exposition(db_path: Path) -> None:
     with EventStore.open(db_path, metrics=False) as s:
         s.record(event_data())

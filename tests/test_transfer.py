@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -32,7 +33,15 @@ from kube9_store.cli import cli
 from kube9_store.config import sqlite_url
 from kube9_store.errors import DatabaseMissingError
 from kube9_store.transfer import copy_events
-from tests.helpers import BACKENDS, PG_URL, REPO, event_data, file_fingerprint, pg_schema
+from tests.helpers import (
+    BACKENDS,
+    PG_URL,
+    REPO,
+    build_spec_db,
+    event_data,
+    file_fingerprint,
+    pg_schema,
+)
 from tests.operator_db import build_operator_db
 
 COLUMNS = (
@@ -154,6 +163,26 @@ def test_foreign_rows_are_validated_on_the_way_in(tmp_path: Path) -> None:
         assert scrubbed.metadata == {"details": {"password": "[REDACTED]"}, "n": 1}
         normalized = store.get("evt_20251203_000001_nomsec")
         assert normalized is not None and normalized.created_at == "2025-12-03T00:00:01.000Z"
+
+
+def test_a_foreign_acknowledged_flag_must_be_0_or_1(tmp_path: Path) -> None:
+    """A spec v2 database may hold anything in its INTEGER column; only 0, 1 and NULL (not
+    acknowledged) are taken, the rest refused by name rather than read as true."""
+    source = build_spec_db(tmp_path / "src.db", version=2, rows=6)
+    con = sqlite3.connect(source)
+    with con:
+        for i, value in enumerate(["false", 2, None, 1, 0.5]):
+            con.execute(
+                "UPDATE events SET acknowledged = ? WHERE id = (SELECT id FROM events"
+                " ORDER BY id LIMIT 1 OFFSET ?)",
+                (value, i),
+            )
+    con.close()
+    result = copy_events(source, tmp_path / "dest.db")
+    assert (result.copied, result.invalid_count) == (3, 3)
+    assert all("acknowledged: must be 0 or 1" in p["error"] for p in result.invalid)
+    with EventStore.open(tmp_path / "dest.db", read_only=True, metrics=False) as store:
+        assert sorted(e.acknowledged for e in store.query(limit=None)) == [False, False, True]
 
 
 @pytest.mark.parametrize("source_kind", ["sqlite", "postgresql"])
