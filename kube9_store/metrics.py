@@ -155,6 +155,8 @@ class _Operations(Collector):
             ops.add_metric([op], ok[op], created=self._created)
             cumulative = list(zip(bounds, itertools.accumulate(buckets[op]), strict=True))
             duration.add_metric([op], cumulative, seconds[op])
+            # the family takes no creation time; prometheus_client's Histogram writes one
+            duration.add_sample(f"{duration.name}_created", {"operation": op}, self._created)
         for (event_type, severity), n in sorted(recorded.items()):
             events.add_metric([event_type, severity], n, created=self._created)
         yield ops

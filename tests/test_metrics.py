@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -289,6 +290,8 @@ def test_duration_buckets_are_cumulative(registry: CollectorRegistry, db_path: P
     seconds = value(families, name, f"{name}_sum", operation="insert")
     assert [n for _le, n in buckets] == sorted(n for _le, n in buckets)
     assert all(n == (1 if le >= seconds else 0) for le, n in buckets)
+    created = value(families, f"{name}_created", operation="insert")  # a gauge of its own
+    assert abs(created - time.time()) < 3600  # when the collector began counting
 
 
 def test_another_collector_of_the_store_s_names_is_refused(
