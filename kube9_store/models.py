@@ -507,8 +507,8 @@ def _item_schema() -> TypeAdapter[NewEventFields]:
     return TypeAdapter(NewEventFields)
 
 
-#: An event checked for storage: its validated fields (scrubbed, only those given), the
-#: stored JSON text of its metadata, and what was redacted.
+#: An event checked for storage: its validated fields (scrubbed; a mapping's hold only those
+#: given, a NewEvent's all), the stored JSON text of its metadata, and what was redacted.
 CheckedEvent = tuple[dict[str, Any], str | None, tuple[Redaction, ...]]
 
 

@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -335,22 +335,35 @@ def test_read_only_filesystem(tmp_path: Path) -> None:
         assert file_fingerprint(path) == before
 
 
+def _write_until_full(path: Path, write: Callable[[EventStore, int], list[str]]) -> list[str]:
+    """Call ``write(store, i)`` for i = 0, 1, ... until the disk is full; the ids of every
+    write that returned. The write that failed must say the disk is full."""
+    committed: list[str] = []
+    failure: Kube9StoreError | None = None
+    with EventStore.open(path, metrics=False) as s:
+        for i in range(100_000):
+            try:
+                committed += write(s, i)
+            except Kube9StoreError as exc:
+                failure = exc
+                break
+    assert failure is not None
+    assert "full" in str(failure).lower() or "disk" in str(failure).lower()
+    return committed
+
+
+def _grow(mnt: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,size=16M", str(mnt)], check=True)
+
+
 def test_full_disk_loses_nothing_committed(tmp_path: Path) -> None:
     with small_filesystem(tmp_path / "full", "3M") as mnt:
         path = mnt / "kube9.db"
-        committed: list[str] = []
-        failure: Kube9StoreError | None = None
-        with EventStore.open(path, metrics=False) as s:
-            for i in range(100_000):
-                try:
-                    committed.append(s.record(event_data(title=f"e{i}", description="x" * 900)).id)
-                except Kube9StoreError as exc:
-                    failure = exc
-                    break
-        assert failure is not None
-        assert "full" in str(failure).lower() or "disk" in str(failure).lower()
+        committed = _write_until_full(
+            path, lambda s, i: [s.record(event_data(title=f"e{i}", description="x" * 900)).id]
+        )
         assert len(committed) >= 20
-        subprocess.run(["mount", "-o", "remount,size=16M", str(mnt)], check=True)
+        _grow(mnt)
         with EventStore.open(path, metrics=False) as s:
             assert s.integrity_check(full=True).ok
             present = {e.id for e in s.query(limit=None)}
@@ -362,22 +375,16 @@ def test_full_disk_during_large_batches_keeps_counts_and_trigger(tmp_path: Path)
     """Batches large enough for SQLite's path without the per-row count trigger, until the
     disk fills: the batch that failed is gone whole, trigger included, and the counts still
     equal the rows, then and after the disk is grown."""
+
+    def batch(s: EventStore, b: int) -> list[str]:
+        events = [event_data(title=f"b{b}-{k}", description="x" * 900) for k in range(150)]
+        return s.record_many(events, return_events=False)
+
     with small_filesystem(tmp_path / "full", "3M") as mnt:
         path = mnt / "kube9.db"
-        committed: list[str] = []
-        failure: Kube9StoreError | None = None
-        with EventStore.open(path, metrics=False) as s:
-            for b in range(1000):
-                batch = [event_data(title=f"b{b}-{k}", description="x" * 900) for k in range(150)]
-                try:
-                    committed += s.record_many(batch, return_events=False)
-                except Kube9StoreError as exc:
-                    failure = exc
-                    break
-        assert failure is not None
-        assert "full" in str(failure).lower() or "disk" in str(failure).lower()
+        committed = _write_until_full(path, batch)
         assert len(committed) >= 300
-        subprocess.run(["mount", "-o", "remount,size=16M", str(mnt)], check=True)
+        _grow(mnt)
         with EventStore.open(path, metrics=False) as s:
             assert s.integrity_check(full=True).ok
             present = [e.id for e in s.query(limit=None)]
