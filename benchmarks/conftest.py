@@ -73,9 +73,11 @@ RATIO_GOALS: dict[str, float] = {
 }
 
 #: Goals above that are not met yet, with the ratio that test_ratios.py holds them under
-#: meanwhile (where the time goes: the README's performance section).
+#: meanwhile (where the time goes: the README's performance section). Record-one's ratio
+#: depends on how fast the machine runs Python against SQLite: 1.47 at 1M on one machine of
+#: this class, 1.7-1.8 at 100k on one whose Python ran about four times slower.
 RATIO_CEILINGS: dict[str, float] = {
-    "record one event": 1.8,
+    "record one event": 2.0,
 }
 
 RESULTS: dict[tuple[str, int, str], dict[str, float]] = defaultdict(dict)
