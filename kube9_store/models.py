@@ -276,7 +276,7 @@ _TEXT_FIELDS = {
 def texts_of(fields: dict[str, Any]) -> dict[str, str | None]:
     """An event's free-text fields, for the scrubber."""
     get = fields.get
-    return {  # written out: a comprehension costs a frame per event
+    return {  # _TEXT_FIELDS, written out: a comprehension costs a frame per event
         "title": get("title"),
         "description": get("description"),
         "object_kind": get("object_kind"),
