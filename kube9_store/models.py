@@ -170,9 +170,11 @@ def clean_metadata(value: Any) -> dict[str, Any]:
     event then scrubs of secrets), in one iterative walk (no recursion limit to hit).
 
     Rules: string keys, values of str/int/float/bool/None/list/dict only, finite numbers,
-    valid Unicode, at most METADATA_MAX_DEPTH levels.
+    valid Unicode, at most METADATA_MAX_DEPTH levels. Types are read with ``type()``, which
+    an object cannot fake as it can ``__class__`` (and so ``isinstance``); a str subclass is
+    copied as a plain str, so none of its own methods runs later.
     """
-    if not isinstance(value, dict):
+    if not issubclass(type(value), dict):
         raise ValueError(f"must be a JSON object (a dict), got {type(value).__name__}")
     root: dict[str, Any] = {}
     stack: list[tuple[Any, Any, int, str]] = [(value, root, 1, "metadata")]
@@ -180,34 +182,38 @@ def clean_metadata(value: Any) -> dict[str, Any]:
         node, copy, depth, where = stack.pop()
         if depth > METADATA_MAX_DEPTH:
             raise ValueError(f"is nested more than {METADATA_MAX_DEPTH} levels deep at {where}")
-        is_object = isinstance(node, dict)
-        for key, child in node.items() if is_object else enumerate(node):
+        is_object = issubclass(type(node), dict)
+        for key, child in dict.items(node) if is_object else enumerate(list.__iter__(node)):
             if is_object:
-                if key.__class__ is not str and not isinstance(key, str):
-                    raise ValueError(f"keys must be strings; {where} has key {key!r}")
+                if type(key) is not str:
+                    if not issubclass(type(key), str):
+                        raise ValueError(f"keys must be strings; {where} has key {key!r}")
+                    key = str.__str__(key)
                 if not key.isascii():
                     _check_encodable(key)
-            if child.__class__ is str:  # the common case first, without a call
+            kind = type(child)
+            if kind is str:  # the common cases first, without a call
                 if not child.isascii():
                     _check_encodable(child)
                 copy[key] = child
-            elif child.__class__ is int or child is None or child.__class__ is bool:
+            elif kind is int or child is None or kind is bool:
                 copy[key] = child
-            elif isinstance(child, str):
+            elif issubclass(kind, str):
+                child = str.__str__(child)
                 _check_encodable(child)
                 copy[key] = child
-            elif isinstance(child, dict | list):
-                inner: Any = {} if isinstance(child, dict) else [None] * len(child)
+            elif issubclass(kind, dict | list):
+                inner: Any = {} if issubclass(kind, dict) else [None] * list.__len__(child)
                 copy[key] = inner
                 stack.append((child, inner, depth + 1, _at(where, key)))
-            elif isinstance(child, float) and not math.isfinite(child):
+            elif issubclass(kind, float) and not math.isfinite(child):
                 raise ValueError(f"numbers must be finite; {_at(where, key)} is {child!r}")
-            elif child is None or isinstance(child, bool | int | float):
+            elif issubclass(kind, int | float):
                 copy[key] = child
             else:
                 raise ValueError(
                     "values must be JSON (str, number, bool, null, list, object); "
-                    f"{_at(where, key)} is a {type(child).__name__}"
+                    f"{_at(where, key)} is a {kind.__name__}"
                 )
     return root
 

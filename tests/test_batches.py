@@ -8,6 +8,7 @@ import copy
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -211,3 +212,65 @@ def test_an_integer_too_long_to_write_is_named_on_every_path() -> None:
         with pytest.raises(ValidationError) as info:
             check()
         assert [(p.field, p.rule) for p in info.value.problems] == [(field, rule)]
+
+
+class _ClaimsInt:
+    """Not an int, though its ``__class__`` (and so ``isinstance``) says so."""
+
+    @property
+    def __class__(self) -> type:  # type: ignore[override]
+        return int
+
+
+class _ClaimsStr:
+    @property
+    def __class__(self) -> type:  # type: ignore[override]
+        return str
+
+
+class _AsciiLiar(str):
+    """A str whose own ``isascii`` says yes to anything."""
+
+    def isascii(self) -> bool:
+        return True
+
+
+class _ListLiar(list[Any]):
+    """A list whose own iteration yields more than it holds."""
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from ["a", "b", "c"]
+
+
+def test_metadata_values_are_checked_by_their_real_type_on_every_path() -> None:
+    """An object that fakes its class is refused by name; a str subclass is checked and stored
+    as the plain str it holds, whatever its own methods say; a list subclass as what it holds."""
+    refused = (
+        (
+            _ClaimsInt(),
+            "values must be JSON (str, number, bool, null, list, object); "
+            "metadata.v is a _ClaimsInt",
+        ),
+        (
+            _ClaimsStr(),
+            "values must be JSON (str, number, bool, null, list, object); "
+            "metadata.v is a _ClaimsStr",
+        ),
+        (_AsciiLiar("x\ud800"), "must be valid Unicode (it holds a lone surrogate)"),
+    )
+    for value, rule in refused:
+        data = event_data(metadata={"v": value})
+        for check, field in (
+            (lambda d=data: NewEvent(**d), "metadata"),
+            (lambda d=data: check_event(d), "metadata"),
+            (lambda d=data: check_batch([d]), "[0].metadata"),
+        ):
+            with pytest.raises(ValidationError) as info:
+                check()
+            assert [(p.field, p.rule) for p in info.value.problems] == [(field, rule)]
+    data = event_data(metadata={_AsciiLiar("k"): _AsciiLiar("v"), "l": _ListLiar(["x"])})
+    for fields, metadata_json, _found in (check_event(data), *check_batch([data])):
+        assert metadata_json == '{"k":"v","l":["x"]}'
+        assert [type(k) for k in fields["metadata"]] == [str, str]
+        assert type(fields["metadata"]["k"]) is str
+    assert NewEvent(**data).metadata == {"k": "v", "l": ["x"]}
