@@ -192,7 +192,7 @@ def clean_metadata(value: Any) -> dict[str, Any]:
                 if not key.isascii():
                     _check_encodable(key)
             kind = type(child)
-            if kind is str:  # the common cases first, without a call
+            if kind is str:  # the common cases first
                 if not child.isascii():
                     _check_encodable(child)
                 copy[key] = child
