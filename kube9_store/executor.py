@@ -10,7 +10,6 @@ per-call work; everything else reads through :meth:`Executor.reading`.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 import time
@@ -118,28 +117,57 @@ class Executor:
         ``one_statement``: ``work`` runs a single statement, which is atomic by itself (its
         triggers included), so it runs in autocommit, without BEGIN and COMMIT round trips."""
         self.check_writable(action)
-        backend = self.backend
-        delay = BUSY_BACKOFF_S
-        for attempt in range(BUSY_RETRIES + 1):
-            try:
-                return self._write_once(work, one_statement)
-            except backend.errors as exc:
-                if backend.kind_of(exc) is not ErrorKind.BUSY:
-                    raise backend.translate(exc, action) from exc
-                if attempt == BUSY_RETRIES:
-                    raise DatabaseLockedError(
-                        f"{action}: the database stayed locked through {BUSY_RETRIES} retries "
-                        "after the busy timeout"
-                    ) from exc
-                log.warning("%s: database busy, retry %d in %.2fs", action, attempt + 1, delay)
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        try:
+            return self._write_once(work, one_statement)
+        except self.backend.errors as exc:
+            first = self._busy_or_raise(exc, action)
+        return self._retry_busy(action, lambda: self._write_once(work, one_statement), first)
 
     def write_statement(self, action: str, sql: str, params: Any) -> int:
         """One write statement (atomic by itself, its triggers included) in autocommit, with
-        :meth:`write`'s busy retry and errors; returns how many rows it changed."""
-        return self.write(action, functools.partial(_rowcount, sql, params), one_statement=True)
+        :meth:`write`'s busy retry and errors; returns how many rows it changed. Every record
+        runs here, so the first attempt is the backend's bare call."""
+        if self.read_only:
+            self.check_writable(action)
+        proxy, con = self._connection("write")
+        try:
+            return self.backend.execute_alone(con, sql, params)  # _statement_once, written out
+        except BaseException as exc:
+            self._settle(proxy, con, exc)
+            if not isinstance(exc, self.backend.errors):
+                raise
+            first = self._busy_or_raise(exc, action)
+        return self._retry_busy(action, lambda: self._statement_once(sql, params), first)
+
+    def _busy_or_raise(self, exc: BaseException, action: str) -> BaseException:
+        """``exc`` when it is a busy database (the write is retried), else the package's error."""
+        if self.backend.kind_of(exc) is not ErrorKind.BUSY:
+            raise self.backend.translate(exc, action) from exc
+        return exc
+
+    def _retry_busy(self, action: str, attempt: Callable[[], T], busy: BaseException) -> T:
+        """Retry a write that met a busy database, with backoff, at most BUSY_RETRIES times."""
+        delay = BUSY_BACKOFF_S
+        for retry in range(1, BUSY_RETRIES + 1):
+            log.warning("%s: database busy, retry %d in %.2fs", action, retry, delay)
+            time.sleep(delay)
+            delay *= 2
+            try:
+                return attempt()
+            except self.backend.errors as exc:
+                busy = self._busy_or_raise(exc, action)
+        raise DatabaseLockedError(
+            f"{action}: the database stayed locked through {BUSY_RETRIES} retries "
+            "after the busy timeout"
+        ) from busy
+
+    def _statement_once(self, sql: str, params: Any) -> int:
+        proxy, con = self._connection("write")
+        try:
+            return self.backend.execute_alone(con, sql, params)
+        except BaseException as exc:
+            self._settle(proxy, con, exc)
+            raise
 
     def _write_once(self, work: Callable[[Any], T], one_statement: bool) -> T:
         backend = self.backend
@@ -161,13 +189,18 @@ class Executor:
                 raise
             return result
         except BaseException as exc:
-            if (
-                not isinstance(exc, backend.errors)
-                or backend.is_disconnect(exc, con)
-                or backend.in_transaction(con)
-            ):
-                self._drop(proxy)  # interrupted, gone, or not rolled back: state unknown
+            self._settle(proxy, con, exc)
             raise
+
+    def _settle(self, proxy: PoolProxiedConnection, con: Any, exc: BaseException) -> None:
+        """After a failed write: drop the connection unless its state is known to be clean."""
+        backend = self.backend
+        if (
+            not isinstance(exc, backend.errors)
+            or backend.is_disconnect(exc, con)
+            or backend.in_transaction(con)
+        ):
+            self._drop(proxy)  # interrupted, gone, or not rolled back: state unknown
 
     def fetch(self, stmt: CompiledSQL, values: Mapping[str, Any], action: str) -> list[Any]:
         """All rows of one read statement, run in autocommit (it is its own snapshot). A
@@ -177,12 +210,7 @@ class Executor:
         for attempt in (1, 2):
             proxy, con = self._connection(action)
             try:
-                backend.enter_autocommit(con)
-                try:
-                    rows: list[Any] = con.execute(stmt.sql, params).fetchall()
-                finally:
-                    backend.leave_autocommit(con)
-                return rows
+                return backend.fetch_alone(con, stmt.sql, params)
             except backend.errors as exc:
                 if backend.is_disconnect(exc, con):
                     self._drop(proxy)
@@ -201,7 +229,3 @@ class Executor:
             raise StoreClosedError(f"{action}: the store is closed; open a new one")
         with self.backend.translated(action), self.backend.reader.connect() as conn:
             yield conn
-
-
-def _rowcount(sql: str, params: Any, con: Any) -> int:
-    return int(con.execute(sql, params).rowcount)

@@ -231,6 +231,25 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def leave_autocommit(self, con: Any) -> None: ...
 
+    def execute_alone(self, con: Any, sql: str, params: Any) -> int:
+        """Run one write statement in autocommit; return how many rows it changed. The hot
+        path of every record: backends whose connections need no switch override it with the
+        bare call."""
+        self.enter_autocommit(con)
+        try:
+            return int(con.execute(sql, params).rowcount)
+        finally:
+            self.leave_autocommit(con)
+
+    def fetch_alone(self, con: Any, sql: str, params: Any) -> list[Any]:
+        """All rows of one read statement, run in autocommit (it is its own snapshot)."""
+        self.enter_autocommit(con)
+        try:
+            rows: list[Any] = con.execute(sql, params).fetchall()
+            return rows
+        finally:
+            self.leave_autocommit(con)
+
     @abc.abstractmethod
     def in_transaction(self, con: Any) -> bool:
         """``con`` has a transaction open (after a failed rollback, it must not be reused)."""

@@ -299,6 +299,13 @@ class SQLiteBackend(Backend):
     def leave_autocommit(self, con: Any) -> None:
         pass
 
+    def execute_alone(self, con: Any, sql: str, params: Any) -> int:
+        return int(con.execute(sql, params).rowcount)
+
+    def fetch_alone(self, con: Any, sql: str, params: Any) -> list[Any]:
+        rows: list[Any] = con.execute(sql, params).fetchall()
+        return rows
+
     # -- errors ------------------------------------------------------------------------------
 
     def insert_if_absent(self, table: Table) -> Insert:
