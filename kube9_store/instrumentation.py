@@ -38,6 +38,10 @@ class Hooks(Protocol):
 
     def recorded(self, event_type: str, severity: str, n: int = 1) -> None: ...
 
+    def recorded_one(self, event_type: str, severity: str, started: float) -> None:
+        """One record that succeeded: :meth:`succeeded` of ``insert`` and :meth:`recorded` of
+        its event in one call (the hot path's)."""
+
     def retention_ran(self, result: RetentionResult) -> None: ...
 
     def track(self, store: Observed) -> None: ...
@@ -55,6 +59,9 @@ class NoMetrics:
         pass
 
     def recorded(self, event_type: str, severity: str, n: int = 1) -> None:
+        pass
+
+    def recorded_one(self, event_type: str, severity: str, started: float) -> None:
         pass
 
     def retention_ran(self, result: RetentionResult) -> None:

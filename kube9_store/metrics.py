@@ -5,12 +5,14 @@ insert is never reported as stored. Sizes and stored-event gauges are read at sc
 
 from __future__ import annotations
 
+import collections
 import itertools
+import math
 import threading
 import time
 import weakref
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
@@ -121,7 +123,11 @@ class _Operations(Collector):
     """The operations counter, the duration histogram and the events-recorded counter, kept
     as plain numbers under one lock and exposed when scraped. Every record updates all three:
     one lock and a few additions cost a fraction of three prometheus_client children, which
-    take a lock each (the histogram two)."""
+    take a lock each (the histogram two); a single record's report is queued instead, and
+    queued reports are added up in bulk, at each scrape or when ``PENDING_MAX`` wait."""
+
+    #: Single records' reports queued at most before they are added up.
+    PENDING_MAX = 1024
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -130,6 +136,7 @@ class _Operations(Collector):
         self._seconds = dict.fromkeys(OPERATIONS, 0.0)
         self._buckets = {op: [0] * (len(DURATION_BUCKETS) + 1) for op in OPERATIONS}
         self._recorded: dict[tuple[str, str], int] = {}
+        self._pending: collections.deque[tuple[tuple[str, str], float]] = collections.deque()
 
     def succeeded(self, operation: str, seconds: float) -> None:
         slot = bisect_left(DURATION_BUCKETS, seconds)  # the first bucket with le >= seconds
@@ -143,7 +150,34 @@ class _Operations(Collector):
         with self._lock:
             self._recorded[key] = self._recorded.get(key, 0) + n
 
+    def recorded_one(self, event_type: str, severity: str, started: float) -> None:
+        """:meth:`succeeded` of ``insert`` (timed from ``started``) and :meth:`recorded` of
+        one event, queued: a deque's append is atomic, so a record takes no lock."""
+        pending = self._pending
+        pending.append(((event_type, severity), time.perf_counter() - started))
+        if len(pending) >= self.PENDING_MAX:
+            self._add_pending()
+
+    def _add_pending(self) -> None:
+        """Add the queued single records to the counts."""
+        with self._lock:
+            pending = self._pending
+            batch = [pending.popleft() for _ in range(len(pending))]  # appends may go on
+            if not batch:
+                return
+            keys, seconds = zip(*batch, strict=True)
+            self._ok["insert"] += len(batch)
+            self._seconds["insert"] += math.fsum(seconds)
+            buckets = self._buckets["insert"]
+            slots = collections.Counter(bisect_left(DURATION_BUCKETS, s) for s in seconds)
+            for slot, n in slots.items():
+                buckets[slot] += n
+            recorded = self._recorded
+            for key, n in collections.Counter(keys).items():
+                recorded[key] = recorded.get(key, 0) + n
+
     def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        self._add_pending()
         with self._lock:
             ok = dict(self._ok)
             seconds = dict(self._seconds)
@@ -200,6 +234,8 @@ class StoreMetrics:
         )
         self._errors = errors
         self._operations = _Operations()
+        # every record reports here: the collector's own method, with no call in between
+        self.recorded_one: Callable[[str, str, float], None] = self._operations.recorded_one
         registry.register(self._operations)
         self.retention_last_run = Gauge(
             "kube9_events_retention_cleanup_last_run_timestamp",

@@ -95,6 +95,11 @@ class Statements:
         )
 
     @cached_property
+    def insert_binds_rows(self) -> bool:
+        """Whether :attr:`insert` takes a row (values in table column order) as it is."""
+        return self.insert.binds_as_given(EVENT_COLUMNS)
+
+    @cached_property
     def insert_if_absent(self) -> CompiledSQL:
         """The insert that leaves out an event whose id is taken (the backend's own syntax)."""
         if self.backend is None:
