@@ -29,24 +29,19 @@ _BUFFER_BYTES = 512
 _buffered = threading.local()
 
 
-def _draw() -> int:
-    """One 64-bit CSPRNG draw, from this thread's buffer."""
+def random_suffix() -> str:
+    """Six characters drawn uniformly from [a-z0-9]: one 64-bit CSPRNG draw from this
+    thread's buffer (rejected, and drawn again, with probability below 1e-9), read as
+    base-36 digits."""
     local = _buffered.__dict__
     process = forks.generation()
-    buffer: bytearray | None = local.get("buffer")
-    if buffer is None or not buffer or local.get("process") != process:
-        buffer = local["buffer"] = bytearray(secrets.token_bytes(_BUFFER_BYTES))
-        local["process"] = process
-    n = int.from_bytes(buffer[-8:])
-    del buffer[-8:]
-    return n
-
-
-def random_suffix() -> str:
-    """Six characters drawn uniformly from [a-z0-9]: one 64-bit CSPRNG draw (rejected, and
-    drawn again, with probability below 1e-9), read as base-36 digits."""
     while True:
-        n: int = _draw()
+        buffer: bytearray | None = local.get("buffer")
+        if buffer is None or not buffer or local.get("process") != process:
+            buffer = local["buffer"] = bytearray(secrets.token_bytes(_BUFFER_BYTES))
+            local["process"] = process
+        n: int = int.from_bytes(buffer[-8:])
+        del buffer[-8:]
         if n < _DRAW_LIMIT:
             break
     n %= _SPACE

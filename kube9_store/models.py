@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Required, Self, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Required, Self, get_args
 
 import orjson
 import pydantic
@@ -165,9 +165,10 @@ def _check_encodable(value: str) -> None:
         raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
 
 
-def clean_metadata(value: Any) -> dict[str, Any]:
+def clean_metadata(value: Any) -> dict[str, Any] | None:
     """Check that ``value`` is a JSON object of JSON values and return a copy (which the
-    event then scrubs of secrets), in one iterative walk (no recursion limit to hit).
+    event then scrubs of secrets), in one iterative walk (no recursion limit to hit); None
+    stays None.
 
     Rules: string keys, values of str/int/float/bool/None/list/dict only, finite numbers,
     valid Unicode, at most METADATA_MAX_DEPTH levels. Types are read with ``type()``, which
@@ -175,6 +176,8 @@ def clean_metadata(value: Any) -> dict[str, Any]:
     copied as a plain str, so none of its own methods runs later.
     """
     if not issubclass(type(value), dict):
+        if value is None:
+            return None
         raise ValueError(f"must be a JSON object (a dict), got {type(value).__name__}")
     root: dict[str, Any] = {}
     stack: list[tuple[Any, Any, int, str]] = [(value, root, 1, "metadata")]
@@ -257,16 +260,12 @@ def _event_id(value: str | None) -> str | None:
     return value
 
 
-def _metadata_or_none(value: Any) -> dict[str, Any] | None:
-    return None if value is None else clean_metadata(value)
-
-
 # The rules of each field of a new event, shared by NewEvent and the one-pass batch schema.
 EventId = Annotated[str | None, AfterValidator(_event_id)]
 Title = Annotated[str, Field(max_length=TITLE_MAX), AfterValidator(_clean_text)]
 Description = Annotated[str | None, Field(max_length=DESCRIPTION_MAX), AfterValidator(_clean_text)]
 ObjectField = Annotated[str | None, Field(max_length=OBJECT_FIELD_MAX), AfterValidator(_clean_text)]
-Metadata = Annotated[dict[str, Any] | None, PlainValidator(_metadata_or_none)]
+Metadata = Annotated[dict[str, Any] | None, PlainValidator(clean_metadata)]
 CreatedAt = Annotated[str | None, PlainValidator(_timestamp_or_none)]
 
 
@@ -310,7 +309,7 @@ def finish_event(
                 fields[name] = value[:limit]
     text = dump_metadata(get("metadata"))
     if text is not None:
-        size = len(text.encode("utf-8"))
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
         if size > METADATA_MAX_BYTES:
             raise ValueError(
                 f"metadata: must be at most {METADATA_MAX_BYTES} bytes as JSON, got {size}"
@@ -542,7 +541,7 @@ def check_event(event: NewEvent | Mapping[str, Any]) -> CheckedEvent:
     through :meth:`NewEvent.parse`, so the result and the errors are NewEvent's own."""
     if type(event) is dict:
         try:
-            fields = cast("dict[str, Any]", _item_validator().validate_python(event))
+            fields: dict[str, Any] = _item_validator().validate_python(event)
             metadata_json, redactions = finish_event(fields)
         except ValueError:  # pydantic's ValidationError included
             pass  # NewEvent.parse below raises the problems as NewEvent reports them

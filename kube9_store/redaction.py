@@ -80,7 +80,13 @@ def scrub_event(
     prefilter pass over every string; only an event the prefilter flags is walked again, to
     find the flagged strings' places.
     """
-    strings, found = _collect(texts, metadata)
+    found: list[Redaction] = []
+    strings: list[Any] = [*texts.values()]  # None for an absent field
+    if metadata:
+        _walk(metadata, "metadata", strings, None, found)
+    if not might_hold_secret("\x00".join(filter(None, strings))):
+        return texts, found
+    strings = [value or "" for value in strings]  # aligned with the fields, for the places
     return _scrub_flagged(texts, metadata, strings, found, flagged(strings))
 
 
@@ -166,6 +172,9 @@ _Ref = tuple[Any, Any, str]
 _SECRET_NAME = 1
 _HOLDS_CREDENTIAL = 2
 _key_flags: dict[str, int] = {}
+#: Keys seen with no flag that play no role in an object rule: an object made only of these
+#: needs no rule, which one set operation tells (a subset of ``_key_flags``' keys).
+_plain_keys: set[str] = set()
 _KEY_CACHE_MAX = 8192
 
 
@@ -176,8 +185,11 @@ def _flags(key: str) -> int:
         flags |= _HOLDS_CREDENTIAL
     if len(key) <= 256:
         if len(_key_flags) >= _KEY_CACHE_MAX:
+            _plain_keys.clear()
             _key_flags.clear()
         _key_flags[key] = flags
+        if not flags and key not in _ROLE_KEYS:
+            _plain_keys.add(key)
     return flags
 
 
@@ -202,7 +214,7 @@ def _walk(
 
     The hot loop of every record: ordinary keys with string values take the first branch.
     """
-    cached = _key_flags.get
+    cached, plain = _key_flags.get, _plain_keys.issuperset
     stack: list[tuple[Any, str]] = [(root, root_path)]
     while stack:
         node, path = stack.pop()
@@ -228,6 +240,15 @@ def _walk(
                     flag = False
                     if isinstance(child, dict | list):
                         stack.append((child, f"{path}[{i}]"))
+            continue
+        if plain(node):  # the common object: no key names a secret or plays a role
+            for key, child in node.items():
+                if child.__class__ is str:
+                    strings.append(child)
+                    if refs is not None:
+                        refs.append((node, key, path))
+                elif isinstance(child, dict | list):
+                    stack.append((child, f"{path}.{key}"))
             continue
         handled = () if node.keys().isdisjoint(_ROLE_KEYS) else _object_rules(node, path, found)
         renamed: list[tuple[str, str]] = []

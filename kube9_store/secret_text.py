@@ -165,7 +165,9 @@ def might_hold_secret(text: str) -> bool:
     """The prefilter: False means that no shape above is in ``text`` (nor in its folded form:
     text holding characters that folding drops is always flagged, and other text is also
     looked at in NFKC and case-folded, for full-width letters and ``ß``)."""
-    if _prefilter_hits(text):
+    if (
+        _PREFILTER.Match(text.encode("utf-8", "surrogatepass")) is not None
+    ):  # _prefilter_hits, written out
         return True
     if text.isascii():
         return False
