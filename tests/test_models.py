@@ -35,7 +35,7 @@ def test_a_valid_event_passes() -> None:
         ("description", "d" * 1001, "at most 1000 characters"),
         ("object_name", "n" * 254, "at most 253 characters"),
         ("object_kind", "Pod\x00", "NUL"),
-        ("title", "bad \ud800 surrogate", "unicode"),
+        ("title", "bad \ud800 surrogate", "lone surrogate"),
         ("metadata", {"k": "bad \ud800"}, "lone surrogate"),
         ("metadata", {"bad \udc00": 1}, "lone surrogate"),
         ("id", "evt_2025_1_abc", "evt_YYYYMMDD_HHMMSS_xxxxxx"),
