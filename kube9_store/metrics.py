@@ -6,6 +6,7 @@ insert is never reported as stored. Sizes and stored-event gauges are read at sc
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import math
 import threading
@@ -127,7 +128,7 @@ class _Operations(Collector):
     queued reports are added up in bulk, at each scrape or when ``PENDING_MAX`` wait."""
 
     #: Single records' reports queued at most before they are added up.
-    PENDING_MAX = 1024
+    PENDING_MAX = 256
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -162,15 +163,16 @@ class _Operations(Collector):
         """Add the queued single records to the counts."""
         with self._lock:
             pending = self._pending
-            batch = [pending.popleft() for _ in range(len(pending))]  # appends may go on
+            # the reports queued now (appends may go on), taken with no Python call per report
+            batch = list(itertools.islice(iter(pending.popleft, None), len(pending)))
             if not batch:
                 return
             keys, seconds = zip(*batch, strict=True)
             self._ok["insert"] += len(batch)
             self._seconds["insert"] += math.fsum(seconds)
             buckets = self._buckets["insert"]
-            slots = collections.Counter(bisect_left(DURATION_BUCKETS, s) for s in seconds)
-            for slot, n in slots.items():
+            slot_of = functools.partial(bisect_left, DURATION_BUCKETS)
+            for slot, n in collections.Counter(map(slot_of, seconds)).items():
                 buckets[slot] += n
             recorded = self._recorded
             for key, n in collections.Counter(keys).items():

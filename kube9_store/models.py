@@ -33,7 +33,7 @@ from pydantic_core import SchemaValidator
 from typing_extensions import TypedDict
 
 from kube9_store.errors import FieldProblem, ValidationError
-from kube9_store.redaction import Redaction, scrub_event, scrub_events, scrub_field
+from kube9_store.redaction import Gathered, Redaction, scrub_event, scrub_events, scrub_field
 from kube9_store.timestamps import (
     format_timestamp,
     normalize_timestamp,
@@ -188,17 +188,27 @@ def clean_metadata(value: Any) -> dict[str, Any] | None:
     an object cannot fake as it can ``__class__`` (and so ``isinstance``); a str subclass is
     copied as a plain str, so none of its own methods runs later.
     """
+    return _checked_metadata(value, None, None)[0]
+
+
+def _checked_metadata(
+    value: Any, strings: list[str] | None, keys: list[str] | None
+) -> tuple[dict[str, Any] | None, bool]:
+    """:func:`clean_metadata`, gathering on the way (when given the lists) every string value
+    and key of its objects for the scrubber; also says whether it holds a list."""
     if not issubclass(type(value), dict):
         if value is None:
-            return None
+            return None, False
         raise ValueError(f"must be a JSON object (a dict), got {type(value).__name__}")
     root: dict[str, Any] = {}
     stack: list[tuple[Any, Any, int, str]] = [(value, root, 1, "metadata")]
+    has_list = False
     while stack:
         node, copy, depth, where = stack.pop()
         if depth > METADATA_MAX_DEPTH:
             raise ValueError(f"is nested more than {METADATA_MAX_DEPTH} levels deep at {where}")
         is_object = issubclass(type(node), dict)
+        has_list = has_list or not is_object
         for key, child in dict.items(node) if is_object else enumerate(list.__iter__(node)):
             if is_object:
                 if type(key) is not str:
@@ -212,12 +222,16 @@ def clean_metadata(value: Any) -> dict[str, Any] | None:
                 if not child.isascii():
                     _check_encodable(child)
                 copy[key] = child
+                if strings is not None:
+                    strings.append(child)
             elif kind is int or child is None or kind is bool:
                 copy[key] = child
             elif issubclass(kind, str):
                 child = str.__str__(child)
                 _check_encodable(child)
                 copy[key] = child
+                if strings is not None:
+                    strings.append(child)
             elif issubclass(kind, dict | list):
                 inner: Any = {} if issubclass(kind, dict) else [None] * list.__len__(child)
                 copy[key] = inner
@@ -231,7 +245,9 @@ def clean_metadata(value: Any) -> dict[str, Any] | None:
                     "values must be JSON (str, number, bool, null, list, object); "
                     f"{_at(where, key)} is a {kind.__name__}"
                 )
-    return root
+        if keys is not None and is_object:
+            keys.extend(copy)  # the copy's: plain str, whatever the input's were
+    return root, has_list
 
 
 def _at(where: str, key: str | int) -> str:
@@ -508,11 +524,8 @@ class EventFilter(_Input):
         return tuple(sorted(set(value)))
 
 
-class NewEventFields(TypedDict, total=False):
-    """A new event as a mapping, with NewEvent's field rules: the schema a mapping is
-    validated with alone or, a batch of them, in one pass."""
-
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+class _EventFields(TypedDict, total=False):
+    """A new event's fields but its metadata, with NewEvent's field rules."""
 
     id: EventId
     event_type: Required[EventType]
@@ -522,8 +535,25 @@ class NewEventFields(TypedDict, total=False):
     object_kind: ObjectField
     object_namespace: ObjectField
     object_name: ObjectField
-    metadata: Metadata
     created_at: CreatedAt
+
+
+class NewEventFields(_EventFields, total=False):
+    """A new event as a mapping, with NewEvent's field rules: the schema a mapping is
+    validated with alone or, a batch of them, in one pass."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    metadata: Metadata
+
+
+class _RecordFields(_EventFields, total=False):
+    """:class:`NewEventFields` with the metadata taken as given: :func:`check_event` checks
+    it itself, gathering what the scrubber needs on the way."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    metadata: Any
 
 
 @functools.cache
@@ -537,11 +567,10 @@ def _item_schema() -> TypeAdapter[NewEventFields]:
 
 
 @functools.cache
-def _item_validator() -> SchemaValidator:
-    """The schema's core validator, called directly on the hot path (the adapter's method
-    adds a layer of keyword handling per call)."""
-    adapter = _item_schema()
-    return SchemaValidator(adapter.core_schema)
+def _record_validator() -> SchemaValidator:
+    """:class:`_RecordFields`' core validator, called directly on the hot path (an adapter's
+    method adds a layer of keyword handling per call)."""
+    return SchemaValidator(TypeAdapter(_RecordFields).core_schema)
 
 
 #: An event checked for storage: its validated fields (scrubbed; a mapping's hold only those
@@ -551,13 +580,22 @@ CheckedEvent = tuple[dict[str, Any], str | None, tuple[Redaction, ...]]
 
 def check_event(event: NewEvent | Mapping[str, Any]) -> CheckedEvent:
     """One event to record, checked by NewEvent's rules. A plain dict is validated with the
-    batch schema (:class:`NewEventFields`) and finished without building a model (the
-    instance is a third of a model's cost); anything else, and a dict that breaks a rule, goes
-    through :meth:`NewEvent.parse`, so the result and the errors are NewEvent's own."""
+    batch schema's field rules (:class:`_RecordFields`; its metadata by the same walk as
+    :func:`clean_metadata`, which gathers the strings and keys the scrubber needs) and
+    finished without building a model (the instance is a third of a model's cost); anything
+    else, and a dict that breaks a rule, goes through :meth:`NewEvent.parse`, so the result
+    and the errors are NewEvent's own."""
     if type(event) is dict:
         try:
-            fields: dict[str, Any] = _item_validator().validate_python(event)
-            metadata_json, redactions = finish_event(fields)
+            fields: dict[str, Any] = _record_validator().validate_python(event)
+            gathered: Gathered | None = None
+            if "metadata" in fields:
+                strings: list[str] = []
+                keys: list[str] = []
+                fields["metadata"], has_list = _checked_metadata(fields["metadata"], strings, keys)
+                gathered = None if has_list else (strings, keys)
+            scrubbed = scrub_event(texts_of(fields), fields.get("metadata"), gathered)
+            metadata_json, redactions = finish_event(fields, scrubbed)
         except ValueError:  # pydantic's ValidationError included
             pass  # NewEvent.parse below raises the problems as NewEvent reports them
         else:

@@ -70,20 +70,34 @@ class Redaction:
     rule: str
 
 
+#: What a metadata object's validation can gather for the scrubber on its way (see
+#: :func:`kube9_store.models.check_event`): every string value and every key of its objects,
+#: from an object that holds no list (whose order a rule reads). When every key is one the
+#: scrubber already knows to name no secret and play no role, no rule can apply and the
+#: strings are all it needs: the metadata is not walked again.
+Gathered = tuple[list[str], list[str]]
+
+
 def scrub_event(
-    texts: dict[str, str | None], metadata: dict[str, Any] | None
+    texts: dict[str, str | None],
+    metadata: dict[str, Any] | None,
+    gathered: Gathered | None = None,
 ) -> tuple[dict[str, str | None], list[Redaction]]:
     """Scrub an event's text fields (returned, scrubbed; the same dict when nothing changed)
     and its metadata (validated JSON, scrubbed in place); return what was redacted.
 
-    The common case is one walk of the metadata (key rules applied, strings collected) and one
-    prefilter pass over every string; only an event the prefilter flags is walked again, to
-    find the flagged strings' places.
+    The common case is one walk of the metadata (key rules applied, strings collected), or
+    none when its validation ``gathered`` what the walk would find, and one prefilter pass
+    over every string; only an event the prefilter flags is walked again, to find the flagged
+    strings' places.
     """
     found: list[Redaction] = []
     strings: list[Any] = [*texts.values()]  # None for an absent field
     if metadata:
-        _walk(metadata, "metadata", strings, None, found)
+        if gathered is not None and _plain_keys.issuperset(gathered[1]):
+            strings += gathered[0]
+        else:
+            _walk(metadata, "metadata", strings, None, found)
     if not might_hold_secret("\x00".join(filter(None, strings))):
         return texts, found
     strings = [value or "" for value in strings]  # aligned with the fields, for the places

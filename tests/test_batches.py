@@ -274,3 +274,49 @@ def test_metadata_values_are_checked_by_their_real_type_on_every_path() -> None:
         assert [type(k) for k in fields["metadata"]] == [str, str]
         assert type(fields["metadata"]["k"]) is str
     assert NewEvent(**data).metadata == {"k": "v", "l": ["x"]}
+
+
+class _PosesAsPlain(str):
+    """A key that hashes and compares as an ordinary key whatever it holds."""
+
+    def __hash__(self) -> int:
+        return hash("reason")
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("metadata", "secret"),
+    [
+        ({"reason": "BackOff", "note": "password=hunter2-value"}, "hunter2-value"),
+        ({"outer": {"inner": "Authorization: Bearer abcdefghijklmnopqrstuvwx"}}, "abcdefghijkl"),
+        ({"reason": "x", "args": ["-token", "s3cr3t-flag-value"]}, "s3cr3t-flag-value"),
+        ({"env": {"name": "DB_PASSWORD", "value": "pair-value-1234"}}, "pair-value-1234"),
+        ({"reason": "x", "password": "named-value-1234"}, "named-value-1234"),
+    ],
+)
+def test_a_mapping_s_metadata_is_scrubbed_the_same_once_its_keys_are_known(
+    metadata: dict[str, Any], secret: str
+) -> None:
+    """Once every key of a metadata shape is known to the scrubber, a mapping's metadata is
+    not walked again (its validation gathered the strings): the result stays the model's."""
+    model = NewEvent(**event_data(metadata=copy.deepcopy(metadata)))
+    for _ in range(3):  # the first sees the keys; the later ones take the gathered strings
+        fields, metadata_json, redactions = check_event(
+            event_data(metadata=copy.deepcopy(metadata))
+        )
+        assert (fields["metadata"], metadata_json, redactions) == (
+            model.metadata,
+            model.metadata_json,
+            model.redactions,
+        )
+        assert secret not in (metadata_json or "")
+
+
+def test_a_key_that_poses_as_an_ordinary_one_is_scrubbed_by_what_it_holds() -> None:
+    check_event(event_data(metadata={"reason": "seen"}))  # "reason" is a known, plain key
+    posing = {_PosesAsPlain("password"): "hunter2-posing-value"}
+    _fields, metadata_json, redactions = check_event(event_data(metadata=posing))
+    assert "hunter2-posing-value" not in (metadata_json or "")
+    assert [r.rule for r in redactions] == ["secret_key"]
