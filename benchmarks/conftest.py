@@ -72,13 +72,16 @@ RATIO_GOALS: dict[str, float] = {
     "record 1000 in one batch": 1.4,
 }
 
-#: Goals above that are not met yet, with the ratio that test_ratios.py holds them under
-#: meanwhile (where the time goes: the README's performance section). Record-one's ratio
-#: depends on how fast the machine runs Python against SQLite: 1.47 at 1M on one machine of
-#: this class, 1.7-1.8 at 100k on one whose Python ran about four times slower.
+#: Goals that test_ratios.py holds under a looser ceiling on files smaller than the goals'
+#: scale of 1M events (where the goal itself is asserted). A record's raw insert is cheaper
+#: in a smaller file while the API's own work is not: record-one read 1.30-1.33 at 1M and
+#: 10k but 1.35-1.37 at 100k (CI's file) on one machine of this class, and a machine whose
+#: Python runs slower against SQLite reads higher (the README's performance section).
 RATIO_CEILINGS: dict[str, float] = {
-    "record one event": 2.0,
+    "record one event": 1.6,
 }
+#: The scale the goals are set for.
+GOAL_SCALE = 1_000_000
 
 RESULTS: dict[tuple[str, int, str], dict[str, float]] = defaultdict(dict)
 #: (operation, events, backend) -> (API ms, raw ms, ratio), measured paired.
@@ -409,6 +412,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 __all__ = [
+    "GOAL_SCALE",
     "RATIO_CEILINGS",
     "RATIO_GOALS",
     "Bench",
