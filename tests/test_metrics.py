@@ -272,6 +272,34 @@ def test_counts_from_many_threads_are_exact(served: tuple[EventStore, str]) -> N
     assert 0 < value(families, duration, f"{duration}_sum", operation="insert") < 60
 
 
+def test_scrapes_while_threads_record_never_lose_or_repeat_a_record(
+    served: tuple[EventStore, str],
+) -> None:
+    """A record's report waits in a queue until a scrape (or enough reports) adds it up:
+    scrapes taken while threads record see counts that only grow, and the last one sees every
+    record exactly once."""
+    store, url = served
+    per_thread, threads = 400, 3
+    ops = "kube9_database_operations"
+    seen: list[float] = []
+
+    def work(i: int) -> None:
+        for j in range(per_thread):
+            store.record(event_data(title=f"t{i}-{j}"))
+
+    with ThreadPoolExecutor(threads + 1) as pool:
+        running = [pool.submit(work, i) for i in range(threads)]
+        while not all(f.done() for f in running):
+            seen.append(value(scrape(url), ops, f"{ops}_total", operation="insert"))
+        for f in running:
+            f.result()
+    seen.append(value(scrape(url), ops, f"{ops}_total", operation="insert"))
+    assert seen == sorted(seen) and len(seen) > 2
+    assert seen[-1] == per_thread * threads
+    recorded = "kube9_events_recorded"
+    assert value(scrape(url), recorded, f"{recorded}_total") == per_thread * threads
+
+
 def test_duration_buckets_are_cumulative(registry: CollectorRegistry, db_path: Path) -> None:
     """An operation counts in its own bucket and every wider one, never in a narrower one."""
     with EventStore.open(db_path, registry=registry) as store:
