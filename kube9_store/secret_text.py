@@ -137,8 +137,9 @@ PREFILTER_PATTERNS = (
     rf"(?i)--[^\s\x00]*(?:{_STEMS})",
     # JSON text: a secret-named pair, a Kubernetes Secret
     rf"(?i)\"(?:name|key)\"\s*:\s*\"[^\"\x00]*(?:{_STEMS})", r"\"kind\"\s*:\s*\"Secret\"",
-    # JSON text (its escapes, \\u0070assword, could hide a name): always parsed
-    r"(?:^|\x00)[{\[]",
+    # JSON text (its escapes, \\u0070assword, could hide a name): always parsed, as is a
+    # string holding such an escape anywhere (JSON inside a sentence)
+    r"(?:^|\x00)[{\[]", r"\\u[0-9A-Fa-f]{4}",
     # characters that folding drops (they could hide any of the above): scanned in full
     r"[\p{Cf}\x01-\x08\x0b\x0c\x0e-\x1f\x7f]",
 )  # fmt: skip

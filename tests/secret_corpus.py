@@ -433,6 +433,13 @@ def _text_shapes() -> list[Shape]:
         "DB_PASSWORD",
     )
     add("headers json text", json.dumps({"Authorization": "Bearer {S}"}), fake(ALNUM, 40))
+    # JSON inside a sentence, its names hidden by JSON escapes
+    add("escaped name, json mid-text", 'applied: {"\\u0070assword": "{S}"}', password())
+    add(
+        "escaped secret kind, json mid-text",
+        'manifest {"\\u006bind": "Secret", "data": {"cfg": "{S}"}} ok',
+        b64("url: " + fake(ALNUM, 24)),
+    )
     add(
         "kubeconfig text",
         "users:\n- name: admin\n  user:\n    token: {S}\n",
