@@ -64,10 +64,10 @@ def problems_from(exc: pydantic.ValidationError) -> list[FieldProblem]:
     scrubbed: a path can name a metadata key that holds a credential. The package's own
     rules that pydantic-core checks are said in the package's words."""
     out = []
-    for err in exc.errors(include_url=False, include_input=False):
+    for err in exc.errors(include_url=False):  # the input is looked at, never shown
         field = ".".join(str(p) for p in err["loc"]) or "event"
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "string_unicode":
+        if err["type"] == "string_unicode" and isinstance(err.get("input"), str):
             msg = UNICODE_RULE
         elif (
             err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == NO_NUL

@@ -71,14 +71,17 @@ class StoreWrites(StoreCore):
                     log.info("generated id %s collided; retrying with a fresh one", event_id)
                     event_id = event_id_at(created_at)
                     continue
-                self.metrics.recorded_one(values[EVENT_TYPE], values[SEVERITY], started)
-                if redactions:
-                    report_redactions([(event_id, redactions)])
-                return Event.from_row(values, fields.get("metadata"))
-            raise DuplicateEventError(event_id)
+                break
+            else:
+                raise DuplicateEventError(event_id)
         except BaseException as exc:
             self.metrics.failed("insert", exc)
             raise
+        # stored: counted as such even if what follows fails (a redaction log filter, say)
+        self.metrics.recorded_one(values[EVENT_TYPE], values[SEVERITY], started)
+        if redactions:
+            report_redactions([(event_id, redactions)])
+        return Event.from_row(values, fields.get("metadata"))
 
     @overload
     def record_many(

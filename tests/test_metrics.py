@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import urllib.request
@@ -298,6 +299,33 @@ def test_scrapes_while_threads_record_never_lose_or_repeat_a_record(
     assert seen[-1] == per_thread * threads
     recorded = "kube9_events_recorded"
     assert value(scrape(url), recorded, f"{recorded}_total") == per_thread * threads
+
+
+def test_a_stored_event_counts_as_stored_when_reporting_its_redactions_fails(
+    served: tuple[EventStore, str],
+) -> None:
+    """A failure after the insert (here a log filter of the caller's that raises) reaches
+    the caller, but the event is stored, so it counts as recorded and no database error."""
+    store, url = served
+
+    class Broken(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            raise RuntimeError("filter broke")
+
+    logger = logging.getLogger("kube9_store.redaction")
+    broken = Broken()
+    logger.addFilter(broken)
+    try:
+        with pytest.raises(RuntimeError, match="filter broke"):
+            store.record(event_data(metadata={"password": "hunter2-filtered"}))
+    finally:
+        logger.removeFilter(broken)
+    assert store.count() == 1
+    families = scrape(url)
+    ops, errors = "kube9_database_operations", "kube9_database_errors"
+    assert value(families, ops, f"{ops}_total", operation="insert") == 1
+    assert not [x for x in families[errors].samples if x.labels.get("operation") == "insert"]
+    assert value(families, "kube9_events_recorded", "kube9_events_recorded_total") == 1
 
 
 def test_duration_buckets_are_cumulative(registry: CollectorRegistry, db_path: Path) -> None:

@@ -36,6 +36,7 @@ def test_a_valid_event_passes() -> None:
         ("object_name", "n" * 254, "at most 253 characters"),
         ("object_kind", "Pod\x00", "NUL"),
         ("title", "bad \ud800 surrogate", "lone surrogate"),
+        ("title", b"\xff\xfe", "unable to parse raw data"),  # bytes: no surrogate to speak of
         ("metadata", {"k": "bad \ud800"}, "lone surrogate"),
         ("metadata", {"bad \udc00": 1}, "lone surrogate"),
         ("id", "evt_2025_1_abc", "evt_YYYYMMDD_HHMMSS_xxxxxx"),
