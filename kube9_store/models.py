@@ -557,8 +557,8 @@ class _RecordFields(_EventFields, total=False):
 
 
 @functools.cache
-def _batch_schema() -> TypeAdapter[list[NewEventFields]]:
-    return TypeAdapter(list[NewEventFields])
+def _batch_schema() -> TypeAdapter[list[_RecordFields]]:
+    return TypeAdapter(list[_RecordFields])
 
 
 @functools.cache
@@ -609,9 +609,10 @@ def check_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[CheckedEv
     items at once, each field named by its index (``[3].severity``).
 
     Mappings are checked in one pass of pydantic-core over the whole batch with NewEvent's
-    own field rules (:class:`NewEventFields`), then finished one by one
-    (:func:`finish_event`): the same rules, messages and results as a model per event, at a
-    fraction of the cost. Instances already validated pass through."""
+    own field rules (:class:`_RecordFields`), their metadata as :func:`check_event` checks
+    it, then finished one by one (:func:`finish_event`): the same rules, messages and results
+    as a model per event, at a fraction of the cost. Instances already validated pass
+    through."""
     if isinstance(batch, str | bytes | Mapping) or not isinstance(batch, Iterable):
         raise ValidationError.single(
             "batch", f"must be a list of events (mappings or NewEvent), got {type(batch).__name__}"
@@ -637,13 +638,33 @@ def check_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[CheckedEv
             continue
         mappings.append(dict(item))
         where.append(i)
+    gathered: list[Gathered | None] = [None] * len(mappings)
     try:
         checked: list[Any] = _batch_schema().validate_python(mappings)
     except pydantic.ValidationError:
         checked = [_checked_alone(i, m, problems) for i, m in zip(where, mappings, strict=True)]
-    valid = [(i, fields) for i, fields in zip(where, checked, strict=True) if fields is not None]
-    scrubbed = scrub_events([(texts_of(fields), fields.get("metadata")) for _i, fields in valid])
-    for (i, fields), scrubbed_fields in zip(valid, scrubbed, strict=True):
+    else:
+        for k, fields in enumerate(checked):
+            if "metadata" in fields:
+                strings: list[str] = []
+                keys: list[str] = []
+                try:
+                    metadata, has_list = _checked_metadata(fields["metadata"], strings, keys)
+                except ValueError:  # reported as a model reports it
+                    checked[k] = _checked_alone(where[k], mappings[k], problems)
+                    continue
+                fields["metadata"] = metadata
+                gathered[k] = None if has_list else (strings, keys)
+    valid = [
+        (i, fields, gathered_k)
+        for i, fields, gathered_k in zip(where, checked, gathered, strict=True)
+        if fields is not None
+    ]
+    scrubbed = scrub_events(
+        [(texts_of(fields), fields.get("metadata")) for _i, fields, _g in valid],
+        [gathered_k for _i, _f, gathered_k in valid],
+    )
+    for (i, fields, _g), scrubbed_fields in zip(valid, scrubbed, strict=True):
         try:
             metadata_json, redactions = finish_event(fields, scrubbed_fields)
         except ValueError as exc:

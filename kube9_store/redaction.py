@@ -93,7 +93,7 @@ def scrub_event(
     """
     found: list[Redaction] = []
     strings: list[Any] = [*texts.values()]  # None for an absent field
-    if metadata:
+    if metadata:  # _metadata_strings, written out: this runs on every record
         if gathered is not None and _plain_keys.issuperset(gathered[1]):
             strings += gathered[0]
         else:
@@ -106,14 +106,22 @@ def scrub_event(
 
 def scrub_events(
     events: Sequence[tuple[dict[str, str | None], dict[str, Any] | None]],
+    gathered: Sequence[Gathered | None] | None = None,
 ) -> list[tuple[dict[str, str | None], list[Redaction]]]:
-    """:func:`scrub_event` for each event of a batch, with one prefilter pass over the strings
-    of many events at once: in the common case that none holds a secret, that pass is all
-    the text scanning the batch needs."""
+    """:func:`scrub_event` for each event of a batch (``gathered``: each one's, as
+    :func:`scrub_event` takes it), with one prefilter pass over the strings of many events at
+    once: in the common case that none holds a secret, that pass is all the text scanning the
+    batch needs."""
     out: list[tuple[dict[str, str | None], list[Redaction]]] = []
+    each = gathered if gathered is not None else [None] * len(events)
     for start in range(0, len(events), _EVENTS_PER_PASS):
         chunk = events[start : start + _EVENTS_PER_PASS]
-        collected = [_collect(texts, metadata) for texts, metadata in chunk]
+        collected = [
+            _collect(texts, metadata, g)
+            for (texts, metadata), g in zip(
+                chunk, each[start : start + _EVENTS_PER_PASS], strict=True
+            )
+        ]
         joined = "\x00".join(s for strings, _found in collected for s in strings)
         if not might_hold_secret(joined):
             out.extend(
@@ -130,15 +138,30 @@ _EVENTS_PER_PASS = 256
 
 
 def _collect(
-    texts: dict[str, str | None], metadata: dict[str, Any] | None
+    texts: dict[str, str | None], metadata: dict[str, Any] | None, gathered: Gathered | None
 ) -> tuple[list[str], list[Redaction]]:
     """An event's strings (its text fields first, then its metadata's), with the key and
     object rules applied to the metadata in place, and what they redacted."""
     found: list[Redaction] = []
     strings: list[str] = [value or "" for value in texts.values()]
     if metadata:
-        _walk(metadata, "metadata", strings, None, found)
+        _metadata_strings(metadata, gathered, strings, found)
     return strings, found
+
+
+def _metadata_strings(
+    metadata: dict[str, Any],
+    gathered: Gathered | None,
+    strings: list[str],
+    found: list[Redaction],
+) -> None:
+    """Add the metadata's strings to ``strings``: those its validation ``gathered`` when
+    every key is one that needs no rule (and there is no list), else by walking it, the key
+    and object rules applied on the way."""
+    if gathered is not None and _plain_keys.issuperset(gathered[1]):
+        strings += gathered[0]
+    else:
+        _walk(metadata, "metadata", strings, None, found)
 
 
 def _scrub_flagged(

@@ -300,23 +300,27 @@ def test_a_mapping_s_metadata_is_scrubbed_the_same_once_its_keys_are_known(
     metadata: dict[str, Any], secret: str
 ) -> None:
     """Once every key of a metadata shape is known to the scrubber, a mapping's metadata is
-    not walked again (its validation gathered the strings): the result stays the model's."""
+    not walked again, alone or in a batch (its validation gathered the strings): the result
+    stays the model's."""
     model = NewEvent(**event_data(metadata=copy.deepcopy(metadata)))
     for _ in range(3):  # the first sees the keys; the later ones take the gathered strings
-        fields, metadata_json, redactions = check_event(
-            event_data(metadata=copy.deepcopy(metadata))
-        )
-        assert (fields["metadata"], metadata_json, redactions) == (
-            model.metadata,
-            model.metadata_json,
-            model.redactions,
-        )
-        assert secret not in (metadata_json or "")
+        alone = check_event(event_data(metadata=copy.deepcopy(metadata)))
+        in_batch = check_batch([event_data(metadata=copy.deepcopy(metadata)) for _ in range(2)])
+        for fields, metadata_json, redactions in (alone, *in_batch):
+            assert (fields["metadata"], metadata_json, redactions) == (
+                model.metadata,
+                model.metadata_json,
+                model.redactions,
+            )
+            assert secret not in (metadata_json or "")
 
 
 def test_a_key_that_poses_as_an_ordinary_one_is_scrubbed_by_what_it_holds() -> None:
     check_event(event_data(metadata={"reason": "seen"}))  # "reason" is a known, plain key
     posing = {_PosesAsPlain("password"): "hunter2-posing-value"}
-    _fields, metadata_json, redactions = check_event(event_data(metadata=posing))
-    assert "hunter2-posing-value" not in (metadata_json or "")
-    assert [r.rule for r in redactions] == ["secret_key"]
+    for _fields, metadata_json, redactions in (
+        check_event(event_data(metadata=posing)),
+        *check_batch([event_data(metadata=posing)]),
+    ):
+        assert "hunter2-posing-value" not in (metadata_json or "")
+        assert [r.rule for r in redactions] == ["secret_key"]
