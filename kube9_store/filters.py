@@ -7,7 +7,7 @@ import binascii
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, select, tuple_
 
@@ -24,6 +24,8 @@ from kube9_store.sortkey import BY_TEXT, SortKey
 NEWEST_FIRST = (events.c.created_at.desc(), events.c.id.desc())
 #: Filter fields the trigger-maintained counts can answer alone.
 COUNTED = frozenset({"event_type", "severity"})
+#: The filter of a query given none (a model is immutable, so one serves every query).
+_NO_FILTER = EventFilter()
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,9 @@ def counted_statement(flt: EventFilter) -> Select[Any]:
     return stmt
 
 
-@dataclass(frozen=True)
-class Shape:
-    """What a query's SQL depends on (not the values): one compiled statement per shape."""
+class Shape(NamedTuple):
+    """What a query's SQL depends on (not the values): one compiled statement per shape. A
+    named tuple: every query makes one, and a tuple is built in C."""
 
     types: int
     severities: int
@@ -97,7 +99,7 @@ class Shape:
     cursor: bool
     limit: bool
     offset: bool
-    count: bool
+    counting: bool  # (``count`` is a tuple's method)
     oldest_first: bool = False
 
 
@@ -113,7 +115,7 @@ def shape_and_values(
     """The statement shape of a query and its bound values, by parameter name. A ``cursor``
     is the (created_at, id) of the last row already seen, in the query's order."""
     values: dict[str, object] = {}
-    f = flt or EventFilter()
+    f = flt or _NO_FILTER
     for prefix, items in (
         ("type", f.event_type or ()),
         ("severity", f.severity or ()),
@@ -144,7 +146,7 @@ def shape_and_values(
         cursor=cursor is not None,
         limit=limit is not None,
         offset=bool(offset),
-        count=count,
+        counting=count,
         oldest_first=oldest_first,
     )
     return shape, values
@@ -189,7 +191,7 @@ def statement_for(
             conds.extend([created >= at, key > after])
         else:
             conds.extend([created <= at, key < after])
-    if shape.count:
+    if shape.counting:
         return select(func.count()).select_from(events).where(*conds)
     direction = (
         (created.asc(), order.tiebreak.asc())
