@@ -75,7 +75,7 @@ RATIO_GOALS: dict[str, float] = {
 #: Goals that test_ratios.py holds under a looser ceiling on files smaller than the goals'
 #: scale of 1M events (where the goal itself is asserted). A record's raw insert is cheaper
 #: in a smaller file while the API's own work is not: record-one read 1.30-1.33 at 1M and
-#: 10k but 1.35-1.37 at 100k (CI's file) on one machine of this class, and a machine whose
+#: 10k but 1.31-1.37 at 100k (CI's file) on one machine of this class, and a machine whose
 #: Python runs slower against SQLite reads higher (the README's performance section).
 RATIO_CEILINGS: dict[str, float] = {
     "record one event": 1.6,
