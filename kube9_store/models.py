@@ -539,8 +539,9 @@ class _EventFields(TypedDict, total=False):
 
 
 class NewEventFields(_EventFields, total=False):
-    """A new event as a mapping, with NewEvent's field rules: the schema a mapping is
-    validated with alone or, a batch of them, in one pass."""
+    """A new event as a mapping, with all of NewEvent's field rules (its metadata's
+    included): the schema an item of a batch that broke a rule is checked with alone, so
+    that its problems are the model's."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
