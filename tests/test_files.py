@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -22,6 +23,7 @@ from kube9_store import (
     EventStore,
     SchemaError,
 )
+from kube9_store.backends.sqlite_temporaries import private_directory
 from kube9_store.cli import cli
 from kube9_store.health import check_health
 from tests import faults
@@ -167,3 +169,28 @@ def test_opening_a_missing_database_read_only_says_it_is_missing(tmp_path: Path)
     with pytest.raises(DatabaseMissingError, match="does not exist"):
         EventStore.open(tmp_path / "nowhere" / "kube9.db", read_only=True)
     assert not (tmp_path / "nowhere").exists()
+
+
+def _make_directories(directory: str, barrier: Any) -> None:
+    barrier.wait()
+    private_directory(Path(directory))
+
+
+def test_processes_making_the_same_directories_at_once_all_succeed(tmp_path: Path) -> None:
+    """Stores opened at the same new path at the same moment each make its directories; one
+    that sees another's directory appear between two looks must not take it for a file."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(60):
+        directory = tmp_path / str(round_) / "a" / "b"
+        barrier = ctx.Barrier(4)
+        procs = [
+            ctx.Process(target=_make_directories, args=(str(directory), barrier)) for _ in range(4)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0], round_
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700

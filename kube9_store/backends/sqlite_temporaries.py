@@ -13,6 +13,7 @@ import errno
 import fcntl
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,11 +38,18 @@ def private_directory(directory: Path) -> None:
     directory that exists already is left as it is."""
     missing: list[Path] = []
     at = directory
-    while not at.is_dir():
-        if at.exists() or at == at.parent:
-            raise DatabaseUnavailableError(f"cannot create directory {directory}: {at} is a file")
-        missing.append(at)
-        at = at.parent
+    while True:  # one stat per level: another process may be making the same directories
+        try:
+            if stat.S_ISDIR(os.stat(at).st_mode):
+                break
+        except (FileNotFoundError, NotADirectoryError):
+            if at != at.parent:
+                missing.append(at)
+                at = at.parent
+                continue
+        except OSError as exc:
+            raise DatabaseUnavailableError(f"cannot create directory {directory}: {exc}") from exc
+        raise DatabaseUnavailableError(f"cannot create directory {directory}: {at} is a file")
     for level in reversed(missing):
         try:
             os.mkdir(level, DIR_MODE)
