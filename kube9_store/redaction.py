@@ -278,19 +278,14 @@ def _walk(
                     if isinstance(child, dict | list):
                         stack.append((child, f"{path}[{i}]"))
             continue
-        if plain(node):  # the common object: no key names a secret or plays a role
-            for key, child in node.items():
-                if child.__class__ is str:
-                    strings.append(child)
-                    if refs is not None:
-                        refs.append((node, key, path))
-                elif isinstance(child, dict | list):
-                    stack.append((child, f"{path}.{key}"))
-            continue
-        handled = () if node.keys().isdisjoint(_ROLE_KEYS) else _object_rules(node, path, found)
+        ordinary = plain(node)  # the common object: no key names a secret or plays a role
+        if ordinary or node.keys().isdisjoint(_ROLE_KEYS):
+            handled: tuple[str, ...] = ()
+        else:
+            handled = _object_rules(node, path, found)
         renamed: list[tuple[str, str]] = []
         for key, child in node.items():
-            flags = cached(key)
+            flags = 0 if ordinary else cached(key)
             if flags is None:
                 flags = _flags(key)
             if not flags and not handled:
