@@ -579,6 +579,18 @@ def _record_validator() -> SchemaValidator:
 CheckedEvent = tuple[dict[str, Any], str | None, tuple[Redaction, ...]]
 
 
+def _check_and_gather(fields: dict[str, Any]) -> Gathered | None:
+    """Check a mapping's metadata, taken as given by the schema, in place (its field holds the
+    copy after) and return what the walk gathered for the scrubber (None when there is no
+    metadata or it holds a list); a broken rule raises ValueError."""
+    if "metadata" not in fields:
+        return None
+    strings: list[str] = []
+    keys: list[str] = []
+    fields["metadata"], has_list = _checked_metadata(fields["metadata"], strings, keys)
+    return None if has_list else (strings, keys)
+
+
 def check_event(event: NewEvent | Mapping[str, Any]) -> CheckedEvent:
     """One event to record, checked by NewEvent's rules. A plain dict is validated with the
     batch schema's field rules (:class:`_RecordFields`; its metadata by the same walk as
@@ -589,12 +601,7 @@ def check_event(event: NewEvent | Mapping[str, Any]) -> CheckedEvent:
     if type(event) is dict:
         try:
             fields: dict[str, Any] = _record_validator().validate_python(event)
-            gathered: Gathered | None = None
-            if "metadata" in fields:
-                strings: list[str] = []
-                keys: list[str] = []
-                fields["metadata"], has_list = _checked_metadata(fields["metadata"], strings, keys)
-                gathered = None if has_list else (strings, keys)
+            gathered = _check_and_gather(fields)
             scrubbed = scrub_event(texts_of(fields), fields.get("metadata"), gathered)
             metadata_json, redactions = finish_event(fields, scrubbed)
         except ValueError:  # pydantic's ValidationError included
@@ -646,16 +653,10 @@ def check_batch(batch: Iterable[NewEvent | Mapping[str, Any]]) -> list[CheckedEv
         checked = [_checked_alone(i, m, problems) for i, m in zip(where, mappings, strict=True)]
     else:
         for k, fields in enumerate(checked):
-            if "metadata" in fields:
-                strings: list[str] = []
-                keys: list[str] = []
-                try:
-                    metadata, has_list = _checked_metadata(fields["metadata"], strings, keys)
-                except ValueError:  # reported as a model reports it
-                    checked[k] = _checked_alone(where[k], mappings[k], problems)
-                    continue
-                fields["metadata"] = metadata
-                gathered[k] = None if has_list else (strings, keys)
+            try:
+                gathered[k] = _check_and_gather(fields)
+            except ValueError:  # reported as a model reports it
+                checked[k] = _checked_alone(where[k], mappings[k], problems)
     valid = [
         (i, fields, gathered_k)
         for i, fields, gathered_k in zip(where, checked, gathered, strict=True)

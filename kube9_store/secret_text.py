@@ -166,9 +166,8 @@ def might_hold_secret(text: str) -> bool:
     """The prefilter: False means that no shape above is in ``text`` (nor in its folded form:
     text holding characters that folding drops is always flagged, and other text is also
     looked at in NFKC and case-folded, for full-width letters and ``ß``)."""
-    if (
-        _PREFILTER.Match(text.encode("utf-8", "surrogatepass")) is not None
-    ):  # _prefilter_hits, written out
+    # _prefilter_hits, written out: this runs on every record
+    if _PREFILTER.Match(text.encode("utf-8", "surrogatepass")) is not None:
         return True
     if text.isascii():
         return False
