@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 
 import re2
 
-from kube9_store.secret_keys import KEY_STEMS, fold, is_secret_key
+from kube9_store.secret_keys import KEY_STEMS, counts_secrets, fold, is_secret_key
 
 REDACTED = "[REDACTED]"
 
@@ -45,7 +45,18 @@ PROVIDER_TOKEN = "provider_token"
 URL_PASSWORD = "url_password"
 AUTHORIZATION = "authorization"
 ASSIGNMENT = "assignment"
-TEXT_RULES = (PRIVATE_KEY, JWT, PROVIDER_TOKEN, URL_PASSWORD, AUTHORIZATION, ASSIGNMENT)
+NAME_VALUE_PAIR = "name_value_pair"
+KUBERNETES_SECRET = "kubernetes_secret"
+TEXT_RULES = (
+    PRIVATE_KEY,
+    JWT,
+    PROVIDER_TOKEN,
+    URL_PASSWORD,
+    AUTHORIZATION,
+    ASSIGNMENT,
+    NAME_VALUE_PAIR,
+    KUBERNETES_SECRET,
+)
 
 #: Provider token formats, (name, pattern). Bodies are bounded (1024) so that hostile input
 #: cannot make a scan quadratic; no real token comes near that length.
@@ -65,6 +76,11 @@ PROVIDER_TOKENS: tuple[tuple[str, str], ...] = (
         r"(?<=hooks\.slack\.com/)(?:services|workflows|triggers)/[A-Za-z0-9/_-]{1,1024}",
     ),
     ("Discord webhook", r"(?<=/api/webhooks/)[0-9]{1,32}/[A-Za-z0-9_-]{1,1024}"),
+    (
+        "Microsoft Teams webhook",
+        r"(?<=webhook\.office\.com/)webhookb2/[A-Za-z0-9@/_.-]{1,1024}"
+        r"|(?<=outlook\.office\.com/)webhook/[A-Za-z0-9@/_.-]{1,1024}",
+    ),
     ("Discord bot token", r"[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}"),
     ("Telegram bot token", r"[0-9]{8,10}:AA[A-Za-z0-9_-]{33}"),
     ("Stripe secret key", r"[sr]k_(?:live|test)_[A-Za-z0-9]{20,1024}"),
@@ -106,11 +122,50 @@ PROVIDER_TOKENS: tuple[tuple[str, str], ...] = (
     ("Sentry token", r"sntry[su]_[A-Za-z0-9+/=_-]{40,1024}"),
     ("Docker Hub token", r"dckr_pat_[A-Za-z0-9_-]{20,1024}"),
     ("Fly.io token", r"fo1_[A-Za-z0-9_-]{40,1024}"),
+    ("Alibaba access key id", r"LTAI[A-Za-z0-9]{20}(?![A-Za-z0-9])"),
+    ("Clojars token", r"CLOJARS_[a-z0-9]{60}"),
+    ("Duffel token", r"duffel_(?:test|live)_[A-Za-z0-9_=-]{43}"),
+    ("EasyPost key", r"EZ[AT]K[A-Za-z0-9]{54}"),
+    ("Flutterwave key", r"FLW(?:SEC|PUB)K(?:_TEST)?-[a-hA-H0-9]{32}-X"),
+    ("Frame.io token", r"fio-u-[A-Za-z0-9_=-]{64}"),
+    ("Harness token", r"pat\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}"),
+    ("Infracost key", r"ico-[A-Za-z0-9]{32}"),
+    ("Mapbox secret token", r"sk\.eyJ[A-Za-z0-9_-]{20,1024}\.[A-Za-z0-9_-]{20,1024}"),
+    ("New Relic insert/browser key", r"NRII-[A-Za-z0-9_-]{32}|NRJS-[a-f0-9]{19}"),
+    ("1Password service account token", r"ops_eyJ[A-Za-z0-9+/]{100,4096}={0,3}"),
+    ("OpenShift OAuth token", r"sha256~[A-Za-z0-9_-]{43}"),
+    (
+        "Plaid token",
+        r"access-(?:sandbox|development|production)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}"
+        r"-[0-9a-f]{4}-[0-9a-f]{12}",
+    ),
+    ("PlanetScale token", r"pscale_(?:tkn|pw|oauth)_[A-Za-z0-9=._-]{32,64}"),
+    ("Prefect key", r"pnu_[A-Za-z0-9]{36}"),
+    ("ReadMe key", r"rdme_[a-z0-9]{70}"),
+    ("RubyGems key", r"rubygems_[a-f0-9]{48}"),
+    ("Scalingo token", r"tk-us-[A-Za-z0-9_-]{48}"),
+    ("Brevo key", r"xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}"),
+    ("Shippo token", r"shippo_(?:live|test)_[a-f0-9]{40}"),
+    ("Typeform token", r"tfp_[A-Za-z0-9_.=-]{59}"),
+    ("Cloudflare origin CA key", r"v1\.0-[a-f0-9]{24}-[a-f0-9]{146}"),
+    ("Octopus Deploy key", r"API-[A-Z0-9]{26}(?![A-Za-z0-9])"),
+    ("Notion token", r"ntn_[0-9]{11}[A-Za-z0-9]{35}|secret_[A-Za-z0-9]{43}(?![A-Za-z0-9])"),
+    ("Groq key", r"gsk_[A-Za-z0-9]{52}"),
+    ("Replicate token", r"r8_[A-Za-z0-9]{37}"),
+    ("Tailscale key", r"tskey-(?:auth|api|client|webhook|scim)-[A-Za-z0-9]{6,64}-[A-Za-z0-9]{20,128}"),
+    ("Supabase token", r"sbp_[a-f0-9]{40}"),
+    ("Netlify token", r"nfp_[A-Za-z0-9]{36}"),
+    ("Buildkite token", r"bkua_[a-f0-9]{40}"),
+    ("Perplexity key", r"pplx-[A-Za-z0-9]{48}"),
+    ("xAI key", r"xai-[A-Za-z0-9]{80}"),
+    ("LangSmith key", r"lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}"),
+    ("Yandex key", r"AQVN[A-Za-z0-9_-]{35,38}|YC[A-Za-z0-9_-]{38}(?![A-Za-z0-9_-])"),
+    ("Intra42 secret", r"s-s4t2(?:ud|af)-[a-f0-9]{64}"),
     ("Kubernetes bootstrap token", r"[a-z0-9]{6}\.(?=[a-z]{0,15}[0-9])[a-z0-9]{16}(?![A-Za-z0-9])"),
 )
 
 _STEMS = "|".join(KEY_STEMS)
-_SCHEMES = "bearer|token|bot|apikey|api-key|ssws|splunk|geniekey|oauth|jwt|negotiate|ntlm"
+_SCHEMES = "bearer|token|apikey|api-key|ssws|splunk|geniekey|oauth|jwt|negotiate|ntlm"
 #: What each shape must contain, for the prefilter (RE2 syntax: no look-around). Each entry
 #: is a superset of the full patterns below; a test runs both on the corpus and on generated
 #: text to hold them to that.
@@ -127,13 +182,26 @@ PREFILTER_PATTERNS = (
     r"SK[0-9a-fA-F]{32}|key-[0-9a-f]{32}|-us[0-9]|sq0(?:atp|csp)-|EAA",
     r"shp(?:at|ca|pa|ss)_|do[opr]_v1_|hv[sbr]\.|dapi[a-f0-9]|glsa_|glc_|NRAK-|lin_api_",
     r"PMAK-|pul-|dp\.|\.atlasv1\.|dt0c01\.|ATATT3|AKCp|Q~|HRKU-|sntry[su]_|dckr_pat_|fo1_",
-    r"[a-z0-9]{6}\.[a-z0-9]{16}",
-    # URL userinfo with a password
-    r"://[^\s/?#@:\x00]*:[^\s/\x00]*@",
+    r"[a-z0-9]{6}\.[a-z0-9]{16}", r"webhook\.office\.com/|outlook\.office\.com/webhook",
+    r"LTAI|CLOJARS_|duffel_|EZ[AT]K|FLW(?:SEC|PUB)K|fio-u-|pat\.|ico-|sk\.eyJ|NRII-|NRJS-",
+    r"ops_eyJ|sha256~|access-(?:sandbox|development|production)-|pscale_|pnu_|rdme_",
+    r"rubygems_|tk-us-|xkeysib-|shippo_|tfp_|v1\.0-|API-|ntn_|secret_|gsk_|r8_|tskey-",
+    r"sbp_|nfp_|bkua_|pplx-|xai-|lsv2_|AQVN|YC[A-Za-z0-9_-]{38}|s-s4t2",
+    # URL userinfo with a password, or a token as the user
+    r"://[^\s/?#@:\x00]*:[^\s/\x00]*@", r"://[^\s/?#@:\x00]{16,}@",
+    # credentials that only a query string's parameter names (?code=, &key=)
+    r"(?i)[?&;](?:code|key|sig|signature|ticket|x-[a-z]+-signature)=",
+    # .netrc: machine host login user password secret
+    r"(?i)(?:machine|default)[ \t]+\S",
+    # XML elements and .NET settings: <password>, <add key="DbPassword" value="...">
+    rf"(?i)<[\w.:-]*(?:{_STEMS})[\w.:-]*[ \t>]",
+    # name/value pairs in YAML, XML and Go prints; a Kubernetes Secret in YAML or escaped JSON
+    rf"(?i)(?:name|key)[\\\"']*\s*[:=]\s*[\\\"']*[^\s\x00\"'\\]*(?:{_STEMS})",
+    r"kind[\\\"']*[ \t]*:[ \t]*[\\\"']*Secret",
     # authorization schemes followed by something
-    rf"(?i)(?:{_SCHEMES}|basic)[ \t]+[A-Za-z0-9\-._~+/]", r"(?i)digest[ \t]",
+    rf"(?i)(?:{_SCHEMES}|bot|basic)[ \t]+[A-Za-z0-9\-._~+/]", r"(?i)digest[ \t]",
     # a secret-named key followed by = or : (quoted or not), or a secret-named --flag
-    rf"(?i)(?:{_STEMS})[^\s\x00\"'=:]*[\"']?(?:[ \t]*=|:)",
+    rf"(?i)(?:{_STEMS})[^\s\x00\"'=:]*[\"']?[ \t]*[=:]",
     rf"(?i)--[^\s\x00]*(?:{_STEMS})",
     # JSON text: a secret-named pair, a Kubernetes Secret
     rf"(?i)\"(?:name|key)\"\s*:\s*\"[^\"\x00]*(?:{_STEMS})", r"\"kind\"\s*:\s*\"Secret\"",
@@ -237,13 +305,55 @@ _URL_PASSWORD = re.compile(
     r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s/?#@:\x00]{0,256}:(?P<pw>[^\s/\x00]{0,1024})@"
 )
 _BEARER = re.compile(rf"(?<![\w-])(?i:{_SCHEMES})[ \t]+(?P<cred>[A-Za-z0-9\-._~+/]++=*)")
+#: ``Bot`` followed by a bot's own name (``Bot deploybot42``) is prose: its credential is longer.
+_BOT = re.compile(r"(?<![\w-])(?i:bot)[ \t]+(?P<cred>[A-Za-z0-9\-._~+/]++=*)")
 _BASIC = re.compile(r"(?<![\w-])(?i:basic)[ \t]+(?P<cred>[A-Za-z0-9+/]++={0,2})(?![\w+/=-])")
 _DIGEST = re.compile(r"(?<![\w-])(?i:digest)[ \t]+(?P<cred>[^\n]{0,2048}?response=[^\n]*)")
 _ASSIGNMENT = re.compile(
     r"(?<![\w.-])(?:--(?P<flag>[A-Za-z][\w.-]{0,63})(?:[ \t]+|=)"
-    r"|(?P<key>[A-Za-z_][\w.-]{0,63})(?P<q>[\"']?)(?P<sep>[ \t]*=(?!=)[ \t]*|:(?!//)[ \t]*))"
+    r"|(?P<key>[A-Za-z_][\w.-]{0,63})(?P<q>\\{0,3}[\"'])?"
+    r"(?P<sep>[ \t]*=>[ \t]*|[ \t]*=(?!=)[ \t]*|[ \t]*:(?!//)[ \t]*))"
 )
+#: A token as a URL's user (``https://TOKEN@github.com/``): kept unless credential-shaped.
+_URL_USER = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://(?P<user>[^\s/?#@:\x00]{16,256})@")
+#: A query string's parameter (``?code=...&``, ``&sig=...``).
+_QUERY = re.compile(r"[?&;](?P<name>[A-Za-z_][\w.\-\[\]]{0,63})=(?P<value>[^&#\s\"'<>\\]{1,4096})")
+#: Parameter names that hold a credential in a URL though they name none elsewhere: OAuth's
+#: ``code``, Google's ``key``, Azure SAS ``sig``, signed URLs' signatures, CAS ``ticket``.
+QUERY_SECRETS = frozenset(
+    {"code", "key", "sig", "signature", "ticket", "x-amz-signature", "x-goog-signature",
+     "x-amz-security-token", "sas", "hash"}
+)  # fmt: skip
+#: ``.netrc``: ``machine HOST login USER password SECRET`` (on one line or several).
+_NETRC_CONTEXT = re.compile(r"(?i)(?<![\w-])(?:machine|default)[ \t]+\S")
+_NETRC = re.compile(r"(?i)(?<![\w-])(?:password|passwd|account)[ \t]+(?P<pw>[^\s]{1,1024})")
+#: An XML element of a secret name: ``<password>...</password>`` (namespaces allowed).
+_XML = re.compile(
+    r"<(?P<tag>[A-Za-z_][\w.:-]{0,63})(?:[ \t\r\n][^<>]{0,1024})?>(?P<value>[^<]{1,4096})"
+    r"</(?P=tag)[ \t]*>"
+)
+#: A name/value pair in text: .NET ``<add key="DbPassword" value="..."/>``, YAML ``- name:
+#: DB_PASSWORD`` then ``value: ...``, Go's ``{Name:TOKEN Value:...}``, ``name=... value=...``.
+_PAIR = re.compile(
+    r"(?<![\w-])[\"']?(?:name|Name|NAME|key|Key|KEY)[\"']?[ \t]*[:=][ \t]*(?P<q>[\"']?)"
+    r"(?P<name>[\w.-]{1,128})(?P=q)(?P<gap>[ \t]*[,;]?[ \t]*(?:\r?\n[ \t-]{0,64})?)"
+    r"[\"']?(?:value|Value|VALUE)[\"']?[ \t]*[:=][ \t]*"
+)
+#: A Kubernetes Secret in YAML text: ``kind: Secret`` anywhere, and its data blocks.
+_YAML_SECRET = re.compile(r"(?m)^[ \t-]*kind:[ \t]*[\"']?Secret[\"']?[ \t]*\r?$")
+_YAML_DATA = re.compile(r"^(?P<indent>[ \t-]*)(?:data|stringData|binaryData):[ \t]*(?P<rest>.*)$")
+_YAML_ENTRY = re.compile(r"^(?P<head>[ \t-]*[^:\s][^:]*:)(?P<value>[ \t]*\S.*)$")
 _PART_STARTS = frozenset("\n\r{,;([&?|")
+#: Before a Go ``%+v`` field (``{User:app Password:x}``) or a map print's key.
+_FIELD_STARTS = frozenset(" \t{[(")
+#: Words that make a value written after ``password:`` a sentence about it, not the secret
+#: (``Password: must be at least 12 characters``).
+_PROSE_WORDS = frozenset(
+    {"must", "be", "is", "are", "was", "were", "has", "have", "been", "should", "cannot",
+     "can", "not", "at", "least", "the", "a", "an", "of", "to", "for", "with", "and", "or",
+     "characters", "required", "invalid", "expired", "too", "does", "did", "will", "contain",
+     "contains", "match", "matches", "changed", "updated", "reset", "set", "from", "in"}
+)  # fmt: skip
 _VALUE_ENDS = frozenset(" \t\r\n;,&\"'<>(){}[]\x00")
 _NOT_SECRET_VALUES = frozenset({"true", "false", "null", "none", "nil"})
 
@@ -292,6 +402,14 @@ def _not_credential_shaped(word: str) -> bool:
     )
 
 
+def _not_bot_credential(word: str) -> bool:
+    """A bot token (Discord's, 59+ characters, is also a provider shape): 24+ characters
+    mixing letters and digits."""
+    return not (
+        len(word) >= 24 and any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
+    )
+
+
 def _not_basic_credentials(word: str) -> bool:
     """Basic credentials are base64 of ``user:password``."""
     try:
@@ -326,15 +444,41 @@ def _assigned_value(text: str, m: re.Match[str]) -> tuple[int, int] | None:
         if not is_secret_key(flag) or text.startswith("-", m.end()):
             return None  # not a secret, or the next flag rather than a value
         return _value_span(text, m.end(), line=False, structured=False)
-    if not is_secret_key(m.group("key")):
+    key = m.group("key")
+    if not is_secret_key(key):
         return None
-    if "=" in m.group("sep"):
-        return _value_span(text, m.end(), line=False, structured=False)
-    if m.group("q"):  # "key": value, as JSON writes it
-        return _value_span(text, m.end(), line=False, structured=True)
-    if not _starts_a_part(text, m.start()):
+    sep = m.group("sep")
+    if "=" in sep:
+        span = _value_span(text, m.end(), line=False, structured=">" in sep)
+    elif m.group("q"):  # "key": value, as JSON writes it (escaped or not)
+        span = _value_span(text, m.end(), line=False, structured=True)
+    elif _starts_a_part(text, m.start()):
+        span = _value_span(text, m.end(), line=True, structured=True)
+    elif sep == ":" and m.start() > 0 and text[m.start() - 1] in _FIELD_STARTS:
+        if not key.isidentifier():
+            return None  # an image reference (token-service:1.2), not a Go field
+        span = _value_span(text, m.end(), line=False, structured=True)  # {User:a Password:b}
+    elif "-" in key and key[0].isupper() and sep.strip() == ":":
+        span = _value_span(text, m.end(), line=False, structured=True)  # a header, mid-text
+    else:
         return None  # "failed to refresh token: ..." is a sentence, not a key
-    return _value_span(text, m.end(), line=True, structured=True)
+    if span is None:
+        return None
+    value = text[span[0] : span[1]]
+    if value.isdigit() and len(value) <= 9 and counts_secrets(key):
+        return None  # tokens: 1200 is a count
+    if _is_prose(value):
+        return None
+    return span
+
+
+def _is_prose(value: str) -> bool:
+    """A sentence about a secret rather than the secret: three words or more, one of them a
+    word of ordinary prose (a passphrase of dictionary words has none of them)."""
+    words = value.split()
+    if len(words) < 3:
+        return False
+    return sum(w.strip(".,:;!?()").casefold() in _PROSE_WORDS for w in words) >= 2
 
 
 def _starts_a_part(text: str, at: int) -> bool:
@@ -350,7 +494,19 @@ def _value_span(text: str, start: int, *, line: bool, structured: bool) -> tuple
     if start >= len(text):
         return None
     first = text[start]
-    if first in "\"'":
+    if first == "\\":  # an escaped quote, as in JSON inside a JSON string: \"value\"
+        at = start
+        while at < len(text) and text[at] == "\\":
+            at += 1
+        if at >= len(text) or text[at] not in "\"'":
+            return None
+        close = text.find(text[at], at + 1)
+        close = len(text) if close < 0 else close
+        end = close
+        while end > at + 1 and text[end - 1] == "\\":
+            end -= 1
+        span = (at + 1, end)
+    elif first in "\"'":
         span = (start + 1, _closing_quote(text, start))
     elif first in "{[" and structured:
         return None  # a nested object: its own keys decide
@@ -389,13 +545,123 @@ def _closing_quote(text: str, start: int) -> int:
     return len(text)
 
 
+def _credential_shaped_user(user: str) -> bool:
+    """A URL's user that is a token: 20+ characters mixing letters and digits, or 32+."""
+    if len(user) >= 32:
+        return True
+    return len(user) >= 20 and any(c.isdigit() for c in user) and any(c.isalpha() for c in user)
+
+
+def _query_values(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        name, value = m.group("name"), m.group("value")
+        if value.startswith(REDACTED) or value.casefold() in _NOT_SECRET_VALUES:
+            return m.group(0)
+        if name.casefold() not in QUERY_SECRETS and not is_secret_key(name):
+            return m.group(0)
+        if value.isdigit() and counts_secrets(name):
+            return m.group(0)
+        return m.group(0)[: m.start("value") - m.start()] + REDACTED
+
+    return _QUERY.sub(one, text)
+
+
+def _netrc(text: str) -> str:
+    if _NETRC_CONTEXT.search(text) is None:
+        return text
+    return _replace_group(_NETRC, "pw", lambda _: False)(text)
+
+
+def _xml_elements(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        tag, value = m.group("tag"), m.group("value")
+        if not value.strip() or value.startswith(REDACTED):
+            return m.group(0)
+        if not is_secret_key(tag.rpartition(":")[2]):
+            return m.group(0)
+        whole, at = m.group(0), m.start()
+        return whole[: m.start("value") - at] + REDACTED + whole[m.end("value") - at :]
+
+    return _XML.sub(one, text)
+
+
+def _pairs(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _PAIR.finditer(text):
+        if m.start() < pos or not is_secret_key(m.group("name")):
+            continue
+        line = "\n" in m.group("gap") or _starts_a_part(text, m.start())
+        span = _value_span(text, m.end(), line=line, structured=True)
+        if span is None:
+            continue
+        if line and not text[span[0] - 1 : span[0]] in ("\"", "'"):
+            end = span[0]  # a YAML or Go value ends at the first blank or closing bracket
+            while end < span[1] and text[end] not in _VALUE_ENDS:
+                end += 1
+            span = (span[0], end)
+        if span[0] == span[1]:
+            continue
+        out.append(text[pos : span[0]])
+        out.append(REDACTED)
+        pos = span[1]
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _yaml_secret(text: str) -> str:
+    """The values of a YAML ``kind: Secret``'s ``data``/``stringData``/``binaryData``."""
+    if _YAML_SECRET.search(text) is None:
+        return text
+    lines = text.split("\n")
+    block: int | None = None  # the indent of the data key whose entries are being replaced
+    entry: int | None = None  # the indent of an entry whose block scalar follows
+    for i, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip(" \t-"))
+        if block is not None and line.strip() and indent <= block:
+            block = entry = None
+        if block is None:
+            m = _YAML_DATA.match(line)
+            if m is not None:
+                rest = m.group("rest").strip()
+                if rest and not rest.startswith(REDACTED):  # inline: data: {a: b}
+                    lines[i] = line[: m.start("rest")] + REDACTED
+                else:
+                    block = len(m.group("indent"))
+            continue
+        if not line.strip():
+            continue
+        if entry is not None and indent > entry:
+            lines[i] = line[:indent] + REDACTED  # a block scalar's line
+            continue
+        e = _YAML_ENTRY.match(line)
+        if e is None:
+            continue
+        entry = None
+        value = e.group("value").strip()
+        if value in ("|", ">", "|-", ">-", "|+", ">+"):
+            entry = indent
+        elif not value.startswith(REDACTED):
+            lines[i] = f"{e.group('head')} {REDACTED}"
+    return "\n".join(lines)
+
+
 _STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
     (PRIVATE_KEY, _private_keys),
     (JWT, lambda text: _JWT.sub(REDACTED, text)),
     (PROVIDER_TOKEN, lambda text: _PROVIDER.sub(REDACTED, text)),
     (URL_PASSWORD, _replace_group(_URL_PASSWORD, "pw", lambda _: False)),
+    (URL_PASSWORD, _replace_group(_URL_USER, "user", lambda u: not _credential_shaped_user(u))),
+    (ASSIGNMENT, _query_values),
     (AUTHORIZATION, _replace_group(_BEARER, "cred", _not_credential_shaped)),
+    (AUTHORIZATION, _replace_group(_BOT, "cred", _not_bot_credential)),
     (AUTHORIZATION, _replace_group(_BASIC, "cred", _not_basic_credentials)),
     (AUTHORIZATION, _replace_group(_DIGEST, "cred", lambda _: False)),
+    (KUBERNETES_SECRET, _yaml_secret),
+    (NAME_VALUE_PAIR, _xml_elements),
+    (NAME_VALUE_PAIR, _pairs),
+    (ASSIGNMENT, _netrc),
     (ASSIGNMENT, _assignments),
 )
