@@ -90,8 +90,8 @@ DESCRIBING_WORDS = frozenset(
 #: Words before the secret that make the name count or bound it (``max_tokens``), or name
 #: an existing Secret (Helm's ``existingSecret``).
 QUANTIFYING_WORDS = frozenset({"max", "min", "num", "number", "total", "no", "existing"})
-#: Words after a ``key`` that make the name an identifier of it (``accessKeyId``; a Vault
-#: ``secret_id`` stays a secret).
+#: Words after an ``access key`` that make the name its identifier (``accessKeyId``; a Vault
+#: ``secret_id`` and a service account's ``private_key_id`` stay secrets).
 KEY_ID_WORDS = frozenset({"id", "ids"})
 #: Secret words in the plural that count when a number is their value (``tokens: 1200``).
 COUNTED_WORDS = frozenset({"tokens", "secrets", "passwords", "credentials", "keys", "cookies"})
@@ -188,7 +188,9 @@ def _names_a_secret(name: str) -> bool:
     first, last = span
     if any(w in DESCRIBING_WORDS for w in words[last + 1 :]):
         return False
-    if words[last] in ("key", "keys") and any(w in KEY_ID_WORDS for w in words[last + 1 :]):
+    if words[last - 1 : last + 1] == ["access", "key"] and any(
+        w in KEY_ID_WORDS for w in words[last + 1 :]
+    ):
         return False
     return not any(w in QUANTIFYING_WORDS for w in words[:first])
 

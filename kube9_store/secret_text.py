@@ -451,6 +451,8 @@ def _assigned_value(text: str, m: re.Match[str]) -> tuple[int, int] | None:
     if "=" in sep:
         span = _value_span(text, m.end(), line=False, structured=">" in sep)
     elif m.group("q"):  # "key": value, as JSON writes it (escaped or not)
+        if sep[0] in " \t" and not text.startswith(("\"", "'", "\\"), m.end()):
+            return None  # volume "db-credentials" : secret ... is kubelet's prose
         span = _value_span(text, m.end(), line=False, structured=True)
     elif _starts_a_part(text, m.start()):
         span = _value_span(text, m.end(), line=True, structured=True)
