@@ -28,7 +28,7 @@ SECRET_WORDS = frozenset(
         "privatekey", "secretkey", "accesskey", "signature", "sig",
         "jwt", "bearer", "otp", "totp", "hmac", "sessionid", "kubeconfig",
         "dockerconfigjson", "dockercfg", "clientsecret", "csrf", "xsrf", "phpsessid",
-        "csrftoken", "xsrftoken",
+        "csrftoken", "xsrftoken", "symfony",
     }
 )  # fmt: skip
 #: Adjacent words that together name a secret (``api_key``, ``privateKey``, ``tls.key``).
@@ -42,7 +42,7 @@ SECRET_PAIRS = frozenset(
         ("set", "cookie"), ("connection", "string"), ("conn", "str"), ("pass", "word"),
         ("subscription", "key"), ("function", "key"), ("functions", "key"),
         ("application", "key"), ("consumer", "key"), ("integration", "key"),
-        ("admin", "key"), ("connect", "sid"),
+        ("admin", "key"), ("connect", "sid"), ("forwarded", "for"),
     }
 )  # fmt: skip
 #: Stems found in the words written together, whatever the separators (``CLIENTSECRET``).
@@ -57,6 +57,7 @@ SECRET_STEMS = (
 KEY_STEMS = (
     "pass", "pwd", "secret", "token", "key", "auth", "cred", "cookie", "sig", "jwt",
     "bearer", "otp", "hmac", "session", "conn", "kubeconfig", "docker", "csrf", "xsrf", "sessid",
+    "symfony", "forwarded",
 )  # fmt: skip
 #: Words that name a secret only as the last word of a name (Sentry's denylist scrubs
 #: ``session``, ``user_session``, ``_session``; ``sessionAffinity`` is a Service's setting).
@@ -84,7 +85,7 @@ DESCRIBING_WORDS = frozenset(
         "interval", "period", "size", "bytes", "used", "usage", "prefix", "rate", "ratio",
         "percent", "through", "threshold", "fail", "failed", "failures", "history", "timeout",
         "affinity", "hint", "attempts", "retries", "complexity", "rules", "requirements",
-        "pattern", "regex", "generator", "reuse", "holder", "owner",
+        "pattern", "regex", "generator", "reuse", "holder", "owner", "days",
     }
 )  # fmt: skip
 #: Words before the secret that make the name count or bound it (``max_tokens``), or name

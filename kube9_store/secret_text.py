@@ -152,7 +152,10 @@ PROVIDER_TOKENS: tuple[tuple[str, str], ...] = (
     ("Notion token", r"ntn_[0-9]{11}[A-Za-z0-9]{35}|secret_[A-Za-z0-9]{43}(?![A-Za-z0-9])"),
     ("Groq key", r"gsk_[A-Za-z0-9]{52}"),
     ("Replicate token", r"r8_[A-Za-z0-9]{37}"),
-    ("Tailscale key", r"tskey-(?:auth|api|client|webhook|scim)-[A-Za-z0-9]{6,64}-[A-Za-z0-9]{20,128}"),
+    (
+        "Tailscale key",
+        r"tskey-(?:auth|api|client|webhook|scim)-[A-Za-z0-9]{6,64}-[A-Za-z0-9]{20,128}",
+    ),
     ("Supabase token", r"sbp_[a-f0-9]{40}"),
     ("Netlify token", r"nfp_[A-Za-z0-9]{36}"),
     ("Buildkite token", r"bkua_[a-f0-9]{40}"),
@@ -192,7 +195,7 @@ PREFILTER_PATTERNS = (
     # credentials that only a query string's parameter names (?code=, &key=)
     r"(?i)[?&;](?:code|key|sig|signature|ticket|x-[a-z]+-signature)=",
     # .netrc: machine host login user password secret
-    r"(?i)(?:machine|default)[ \t]+\S",
+    r"(?i)(?:machine|default)[ \t][^\x00]*(?:password|passwd|account)[ \t]+\S",
     # XML elements and .NET settings: <password>, <add key="DbPassword" value="...">
     rf"(?i)<[\w.:-]*(?:{_STEMS})[\w.:-]*[ \t>]",
     # name/value pairs in YAML, XML and Go prints; a Kubernetes Secret in YAML or escaped JSON
@@ -312,10 +315,12 @@ _DIGEST = re.compile(r"(?<![\w-])(?i:digest)[ \t]+(?P<cred>[^\n]{0,2048}?respons
 _ASSIGNMENT = re.compile(
     r"(?<![\w.-])(?:--(?P<flag>[A-Za-z][\w.-]{0,63})(?:[ \t]+|=)"
     r"|(?P<key>[A-Za-z_][\w.-]{0,63})(?P<q>\\{0,3}[\"'])?"
-    r"(?P<sep>[ \t]*=>[ \t]*|[ \t]*=(?!=)[ \t]*|[ \t]*:(?!//)[ \t]*))"
+    r"(?P<sep>[ \t]*=>[ \t]*|[ \t]*:?=(?!=)[ \t]*|[ \t]*:(?!//)[ \t]*))"
 )
 #: A token as a URL's user (``https://TOKEN@github.com/``): kept unless credential-shaped.
-_URL_USER = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://(?P<user>[^\s/?#@:\x00]{16,256})@")
+_URL_USER = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.-]{0,31}://(?P<user>[^\s/?#@:\x00]{16,256})(?::[^\s/@\x00]{0,1024})?@"
+)
 #: A query string's parameter (``?code=...&``, ``&sig=...``).
 _QUERY = re.compile(r"[?&;](?P<name>[A-Za-z_][\w.\-\[\]]{0,63})=(?P<value>[^&#\s\"'<>\\]{1,4096})")
 #: Parameter names that hold a credential in a URL though they name none elsewhere: OAuth's
@@ -329,9 +334,14 @@ _NETRC_CONTEXT = re.compile(r"(?i)(?<![\w-])(?:machine|default)[ \t]+\S")
 _NETRC = re.compile(r"(?i)(?<![\w-])(?:password|passwd|account)[ \t]+(?P<pw>[^\s]{1,1024})")
 #: An XML element of a secret name: ``<password>...</password>`` (namespaces allowed).
 _XML = re.compile(
-    r"<(?P<tag>[A-Za-z_][\w.:-]{0,63})(?:[ \t\r\n][^<>]{0,1024})?>(?P<value>[^<]{1,4096})"
+    r"<(?P<tag>[A-Za-z_][\w.:-]{0,63})(?P<attrs>[ \t\r\n][^<>]{0,1024})?>(?P<value>[^<]{1,4096})"
     r"</(?P=tag)[ \t]*>"
 )
+_XML_TAG = re.compile(r"<[A-Za-z_][\w.:-]{0,63}[ \t\r\n][^<>]{0,2048}>")
+_XML_VALUE = re.compile(
+    r"(?P<head>(?<![\w-])value[ \t]*=[ \t]*(?P<q>[\"']))(?P<value>[^\"'<>]{1,4096})(?P=q)"
+)
+_XML_NAME = re.compile(r"(?:key|name)[ \t]*=[ \t]*[\"'](?P<name>[^\"'<>]{1,128})[\"']")
 #: A name/value pair in text: .NET ``<add key="DbPassword" value="..."/>``, YAML ``- name:
 #: DB_PASSWORD`` then ``value: ...``, Go's ``{Name:TOKEN Value:...}``, ``name=... value=...``.
 _PAIR = re.compile(
@@ -451,8 +461,14 @@ def _assigned_value(text: str, m: re.Match[str]) -> tuple[int, int] | None:
     if "=" in sep:
         span = _value_span(text, m.end(), line=False, structured=">" in sep)
     elif m.group("q"):  # "key": value, as JSON writes it (escaped or not)
-        if sep[0] in " \t" and not text.startswith(("\"", "'", "\\"), m.end()):
+        if sep[0] in " \t" and not text.startswith(('"', "'", "\\"), m.end()):
             return None  # volume "db-credentials" : secret ... is kubelet's prose
+        span = _value_span(text, m.end(), line=False, structured=True)
+    elif (
+        sep == ":"
+        and key.isidentifier()
+        and (m.start() == 0 or text[m.start() - 1] in _FIELD_STARTS)
+    ):  # {User:a Password:b}, map[password:b user:a]: a Go print's field, to the next blank
         span = _value_span(text, m.end(), line=False, structured=True)
     elif _starts_a_part(text, m.start()):
         span = _value_span(text, m.end(), line=True, structured=True)
@@ -460,7 +476,7 @@ def _assigned_value(text: str, m: re.Match[str]) -> tuple[int, int] | None:
         if not key.isidentifier():
             return None  # an image reference (token-service:1.2), not a Go field
         span = _value_span(text, m.end(), line=False, structured=True)  # {User:a Password:b}
-    elif "-" in key and key[0].isupper() and sep.strip() == ":":
+    elif "-" in key and sep == ": ":
         span = _value_span(text, m.end(), line=False, structured=True)  # a header, mid-text
     else:
         return None  # "failed to refresh token: ..." is a sentence, not a key
@@ -579,12 +595,35 @@ def _xml_elements(text: str) -> str:
         tag, value = m.group("tag"), m.group("value")
         if not value.strip() or value.startswith(REDACTED):
             return m.group(0)
-        if not is_secret_key(tag.rpartition(":")[2]):
+        named = _XML_NAME.search(m.group("attrs") or "")  # <entry key="jdbc.password">
+        if not is_secret_key(tag.rpartition(":")[2]) and not (
+            named is not None and is_secret_key(named.group("name"))
+        ):
             return m.group(0)
         whole, at = m.group(0), m.start()
         return whole[: m.start("value") - at] + REDACTED + whole[m.end("value") - at :]
 
     return _XML.sub(one, text)
+
+
+def _xml_attribute_pairs(text: str) -> str:
+    """``<add key="DbPassword" value="..."/>``, ``<setting name="ApiToken" ... value="...">``:
+    the ``value`` attribute of a tag whose ``key`` or ``name`` attribute names a secret."""
+
+    def one(m: re.Match[str]) -> str:
+        named = _XML_NAME.search(m.group(0))
+        if named is None or not is_secret_key(named.group("name")):
+            return m.group(0)
+        return _XML_VALUE.sub(
+            lambda v: (
+                v.group(0)
+                if v.group("value").startswith(REDACTED)
+                else f"{v.group('head')}{REDACTED}{v.group('q')}"
+            ),
+            m.group(0),
+        )
+
+    return _XML_TAG.sub(one, text)
 
 
 def _pairs(text: str) -> str:
@@ -597,7 +636,7 @@ def _pairs(text: str) -> str:
         span = _value_span(text, m.end(), line=line, structured=True)
         if span is None:
             continue
-        if line and not text[span[0] - 1 : span[0]] in ("\"", "'"):
+        if line and not text[span[0] - 1 : span[0]] in ('"', "'"):
             end = span[0]  # a YAML or Go value ends at the first blank or closing bracket
             while end < span[1] and text[end] not in _VALUE_ENDS:
                 end += 1
@@ -663,6 +702,7 @@ _STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
     (AUTHORIZATION, _replace_group(_DIGEST, "cred", lambda _: False)),
     (KUBERNETES_SECRET, _yaml_secret),
     (NAME_VALUE_PAIR, _xml_elements),
+    (NAME_VALUE_PAIR, _xml_attribute_pairs),
     (NAME_VALUE_PAIR, _pairs),
     (ASSIGNMENT, _netrc),
     (ASSIGNMENT, _assignments),
