@@ -611,7 +611,7 @@ def _tooling_shapes() -> list[Shape]:
     out: list[Shape] = []
 
     def add(name: str, template: str, secret: str, kept: str = "") -> None:
-        out.append(Shape(name, template.replace("{S}", secret), secret, kept))
+        out.append(Shape(f"{name} (tooling)", template.replace("{S}", secret), secret, kept))
 
     # XML: Maven and Jenkins settings, .NET configuration, Java properties
     add(
@@ -1108,6 +1108,60 @@ ORDINARY_TEXTS = [
     '{"kind": "ConfigMap", "data": {"config.yaml": "replicas: 3"}}',
     "config hash sha256:4f2b8c1d",
     "Bearer token authentication is required for this endpoint",
+    # names and sentences that resemble a secret (issue: over-redaction)
+    "existingSecret: db-credentials",
+    "accessKeyId: AKIDEXAMPLE0000",
+    "tokens: 1200",
+    "usage: prompt_tokens=800 completion_tokens=400 tokens: 1200",
+    "Password: must be at least 12 characters",
+    "password: must contain a digit and a symbol",
+    "password_history=5",
+    "password_expiry_days=90",
+    "Bot deploybot42 joined the channel",
+    "Bot renovate2024 opened pull request #42",
+    "sessionAffinity: ClientIP",
+    "session_timeout: 30m",
+    "secrets: 3",
+    "max_tokens=4096",
+    "tokenExpirationSeconds: 3600",
+    "existingSecretPasswordKey: password",
+    # structured text with ordinary keys
+    "<passwordPolicy>strict</passwordPolicy>",
+    "<name>db-password</name>",
+    '<add key="LogLevel" value="Debug"/>',
+    '<add key="PasswordMinLength" value="12"/>',
+    "<tokenEndpoint>https://login.example.com/oauth2/token</tokenEndpoint>",
+    '{"user"=>"app", "password_file"=>"/run/secrets/db"}',
+    "'password_min' => 12,",
+    '{"password_min_length" : 12}',
+    'patch {\\"data\\":{\\"log_level\\":\\"debug\\"}} applied',
+    "- name: PASSWORD_FILE\n  value: /run/secrets/db",
+    "- name: LOG_LEVEL\n  value: debug",
+    "secretKeyRef:\n  name: db\n  key: password",
+    "kind: ConfigMap\ndata:\n  token_ttl: 3600\n  log_level: debug",
+    "{User:app Host:db Port:5432}",
+    "map[replicas:3 tier:web]",
+    "&{Name:web Replicas:3}",
+    # URLs and headers with ordinary parts
+    "https://github.com/org/repo/pulls?state=open&page=2",
+    "https://firstname.lastname@example.com/path",
+    "https://deploy@git.example.com/org/repo.git",
+    "https://outlook.office.com/mail/inbox",
+    "https://hooks.example.com/services/build",
+    "container exited with code=137",
+    "/api/v1/namespaces/default/configmaps?labelSelector=app%3Dweb&limit=50",
+    "X-Request-Id: 5f1c7a1e-4b7d-4c1e-9a3b-0d1e2f3a4b5c",
+    "Content-Type: application/json",
+    "machine worker-1 is ready",
+    "machine learning job finished in 42 minutes",
+    "default backend is ready",
+    "key rotation: next run 2026-02-01",
+    "secret db-credentials mounted read-only",
+    "the session was closed by the peer",
+    "token bucket refilled: 10 per second",
+    "Unauthorized: token expired",
+    "JSON Web Token validation failed: signature mismatch",
+    "retry after 3 attempts; sessions=4",
 ]
 
 #: Metadata keys that describe, count or merely resemble a secret, kept with their values.
@@ -1166,6 +1220,25 @@ ORDINARY_KEYS = [
     "uid",
     "passwordless",
     "authenticated",
+    "existingSecret",
+    "existingSecretPasswordKey",
+    "useExistingSecret",
+    "accessKeyId",
+    "AWS_ACCESS_KEY_ID",
+    "password_history",
+    "passwordHistory",
+    "password_expiry_days",
+    "session_timeout",
+    "sessionAffinityConfig",
+    "sessionCount",
+    "csrf_enabled",
+    "xsrf_header_name",
+    "token_url",
+    "password_reset_url",
+    "secret_store",
+    "keyAlgorithm",
+    "hookUrl",
+    "bot_name",
 ]
 
 #: Structures that must be stored exactly as given.
@@ -1197,6 +1270,13 @@ ORDINARY_STRUCTURES: list[dict[str, Any]] = [
     {"flags": {"auth_enabled": True, "password": None, "token": False}},
     {"imagePullSecrets": [{"name": "regcred"}], "envFrom": [{"secretRef": {"name": "app"}}]},
     {"args": ["--token-file", "/var/run/token", "--password-min-length", "12", "-v", "debug"]},
+    {"usage": {"tokens": 1200, "prompt_tokens": 800, "completion_tokens": 400}},
+    {"db": {"existingSecret": "db-credentials", "existingSecretPasswordKey": "password"}},
+    {"aws": {"accessKeyId": "AKIDEXAMPLE0000", "region": "eu-west-1"}},
+    {"policy": {"password_history": 5, "passwordMinLength": 12}},
+    {"service": {"sessionAffinity": "ClientIP", "sessionAffinityConfig": {"timeout": 10800}}},
+    {"bot": {"name": "deploybot42", "title": "Bot deploybot42"}},
+    {"secrets": 3, "tokens": 10},
 ]
 
 

@@ -45,8 +45,8 @@ CORPUS: list[Entry] = [*TEXT_SHAPES, *STRUCTURES]
 
 
 def test_the_corpus_is_as_large_as_promised() -> None:
-    assert len(CORPUS) >= 100
-    assert len(ORDINARY_TEXTS) + len(ORDINARY_KEYS) >= 50
+    assert len(CORPUS) >= 300
+    assert len(ORDINARY_TEXTS) + len(ORDINARY_KEYS) + len(ORDINARY_STRUCTURES) >= 150
     assert len({e.name for e in CORPUS}) == len(CORPUS)
     secrets = [e.secret for e in CORPUS]
     assert len(set(secrets)) == len(secrets), "each secret is unique, so a leak names its shape"
@@ -208,14 +208,16 @@ def test_import_k8s_events_stores_no_secret(backend_url: URL, tmp_path: Path) ->
 
 
 def test_ordinary_texts_and_keys_are_stored_verbatim(backend_url: URL) -> None:
+    keys = [ORDINARY_KEYS[i : i + 25] for i in range(0, len(ORDINARY_KEYS), 25)]
     events = [
         event_data(
             title=t[:200],
             description=t,
             object_name=t[:253],
-            metadata={"note": t, "deep": [{"x": {"y": t}}], **{k: t for k in ORDINARY_KEYS}},
+            metadata={"note": t, "deep": [{"x": {"y": t}}], **{k: t for k in some}},
         )
         for t in ORDINARY_TEXTS
+        for some in keys
     ] + [event_data(metadata=s) for s in ORDINARY_STRUCTURES]
     with EventStore.open(backend_url, metrics=False) as store:
         stored = store.record_many(events)
