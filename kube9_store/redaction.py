@@ -415,24 +415,20 @@ _ESCAPED_START = re.compile(r'[{\[]\s*\\"')
 def _scrub_json_in(text: str, path: str, found: list[Redaction], depth: int) -> str:
     """``text`` with each JSON object or array in it scrubbed, wherever it starts.
 
-    Linear in the text's length: after a parse that fails, the next try starts past the
-    place where it failed (a bracket inside the failed part cannot open a document that
-    parses further); an unterminated string means no key can follow; text nested past the
-    parser's depth is left to the text rules."""
+    Linear in the text's length: each try reads a window that doubles only while the
+    document runs past it, and after a failed parse the next try starts where it failed (a
+    bracket inside the failed part cannot open a document that parses further); an
+    unterminated string means no key can follow; text nested past the parser's depth is left
+    to the text rules."""
     out: list[str] = []
     pos = 0
     start = _next_json_start(text, 0)
     while start >= 0:
-        try:
-            doc, end = _DECODER.raw_decode(text, start)
-        except json.JSONDecodeError as e:
-            if e.msg.startswith("Unterminated string"):
-                break
-            start = _next_json_start(text, max(start + 1, e.pos))
-            continue
-        except RecursionError:
+        parsed = _parse_at(text, start)
+        if parsed is None:
             break
-        if isinstance(doc, dict | list) and doc:
+        doc, end = parsed
+        if doc is not _FAILED and isinstance(doc, dict | list) and doc:
             scrubbed = _scrub_structure(doc, f"{path}<json>", found, depth)
             if scrubbed is not None:
                 out.append(text[pos:start])
@@ -443,6 +439,36 @@ def _scrub_json_in(text: str, path: str, found: list[Redaction], depth: int) -> 
         return text
     out.append(text[pos:])
     return "".join(out)
+
+
+_FAILED = object()
+_WINDOW = 256
+
+
+def _parse_at(text: str, start: int) -> tuple[Any, int] | None:
+    """The JSON document at ``start`` and where it ends, or (``_FAILED``, where the parse
+    failed); None when no document can start there or after (an unterminated string, or
+    nesting past the parser's depth).
+
+    The parser reads a window of the text, not the text: its error message counts the lines
+    before the failure, from the start of what it was given."""
+    size = _WINDOW
+    while True:
+        window = text[start : start + size]
+        cut = start + size < len(text)
+        try:
+            doc, end = _DECODER.raw_decode(window)
+        except json.JSONDecodeError as e:
+            unterminated = e.msg.startswith("Unterminated string")
+            if cut and (unterminated or e.pos >= len(window) - 1):
+                size *= 4  # the document runs past the window
+                continue
+            if unterminated:
+                return None
+            return _FAILED, start + max(1, e.pos)
+        except RecursionError:
+            return None
+        return doc, start + end
 
 
 def _scrub_escaped_json_in(text: str, path: str, found: list[Redaction], depth: int) -> str:
@@ -497,11 +523,14 @@ def _unescaped_quote(text: str, at: int) -> int:
     return len(text)
 
 
+#: Where a JSON document that could hold a key starts: an object's first key, an array of
+#: objects, arrays or strings (``["--password", "..."]``).
+_JSON_START = re.compile(r'\{\s*"|\[\s*[\[{"]')
+
+
 def _next_json_start(text: str, at: int) -> int:
-    brace, bracket = text.find("{", at), text.find("[", at)
-    if brace < 0 or bracket < 0:
-        return max(brace, bracket)
-    return min(brace, bracket)
+    m = _JSON_START.search(text, at)
+    return -1 if m is None else m.start()
 
 
 def _scrub_structure(doc: Any, path: str, found: list[Redaction], depth: int) -> str | None:

@@ -353,6 +353,9 @@ _PAIR = re.compile(
 _YAML_SECRET = re.compile(r"(?m)^[ \t-]*kind:[ \t]*[\"']?Secret[\"']?[ \t]*\r?$")
 _YAML_DATA = re.compile(r"^(?P<indent>[ \t-]*)(?:data|stringData|binaryData):[ \t]*(?P<rest>.*)$")
 _YAML_ENTRY = re.compile(r"^(?P<head>[ \t-]*[^:\s][^:]*:)(?P<value>[ \t]*\S.*)$")
+#: How far a value is read (a line, a quoted string): no credential comes near it, and the
+#: bound keeps a text of many rejected candidates (sentences after ``password:``) linear.
+VALUE_MAX = 4096
 _PART_STARTS = frozenset("\n\r{,;([&?|")
 #: Before a Go ``%+v`` field (``{User:app Password:x}``) or a map print's key.
 _FIELD_STARTS = frozenset(" \t{[(")
@@ -518,8 +521,8 @@ def _value_span(text: str, start: int, *, line: bool, structured: bool) -> tuple
             at += 1
         if at >= len(text) or text[at] not in "\"'":
             return None
-        close = text.find(text[at], at + 1)
-        close = len(text) if close < 0 else close
+        close = text.find(text[at], at + 1, at + VALUE_MAX)
+        close = min(len(text), at + VALUE_MAX) if close < 0 else close
         end = close
         while end > at + 1 and text[end - 1] == "\\":
             end -= 1
@@ -532,14 +535,14 @@ def _value_span(text: str, start: int, *, line: bool, structured: bool) -> tuple
         close = text.find("}", start)
         span = (start, len(text) if close < 0 else close + 1)
     elif line:
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end
+        end = text.find("\n", start, start + VALUE_MAX)
+        end = min(len(text), start + VALUE_MAX) if end < 0 else end
         while end > start and text[end - 1] in " \t\r":
             end -= 1
         span = (start, end)
     else:
-        end = start
-        while end < len(text) and text[end] not in _VALUE_ENDS:
+        end, stop = start, min(len(text), start + VALUE_MAX)
+        while end < stop and text[end] not in _VALUE_ENDS:
             end += 1
         span = (start, end)
     value = text[span[0] : span[1]]
@@ -551,8 +554,8 @@ def _value_span(text: str, start: int, *, line: bool, structured: bool) -> tuple
 
 
 def _closing_quote(text: str, start: int) -> int:
-    quote, i = text[start], start + 1
-    while i < len(text):
+    quote, i, stop = text[start], start + 1, min(len(text), start + VALUE_MAX)
+    while i < stop:
         c = text[i]
         if c == "\\":
             i += 2
@@ -560,7 +563,7 @@ def _closing_quote(text: str, start: int) -> int:
             return i
         else:
             i += 1
-    return len(text)
+    return min(i, len(text))
 
 
 def _credential_shaped_user(user: str) -> bool:
