@@ -402,7 +402,7 @@ def _scrub_string(text: str, path: str, found: list[Redaction], depth: int) -> s
             text = _scrub_escaped_json_in(text, path, found, depth)
         if "{" in text or "[" in text:
             text = _scrub_json_in(text, path, found, depth)
-    clean, rules = scrub_text(text, prefilter=False)
+    clean, rules = scrub_text(text)
     found.extend(Redaction(path, rule) for rule in rules)
     return clean
 

@@ -169,51 +169,89 @@ PROVIDER_TOKENS: tuple[tuple[str, str], ...] = (
 
 _STEMS = "|".join(KEY_STEMS)
 _SCHEMES = "bearer|token|apikey|api-key|ssws|splunk|geniekey|oauth|jwt|negotiate|ntlm"
+#: Each prefilter pattern's group: the steps of the full scan (below) that a match of it
+#: calls for. A step runs on a flagged text only when one of its groups matched there.
+_G_PK, _G_JW, _G_PT, _G_URL, _G_AUTH, _G_QS = "key", "jwt", "token", "url", "auth", "query"
+_G_YAML, _G_XMLE, _G_XMLA, _G_PAIRS, _G_NETRC, _G_ASSIGN = (
+    "yaml",
+    "xml",
+    "xmlattr",
+    "pairs",
+    "netrc",
+    "assign",
+)
+_G_ALL = frozenset(
+    {
+        _G_PK,
+        _G_JW,
+        _G_PT,
+        _G_URL,
+        _G_AUTH,
+        _G_QS,
+        _G_YAML,
+        _G_XMLE,
+        _G_XMLA,
+        _G_PAIRS,
+        _G_NETRC,
+        _G_ASSIGN,
+    }
+)
+PREFILTER_GROUPS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
+    (frozenset({_G_PK}), (
+        r"-{3} ?BEGIN", r"PuTTY-User-Key-File-", r"AGE-SECRET-KEY-1", r"LS0tLS1CRUdJTi",
+    )),
+    (frozenset({_G_JW}), (r"eyJ[A-Za-z0-9_-]{8}",)),
+    (frozenset({_G_PT}), (
+        r"AKIA|ASIA|ABIA|ACCA|A3T", r"gh[pousr]_|github_pat_|gl[a-z]{1,5}-|GR1348941",
+        r"xox[a-z]-|xapp-|hooks\.slack\.com/|/api/webhooks/",
+        r"[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.", r"[0-9]{8}:AA",
+        r"[sr]k_(?:live|test)_|whsec_|AIza|ya29\.|GOCSPX-|1//0|sk-|hf_|npm_|pypi-AgE|SG\.",
+        r"SK[0-9a-fA-F]{32}|key-[0-9a-f]{32}|-us[0-9]|sq0(?:atp|csp)-|EAA",
+        r"shp(?:at|ca|pa|ss)_|do[opr]_v1_|hv[sbr]\.|dapi[a-f0-9]|glsa_|glc_|NRAK-|lin_api_",
+        r"PMAK-|pul-|dp\.|\.atlasv1\.|dt0c01\.|ATATT3|AKCp|Q~|HRKU-|sntry[su]_|dckr_pat_|fo1_",
+        r"[a-z0-9]{6}\.[a-z0-9]{16}", r"webhook\.office\.com/|outlook\.office\.com/webhook",
+        r"LTAI|CLOJARS_|duffel_|EZ[AT]K|FLW(?:SEC|PUB)K|fio-u-|pat\.|ico-|sk\.eyJ|NRII-|NRJS-",
+        r"ops_eyJ|sha256~|access-(?:sandbox|development|production)-|pscale_|pnu_|rdme_",
+        r"rubygems_|tk-us-|xkeysib-|shippo_|tfp_|v1\.0-|API-|ntn_|secret_|gsk_|r8_|tskey-",
+        r"sbp_|nfp_|bkua_|pplx-|xai-|lsv2_|AQVN|YC[A-Za-z0-9_-]{38}|s-s4t2",
+    )),
+    # URL userinfo with a password, or a token as the user
+    (frozenset({_G_URL}), (r"://[^\s/?#@:\x00]*:[^\s/\x00]*@", r"://[^\s/?#@:\x00]{16,}@")),
+    # credentials that only a query string's parameter names (?code=, &key=)
+    (frozenset({_G_QS}), (r"(?i)[?&;](?:code|key|sig|signature|ticket|x-[a-z]+-signature)=",)),
+    # .netrc: machine host login user password secret
+    (frozenset({_G_NETRC}), (
+        r"(?i)(?:machine|default)[ \t][^\x00]*(?:password|passwd|account)[ \t]+\S",
+    )),
+    # XML elements: <password>
+    (frozenset({_G_XMLE}), (rf"(?i)<[\w.:-]*(?:{_STEMS})[\w.:-]*[ \t>]",)),
+    # name/value pairs in YAML, XML and Go prints, .NET's <add key="DbPassword" value="...">
+    (frozenset({_G_PAIRS, _G_XMLA, _G_XMLE}), (
+        rf"(?i)(?:name|key)[\\\"']*\s*[:=]\s*[\\\"']*[^\s\x00\"'\\]*(?:{_STEMS})",
+    )),
+    # a Kubernetes Secret in YAML
+    (frozenset({_G_YAML}), (r"kind[\\\"']*[ \t]*:[ \t]*[\\\"']*Secret",)),
+    # authorization schemes followed by something
+    (frozenset({_G_AUTH}), (
+        rf"(?i)(?:{_SCHEMES}|bot|basic)[ \t]+[A-Za-z0-9\-._~+/]", r"(?i)digest[ \t]",
+    )),
+    # a secret-named key followed by = or : (quoted or not), or a secret-named --flag
+    (frozenset({_G_ASSIGN, _G_QS}), (rf"(?i)(?:{_STEMS})[^\s\x00\"'=:]*[\"']?[ \t]*[=:]",)),
+    (frozenset({_G_ASSIGN}), (rf"(?i)--[^\s\x00]*(?:{_STEMS})",)),
+    # JSON text: a secret-named pair, a Kubernetes Secret (parsed as JSON first)
+    (frozenset({_G_PAIRS}), (rf"(?i)\"(?:name|key)\"\s*:\s*\"[^\"\x00]*(?:{_STEMS})",)),
+    (frozenset(), (r"\"kind\"\s*:\s*\"Secret\"",)),
+    # JSON text (its escapes, \\u0070assword, could hide a name): always parsed, as is a
+    # string holding such an escape anywhere (JSON inside a sentence)
+    (frozenset(), (r"(?:^|\x00)[{\[]", r"\\u[0-9A-Fa-f]{4}")),
+    # characters that folding drops (they could hide any of the above): scanned in full
+    (_G_ALL, (r"[\p{Cf}\x01-\x08\x0b\x0c\x0e-\x1f\x7f]",)),
+)  # fmt: skip
 #: What each shape must contain, for the prefilter (RE2 syntax: no look-around). Each entry
 #: is a superset of the full patterns below; a test runs both on the corpus and on generated
 #: text to hold them to that.
-PREFILTER_PATTERNS = (
-    # private keys
-    r"-{3} ?BEGIN", r"PuTTY-User-Key-File-", r"AGE-SECRET-KEY-1", r"LS0tLS1CRUdJTi",
-    # JWT
-    r"eyJ[A-Za-z0-9_-]{8}",
-    # provider tokens
-    r"AKIA|ASIA|ABIA|ACCA|A3T", r"gh[pousr]_|github_pat_|gl[a-z]{1,5}-|GR1348941",
-    r"xox[a-z]-|xapp-|hooks\.slack\.com/|/api/webhooks/",
-    r"[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.", r"[0-9]{8}:AA",
-    r"[sr]k_(?:live|test)_|whsec_|AIza|ya29\.|GOCSPX-|1//0|sk-|hf_|npm_|pypi-AgE|SG\.",
-    r"SK[0-9a-fA-F]{32}|key-[0-9a-f]{32}|-us[0-9]|sq0(?:atp|csp)-|EAA",
-    r"shp(?:at|ca|pa|ss)_|do[opr]_v1_|hv[sbr]\.|dapi[a-f0-9]|glsa_|glc_|NRAK-|lin_api_",
-    r"PMAK-|pul-|dp\.|\.atlasv1\.|dt0c01\.|ATATT3|AKCp|Q~|HRKU-|sntry[su]_|dckr_pat_|fo1_",
-    r"[a-z0-9]{6}\.[a-z0-9]{16}", r"webhook\.office\.com/|outlook\.office\.com/webhook",
-    r"LTAI|CLOJARS_|duffel_|EZ[AT]K|FLW(?:SEC|PUB)K|fio-u-|pat\.|ico-|sk\.eyJ|NRII-|NRJS-",
-    r"ops_eyJ|sha256~|access-(?:sandbox|development|production)-|pscale_|pnu_|rdme_",
-    r"rubygems_|tk-us-|xkeysib-|shippo_|tfp_|v1\.0-|API-|ntn_|secret_|gsk_|r8_|tskey-",
-    r"sbp_|nfp_|bkua_|pplx-|xai-|lsv2_|AQVN|YC[A-Za-z0-9_-]{38}|s-s4t2",
-    # URL userinfo with a password, or a token as the user
-    r"://[^\s/?#@:\x00]*:[^\s/\x00]*@", r"://[^\s/?#@:\x00]{16,}@",
-    # credentials that only a query string's parameter names (?code=, &key=)
-    r"(?i)[?&;](?:code|key|sig|signature|ticket|x-[a-z]+-signature)=",
-    # .netrc: machine host login user password secret
-    r"(?i)(?:machine|default)[ \t][^\x00]*(?:password|passwd|account)[ \t]+\S",
-    # XML elements and .NET settings: <password>, <add key="DbPassword" value="...">
-    rf"(?i)<[\w.:-]*(?:{_STEMS})[\w.:-]*[ \t>]",
-    # name/value pairs in YAML, XML and Go prints; a Kubernetes Secret in YAML or escaped JSON
-    rf"(?i)(?:name|key)[\\\"']*\s*[:=]\s*[\\\"']*[^\s\x00\"'\\]*(?:{_STEMS})",
-    r"kind[\\\"']*[ \t]*:[ \t]*[\\\"']*Secret",
-    # authorization schemes followed by something
-    rf"(?i)(?:{_SCHEMES}|bot|basic)[ \t]+[A-Za-z0-9\-._~+/]", r"(?i)digest[ \t]",
-    # a secret-named key followed by = or : (quoted or not), or a secret-named --flag
-    rf"(?i)(?:{_STEMS})[^\s\x00\"'=:]*[\"']?[ \t]*[=:]",
-    rf"(?i)--[^\s\x00]*(?:{_STEMS})",
-    # JSON text: a secret-named pair, a Kubernetes Secret
-    rf"(?i)\"(?:name|key)\"\s*:\s*\"[^\"\x00]*(?:{_STEMS})", r"\"kind\"\s*:\s*\"Secret\"",
-    # JSON text (its escapes, \\u0070assword, could hide a name): always parsed, as is a
-    # string holding such an escape anywhere (JSON inside a sentence)
-    r"(?:^|\x00)[{\[]", r"\\u[0-9A-Fa-f]{4}",
-    # characters that folding drops (they could hide any of the above): scanned in full
-    r"[\p{Cf}\x01-\x08\x0b\x0c\x0e-\x1f\x7f]",
-)  # fmt: skip
+PREFILTER_PATTERNS = tuple(p for _, patterns in PREFILTER_GROUPS for p in patterns)
+_PATTERN_STEPS = tuple(steps for steps, patterns in PREFILTER_GROUPS for _ in patterns)
 
 
 def _compile_prefilter() -> re2.Set:
@@ -262,23 +300,40 @@ def scrub_text(text: str, *, prefilter: bool = True) -> tuple[str, tuple[str, ..
     ``TEXT_RULES`` order; empty when ``text`` comes back unchanged).
 
     Text that holds a credential only once folded (NFKC, invisible characters dropped) is
-    returned folded. ``prefilter=False`` searches every shape even when the prefilter flags
-    nothing (the tests use it to hold the prefilter to being a superset).
+    returned folded. With the prefilter, only the steps whose prefilter groups match run;
+    ``prefilter=False`` runs every step on every text (the tests use it to hold the
+    prefilter to being a superset).
     """
-    if prefilter and not might_hold_secret(text):
-        return text, ()
-    if not (text.isascii() and text.isprintable()):
-        folded = fold(text)
+    folded = fold(text)
+    if folded != text or not text.isascii():
+        if prefilter and not might_hold_secret(text):
+            return text, ()
         if folded != text:
-            out, rules = _scrub(folded)
+            out, rules = _scrub(folded, _G_ALL)
             if rules:
                 return out, rules
-    return _scrub(text)
+        return _scrub(text, _G_ALL)
+    if not prefilter:
+        return _scrub(text, _G_ALL)
+    groups = _groups(text)  # the prefilter, and which steps it calls for
+    return _scrub(text, groups) if groups else (text, ())
 
 
-def _scrub(text: str) -> tuple[str, tuple[str, ...]]:
+def _groups(text: str) -> frozenset[str]:
+    """The steps an ASCII text calls for: the groups of the prefilter patterns it matches."""
+    hits: list[int] | None = _PREFILTER.Match(text.encode())
+    if not hits:
+        return frozenset()
+    if len(hits) == 1:
+        return _PATTERN_STEPS[hits[0]]
+    return frozenset[str]().union(*(_PATTERN_STEPS[i] for i in hits))
+
+
+def _scrub(text: str, groups: frozenset[str]) -> tuple[str, tuple[str, ...]]:
     rules: list[str] = []
-    for rule, step in _STEPS:
+    for rule, group, step in _STEPS:
+        if group not in groups:
+            continue
         after = step(text)
         if after != text:
             if rule not in rules:
@@ -639,7 +694,7 @@ def _pairs(text: str) -> str:
         span = _value_span(text, m.end(), line=line, structured=True)
         if span is None:
             continue
-        if line and not text[span[0] - 1 : span[0]] in ('"', "'"):
+        if line and text[span[0] - 1 : span[0]] not in ('"', "'"):
             end = span[0]  # a YAML or Go value ends at the first blank or closing bracket
             while end < span[1] and text[end] not in _VALUE_ENDS:
                 end += 1
@@ -692,21 +747,26 @@ def _yaml_secret(text: str) -> str:
     return "\n".join(lines)
 
 
-_STEPS: tuple[tuple[str, Callable[[str], str]], ...] = (
-    (PRIVATE_KEY, _private_keys),
-    (JWT, lambda text: _JWT.sub(REDACTED, text)),
-    (PROVIDER_TOKEN, lambda text: _PROVIDER.sub(REDACTED, text)),
-    (URL_PASSWORD, _replace_group(_URL_PASSWORD, "pw", lambda _: False)),
-    (URL_PASSWORD, _replace_group(_URL_USER, "user", lambda u: not _credential_shaped_user(u))),
-    (ASSIGNMENT, _query_values),
-    (AUTHORIZATION, _replace_group(_BEARER, "cred", _not_credential_shaped)),
-    (AUTHORIZATION, _replace_group(_BOT, "cred", _not_bot_credential)),
-    (AUTHORIZATION, _replace_group(_BASIC, "cred", _not_basic_credentials)),
-    (AUTHORIZATION, _replace_group(_DIGEST, "cred", lambda _: False)),
-    (KUBERNETES_SECRET, _yaml_secret),
-    (NAME_VALUE_PAIR, _xml_elements),
-    (NAME_VALUE_PAIR, _xml_attribute_pairs),
-    (NAME_VALUE_PAIR, _pairs),
-    (ASSIGNMENT, _netrc),
-    (ASSIGNMENT, _assignments),
+#: The full scan: (rule reported, the prefilter group that calls for it, the step), in order.
+_STEPS: tuple[tuple[str, str, Callable[[str], str]], ...] = (
+    (PRIVATE_KEY, _G_PK, _private_keys),
+    (JWT, _G_JW, lambda text: _JWT.sub(REDACTED, text)),
+    (PROVIDER_TOKEN, _G_PT, lambda text: _PROVIDER.sub(REDACTED, text)),
+    (URL_PASSWORD, _G_URL, _replace_group(_URL_PASSWORD, "pw", lambda _: False)),
+    (
+        URL_PASSWORD,
+        _G_URL,
+        _replace_group(_URL_USER, "user", lambda u: not _credential_shaped_user(u)),
+    ),
+    (ASSIGNMENT, _G_QS, _query_values),
+    (AUTHORIZATION, _G_AUTH, _replace_group(_BEARER, "cred", _not_credential_shaped)),
+    (AUTHORIZATION, _G_AUTH, _replace_group(_BOT, "cred", _not_bot_credential)),
+    (AUTHORIZATION, _G_AUTH, _replace_group(_BASIC, "cred", _not_basic_credentials)),
+    (AUTHORIZATION, _G_AUTH, _replace_group(_DIGEST, "cred", lambda _: False)),
+    (KUBERNETES_SECRET, _G_YAML, _yaml_secret),
+    (NAME_VALUE_PAIR, _G_XMLE, _xml_elements),
+    (NAME_VALUE_PAIR, _G_XMLA, _xml_attribute_pairs),
+    (NAME_VALUE_PAIR, _G_PAIRS, _pairs),
+    (ASSIGNMENT, _G_NETRC, _netrc),
+    (ASSIGNMENT, _G_ASSIGN, _assignments),
 )
