@@ -524,8 +524,9 @@ def _unescaped_quote(text: str, at: int) -> int:
 
 
 #: Where a JSON document that could hold a key starts: an object's first key, an array of
-#: objects, arrays or strings (``["--password", "..."]``).
-_JSON_START = re.compile(r'\{\s*"|\[\s*[\[{"]')
+#: such objects or of strings (``["--password", "..."]``; an array of arrays is read from
+#: the inner array that holds them).
+_JSON_START = re.compile(r'\{\s*"|\[\s*(?:\{\s*)?"')
 
 
 def _next_json_start(text: str, at: int) -> int:

@@ -366,7 +366,8 @@ _BEARER = re.compile(rf"(?<![\w-])(?i:{_SCHEMES})[ \t]+(?P<cred>[A-Za-z0-9\-._~+
 #: ``Bot`` followed by a bot's own name (``Bot deploybot42``) is prose: its credential is longer.
 _BOT = re.compile(r"(?<![\w-])(?i:bot)[ \t]+(?P<cred>[A-Za-z0-9\-._~+/]++=*)")
 _BASIC = re.compile(r"(?<![\w-])(?i:basic)[ \t]+(?P<cred>[A-Za-z0-9+/]++={0,2})(?![\w+/=-])")
-_DIGEST = re.compile(r"(?<![\w-])(?i:digest)[ \t]+(?P<cred>[^\n]{0,2048}?response=[^\n]*)")
+_DIGEST = re.compile(r"(?<![\w-])(?i:digest)[ \t]+")
+_DIGEST_REACH = 2048  # how far after "Digest" its response= parameter is looked for
 _ASSIGNMENT = re.compile(
     r"(?<![\w.-])(?:--(?P<flag>[A-Za-z][\w.-]{0,63})(?:[ \t]+|=)"
     r"|(?P<key>[A-Za-z_][\w.-]{0,63})(?P<q>\\{0,3}[\"'])?"
@@ -461,6 +462,34 @@ def _replace_group(
     return lambda text: pattern.sub(one, text)
 
 
+def _digests(text: str) -> str:
+    """``Digest`` parameters carrying a ``response=``, to the end of their line. One search
+    for the next ``response=`` serves every ``Digest`` before it, so the scan is linear."""
+    if "response=" not in text:
+        return text
+    out: list[str] = []
+    pos, response = 0, -1
+    for m in _DIGEST.finditer(text):
+        start = m.end()
+        if start < pos or text.startswith(REDACTED, start):
+            continue
+        if response < start:
+            response = text.find("response=", start)
+            if response < 0:
+                break
+        if response - start > _DIGEST_REACH or text.find("\n", start, response) >= 0:
+            continue
+        end = text.find("\n", response)
+        end = len(text) if end < 0 else end
+        out.append(text[pos:start])
+        out.append(REDACTED)
+        pos = end
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def _not_credential_shaped(word: str) -> bool:
     """A credential after Bearer/Token/...: 16+ characters, or 8+ mixing letters and digits."""
     if len(word) >= 16:
@@ -543,7 +572,7 @@ def _assigned_value(text: str, m: re.Match[str]) -> tuple[int, int] | None:
     value = text[span[0] : span[1]]
     if value.isdigit() and len(value) <= 9 and counts_secrets(key):
         return None  # tokens: 1200 is a count
-    if _is_prose(value):
+    if _is_prose(value[:256]):
         return None
     return span
 
@@ -762,7 +791,7 @@ _STEPS: tuple[tuple[str, str, Callable[[str], str]], ...] = (
     (AUTHORIZATION, _G_AUTH, _replace_group(_BEARER, "cred", _not_credential_shaped)),
     (AUTHORIZATION, _G_AUTH, _replace_group(_BOT, "cred", _not_bot_credential)),
     (AUTHORIZATION, _G_AUTH, _replace_group(_BASIC, "cred", _not_basic_credentials)),
-    (AUTHORIZATION, _G_AUTH, _replace_group(_DIGEST, "cred", lambda _: False)),
+    (AUTHORIZATION, _G_AUTH, _digests),
     (KUBERNETES_SECRET, _G_YAML, _yaml_secret),
     (NAME_VALUE_PAIR, _G_XMLE, _xml_elements),
     (NAME_VALUE_PAIR, _G_XMLA, _xml_attribute_pairs),
