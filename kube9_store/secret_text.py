@@ -559,6 +559,8 @@ def _assigned_value(text: str, m: re.Match[str]) -> tuple[int, int] | None:
         span = _value_span(text, m.end(), line=False, structured=True)
     elif _starts_a_part(text, m.start()):
         span = _value_span(text, m.end(), line=True, structured=True)
+        if span is not None and _part_char(text, m.start()) in "{,([":
+            span = _in_flow(text, span)  # {user: app, password: x} ends at , or }
     elif sep == ":" and m.start() > 0 and text[m.start() - 1] in _FIELD_STARTS:
         if not key.isidentifier():
             return None  # an image reference (token-service:1.2), not a Go field
@@ -584,6 +586,27 @@ def _is_prose(value: str) -> bool:
     if len(words) < 3:
         return False
     return sum(w.strip(".,:;!?()").casefold() in _PROSE_WORDS for w in words) >= 2
+
+
+def _part_char(text: str, at: int) -> str:
+    """The character that opens the part ``at`` begins (blanks skipped), or "" at the start."""
+    i = at - 1
+    while i >= 0 and text[i] in " \t":
+        i -= 1
+    return text[i] if i >= 0 else ""
+
+
+def _in_flow(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """A value inside a flow mapping or a list (``{user: app, password: x}``) ends at the
+    first ``,`` or closing bracket of its line, unless it is quoted."""
+    if text[span[0] - 1 : span[0]] in ('"', "'"):
+        return span
+    end = span[0]
+    while end < span[1] and text[end] not in ",}])":
+        end += 1
+    while end > span[0] and text[end - 1] in " \t":
+        end -= 1
+    return span[0], end
 
 
 def _starts_a_part(text: str, at: int) -> bool:

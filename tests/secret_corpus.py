@@ -730,6 +730,8 @@ def _tooling_shapes() -> list[Shape]:
     add("yaml secret kind last", "data:\n  creds: {S}\nkind: Secret\n", b64(fake(ALNUM, 24)))
     add("yaml secret flow data", "kind: Secret\ndata: {cfg: {S}}\n", b64(fake(ALNUM, 26)))
     add("helm values", "auth:\n  enabled: true\n  rootPassword: {S}\n", password(), "enabled: true")
+    add("yaml flow mapping", "cfg {user: app, password: {S}} applied", password(), "} applied")
+    add("yaml flow list", "[token: {S}, replicas: 3]", fake(ALNUM, 30), "replicas: 3")
     # .netrc
     add(
         "netrc one line",
