@@ -306,7 +306,7 @@ def _walk(
             if flags & _SECRET_NAME:
                 if isinstance(child, dict | list) and _is_reference(child):
                     stack.append((child, f"{path}.{name}"))  # volumes[].secret, imagePullSecrets
-                elif child.__class__ in (int, float) and counts_secrets(key):
+                elif _is_count(child) and counts_secrets(key):
                     continue  # tokens: 1200 is a count
                 elif child is not None and not isinstance(child, bool) and child != REDACTED:
                     node[key] = REDACTED
@@ -319,6 +319,13 @@ def _walk(
                 stack.append((child, f"{path}.{name}"))
         if renamed:
             _rename(node, dict(renamed))
+
+
+def _is_count(value: Any) -> bool:
+    """A number, or a short text of digits: what a plural secret name (``tokens``) counts."""
+    if value.__class__ in (int, float):
+        return True
+    return value.__class__ is str and value.isdigit() and len(value) <= 9
 
 
 def _is_secret_flag(arg: str) -> bool:

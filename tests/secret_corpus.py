@@ -1279,6 +1279,7 @@ ORDINARY_STRUCTURES: list[dict[str, Any]] = [
     {"service": {"sessionAffinity": "ClientIP", "sessionAffinityConfig": {"timeout": 10800}}},
     {"bot": {"name": "deploybot42", "title": "Bot deploybot42"}},
     {"secrets": 3, "tokens": 10},
+    {"usage": {"total_tokens": "1200", "cached_tokens": 0.0}},
 ]
 
 
