@@ -236,7 +236,7 @@ PREFILTER_GROUPS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
         rf"(?i)(?:{_SCHEMES}|bot|basic)[ \t]+[A-Za-z0-9\-._~+/]", r"(?i)digest[ \t]",
     )),
     # a secret-named key followed by = or : (quoted or not), or a secret-named --flag
-    (frozenset({_G_ASSIGN, _G_QS}), (rf"(?i)(?:{_STEMS})[^\s\x00\"'=:]*[\"']?[ \t]*[=:]",)),
+    (frozenset({_G_ASSIGN, _G_QS}), (rf"(?i)(?:{_STEMS})[^\s\x00\"'=:]*[\"']?\]?[ \t]*[=:]",)),
     (frozenset({_G_ASSIGN}), (rf"(?i)--[^\s\x00]*(?:{_STEMS})",)),
     # JSON text: a secret-named pair, a Kubernetes Secret (parsed as JSON first)
     (frozenset({_G_PAIRS}), (rf"(?i)\"(?:name|key)\"\s*:\s*\"[^\"\x00]*(?:{_STEMS})",)),
@@ -370,7 +370,7 @@ _DIGEST = re.compile(r"(?<![\w-])(?i:digest)[ \t]+")
 _DIGEST_REACH = 2048  # how far after "Digest" its response= parameter is looked for
 _ASSIGNMENT = re.compile(
     r"(?<![\w.-])(?:--(?P<flag>[A-Za-z][\w.-]{0,63})(?:[ \t]+|=)"
-    r"|(?P<key>[A-Za-z_][\w.-]{0,63})(?P<q>\\{0,3}[\"'])?"
+    r"|(?P<key>[A-Za-z_][\w.-]{0,63})(?P<q>\\{0,3}[\"']\]?)?"
     r"(?P<sep>[ \t]*=>[ \t]*|[ \t]*:?=(?!=)[ \t]*|[ \t]*:(?!//)[ \t]*))"
 )
 #: A token as a URL's user (``https://TOKEN@github.com/``): kept unless credential-shaped.
@@ -390,8 +390,8 @@ _NETRC_CONTEXT = re.compile(r"(?i)(?<![\w-])(?:machine|default)[ \t]+\S")
 _NETRC = re.compile(r"(?i)(?<![\w-])(?:password|passwd|account)[ \t]+(?P<pw>[^\s]{1,1024})")
 #: An XML element of a secret name: ``<password>...</password>`` (namespaces allowed).
 _XML = re.compile(
-    r"<(?P<tag>[A-Za-z_][\w.:-]{0,63})(?P<attrs>[ \t\r\n][^<>]{0,1024})?>(?P<value>[^<]{1,4096})"
-    r"</(?P=tag)[ \t]*>"
+    r"<(?P<tag>[A-Za-z_][\w.:-]{0,63})(?P<attrs>[ \t\r\n][^<>]{0,1024})?>"
+    r"(?P<value>[^<]{1,4096}|<!\[CDATA\[[^\]]{0,4096}\]\]>)</(?P=tag)[ \t]*>"
 )
 _XML_TAG = re.compile(r"<[A-Za-z_][\w.:-]{0,63}[ \t\r\n][^<>]{0,2048}>")
 _XML_VALUE = re.compile(
@@ -551,20 +551,18 @@ def _assigned_value(text: str, m: re.Match[str]) -> tuple[int, int] | None:
         if sep[0] in " \t" and not text.startswith(('"', "'", "\\"), m.end()):
             return None  # volume "db-credentials" : secret ... is kubelet's prose
         span = _value_span(text, m.end(), line=False, structured=True)
-    elif (
-        sep == ":"
-        and key.isidentifier()
-        and (m.start() == 0 or text[m.start() - 1] in _FIELD_STARTS)
-    ):  # {User:a Password:b}, map[password:b user:a]: a Go print's field, to the next blank
-        span = _value_span(text, m.end(), line=False, structured=True)
+    elif sep == ":" and (m.start() == 0 or text[m.start() - 1] in _FIELD_STARTS):
+        if text.startswith("[", m.end()):  # Go's http.Header: map[X-Api-Key:[value]]
+            close = text.find("]", m.end(), m.end() + VALUE_MAX)
+            span = None if close < 0 else (m.end() + 1, close)
+        elif key.isidentifier():  # {User:a Password:b}, map[password:b]: to the next blank
+            span = _value_span(text, m.end(), line=False, structured=True)
+        else:
+            return None  # an image reference (token-service:1.2), not a Go field
     elif _starts_a_part(text, m.start()):
         span = _value_span(text, m.end(), line=True, structured=True)
         if span is not None and _part_char(text, m.start()) in "{,([":
             span = _in_flow(text, span)  # {user: app, password: x} ends at , or }
-    elif sep == ":" and m.start() > 0 and text[m.start() - 1] in _FIELD_STARTS:
-        if not key.isidentifier():
-            return None  # an image reference (token-service:1.2), not a Go field
-        span = _value_span(text, m.end(), line=False, structured=True)  # {User:a Password:b}
     elif "-" in key and sep == ": ":
         span = _value_span(text, m.end(), line=False, structured=True)  # a header, mid-text
     else:

@@ -651,6 +651,22 @@ def _tooling_shapes() -> list[Shape]:
         password(),
         '<entry key="jdbc.password">',
     )
+    add("xml cdata", "<password><![CDATA[{S}]]></password>", password())
+    add("spring property", '<property name="password" value="{S}"/>', password())
+    add(
+        "phpunit env",
+        '<env name="DB_PASSWORD" value="{S}" force="true"/>',
+        password(),
+        'force="true"',
+    )
+    add("php config index", "$config['db_password'] = '{S}';", password(), "$config")
+    add("python environ", 'os.environ["API_TOKEN"] = "{S}"', fake(ALNUM, 30), "os.environ")
+    add(
+        "go http header",
+        "headers: map[Content-Type:[application/json] X-Api-Key:[{S}]]",
+        fake(HEX, 32),
+        "Content-Type:[application/json]",
+    )
     add("xml passphrase", "<keystore><passphrase>{S}</passphrase></keystore>", password())
     # Ruby and PHP hashes
     add("ruby hash", '{"password"=>"{S}", "user"=>"app"}', password(), '"user"=>"app"')
