@@ -14,8 +14,9 @@ every depth (keys and values), before any truncation. Four rules:
 3. ``kubernetes_secret``: in an object of ``kind: Secret``, every value of ``data``,
    ``stringData`` and ``binaryData`` is replaced (the keys stay).
 4. Credentials inside any text, replaced in place (:mod:`kube9_store.secret_text`). JSON
-   text in a string (an annotation holding a manifest, a message quoting one) is parsed and
-   scrubbed by all four rules, then stored as compact JSON text again.
+   text anywhere in a string (an annotation holding a manifest, a message quoting one,
+   kubectl's patch escaped inside a message) is parsed and scrubbed by all four rules, then
+   stored as compact JSON text again (escaped again when it was).
 
 Each replaced value is a :class:`Redaction` (its path and rule, never the value). The store
 reports the redactions of each call once, after it stored them: one warning on the

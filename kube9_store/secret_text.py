@@ -10,19 +10,34 @@ Shapes, each a rule name reported on redaction:
 - ``jwt``: JSON Web Tokens (and JWE), by their base64url ``{"`` header.
 - ``provider_token``: the published formats in ``PROVIDER_TOKENS`` (cloud, source hosting,
   chat, payment, observability) and Kubernetes bootstrap tokens.
-- ``url_password``: the password of a URL's userinfo (``postgres://user:PASSWORD@host``).
+- ``url_password``: the password of a URL's userinfo (``postgres://user:PASSWORD@host``), or
+  a token as its user (``https://TOKEN@github.com/``: 20+ characters mixing letters and
+  digits, or 32+).
 - ``authorization``: what follows an authorization scheme, in any case: ``Bearer``, ``Token``,
-  ``Bot``, ``ApiKey`` ... when a credential-shaped word follows (16+ characters, or 8+ mixing
-  letters and digits), ``Basic`` when valid base64 of ``user:password`` follows, ``Digest``
-  parameters carrying a ``response``.
+  ``ApiKey`` ... when a credential-shaped word follows (16+ characters, or 8+ mixing letters
+  and digits; 24+ mixing them after ``Bot``, which a bot's own name follows too), ``Basic``
+  when valid base64 of ``user:password`` follows, ``Digest`` parameters carrying a
+  ``response``.
+- ``kubernetes_secret``: the data of a YAML ``kind: Secret`` in a text.
+- ``name_value_pair``: XML elements of a secret name (``<password>...</password>``, CDATA
+  too) or whose ``key``/``name`` attribute names one, a tag's ``value`` attribute beside
+  such an attribute (``<add key="DbPassword" value="..."/>``), and a ``name``/``key`` then
+  ``value`` pair in YAML, Go prints and ``name=... value=...`` text.
 - ``assignment``: the value of a secret-named key written into text: ``password=...``,
-  ``Pwd={...};``, ``?token=...&``, ``"apiKey": "..."``, ``--password ...``, and a line
-  (or a ``{ , ; ( [ & ? |``-separated part) that begins ``password: ...`` or
-  ``Authorization: ...``, to the end of that line.
+  ``Pwd={...};``, ``"apiKey": "..."`` (blanks before the colon too), ``--password ...``,
+  ``"password"=>"..."``, ``password := "..."``, ``$config['password'] = ...``, a Go field
+  (``{User:app Password:...}``, ``map[X-Api-Key:[...]]``), a hyphenated header name anywhere
+  (``Ocp-Apim-Subscription-Key: ...``), a line (or a ``{ , ; ( [ & ? |``-separated part)
+  that begins ``password: ...`` or ``Authorization: ...``, to the end of that line (of a
+  flow mapping's entry, to its ``,`` or ``}``) unless a sentence follows; query parameters
+  (``?token=``, and ``code``, ``key``, ``sig`` ... in ``QUERY_SECRETS``); ``.netrc``
+  passwords. A number under a plural name (``tokens: 1200``) is a count, and kept.
 
 Scanning is two-staged, for speed: a prefilter (RE2, one linear pass over all the strings of
-an event) looks for what every shape above must contain; only the strings it flags are scanned
-in full with the patterns here.
+an event) looks for what every shape above must contain; only the strings it flags are scanned,
+and only with the steps its matching patterns call for (``PREFILTER_GROUPS``). Every pattern
+is bounded, and every step reads each character a bounded number of times: the scan of
+hostile text is linear.
 """
 
 from __future__ import annotations
