@@ -36,6 +36,7 @@ from kube9_store.config import DbLocation, Synchronous
 from kube9_store.errors import Kube9StoreError, ValidationError
 from kube9_store.event import Event
 from kube9_store.filters import Page
+from kube9_store.mappings import NewEventDict
 from kube9_store.models import EventFilter, NewEvent
 from kube9_store.results import (
     BackupResult,
@@ -281,14 +282,14 @@ class AsyncEventStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    async def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
+    async def record(self, event: NewEvent | NewEventDict) -> Event:
         """Validate, redact and store one event (see :meth:`EventStore.record`)."""
         return await self._write("record event", self.store.record, event)
 
     @overload
     async def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: Literal[True] = True,
@@ -297,7 +298,7 @@ class AsyncEventStore:
     @overload
     async def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: Literal[False],
@@ -305,7 +306,7 @@ class AsyncEventStore:
 
     async def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: bool = True,

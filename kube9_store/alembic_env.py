@@ -15,12 +15,12 @@ import logging.config
 import os
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select, text
 from sqlalchemy.engine import URL
 
 from kube9_store.backends import backend_for
 from kube9_store.config import ENV_DB_PATH, ENV_DB_URL, resolve_url, to_url
-from kube9_store.schema import LEGACY_REVISIONS, metadata, schema_version
+from kube9_store.schema import LEGACY_REVISIONS, is_legacy_revision, metadata, schema_version
 from kube9_store.timestamps import format_timestamp, utcnow
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ def sync_stamped_versions(
 def rename_legacy_revision(conn: Connection) -> str | None:
     """Give a database stamped with an id from before the revisions were a labelled branch its
     new id (``0004`` becomes ``kube9_store_0004``). Only a database whose ``alembic_version``
-    holds that one row is renamed: with several rows, a short id is an application's. Inside
+    holds that one row, with ``schema_version`` at the same version, is renamed: otherwise a
+    short id is an application's. Inside
     the caller's transaction when there is one, else committed on its own. Returns the new
     id, or None when there was nothing to rename."""
     if conn.in_transaction():
@@ -81,7 +82,12 @@ def _rename_legacy(conn: Connection) -> str | None:
     if not inspect(conn).has_table("alembic_version"):
         return None
     rows = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
-    new = LEGACY_REVISIONS.get(rows[0]) if len(rows) == 1 else None
+    if len(rows) != 1 or rows[0] not in LEGACY_REVISIONS:
+        return None
+    version = None
+    if inspect(conn).has_table(schema_version.name):
+        version = conn.execute(select(func.max(schema_version.c.version))).scalar()
+    new = LEGACY_REVISIONS[rows[0]] if is_legacy_revision(rows[0], version) else None
     if new is not None:
         conn.execute(
             text("UPDATE alembic_version SET version_num = :new WHERE version_num = :old"),

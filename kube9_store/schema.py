@@ -166,6 +166,13 @@ REVISION_PREFIX = BRANCH + "_"
 LEGACY_REVISIONS: dict[str, str] = {f"{n:04d}": f"{REVISION_PREFIX}{n:04d}" for n in range(1, 5)}
 
 
+def is_legacy_revision(revision: str, version: int | None) -> bool:
+    """Whether the only row of ``alembic_version``, with ``schema_version`` at ``version``, is
+    kube9_store's from before the branch (an application's own ``0001`` is not: its database
+    has no kube9_store schema version to match)."""
+    return revision in LEGACY_REVISIONS and version == int(revision)
+
+
 def is_own_revision(revision: str) -> bool:
     """Whether an ``alembic_version`` row belongs to kube9_store's branch (an id from before
     the branch is told by being the table's only row)."""

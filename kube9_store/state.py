@@ -12,6 +12,7 @@ from kube9_store.schema import (
     HEAD_REVISION,
     HEAD_VERSION,
     LEGACY_REVISIONS,
+    is_legacy_revision,
     is_own_revision,
     metadata,
     schema_version,
@@ -80,11 +81,11 @@ def read_state(conn: Connection) -> SchemaState:
             revision = rows[0]  # a database of one chain: an id from before the branch, or not ours
         else:
             others = tuple(sorted(rows))
-        if revision in LEGACY_REVISIONS:
-            legacy, revision = revision, LEGACY_REVISIONS[revision]
     version: int | None = None
     if "schema_version" in tables:
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
+    if revision is not None and is_legacy_revision(revision, version):
+        legacy, revision = revision, LEGACY_REVISIONS[revision]
     return SchemaState(
         revision=revision,
         version=version,

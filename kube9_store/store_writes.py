@@ -17,6 +17,7 @@ from kube9_store.event import Event
 from kube9_store.filters import shape_and_values, statement_for
 from kube9_store.ids import event_id_at
 from kube9_store.instrumentation import instrumented
+from kube9_store.mappings import NewEventDict
 from kube9_store.models import EventFilter, NewEvent, check_batch, check_event
 from kube9_store.redaction import report as report_redactions
 from kube9_store.rows import (
@@ -51,7 +52,7 @@ class StoreWrites(StoreCore):
 
     # -- writing -----------------------------------------------------------------------------
 
-    def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
+    def record(self, event: NewEvent | NewEventDict) -> Event:
         """Validate, redact and store one event in its own transaction; return it as stored."""
         started = perf_counter()  # instrumented as @instrumented would, with one metrics call
         try:
@@ -86,7 +87,7 @@ class StoreWrites(StoreCore):
     @overload
     def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: Literal[True] = True,
@@ -95,7 +96,7 @@ class StoreWrites(StoreCore):
     @overload
     def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: Literal[False],
@@ -103,7 +104,7 @@ class StoreWrites(StoreCore):
 
     def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: bool = True,
@@ -121,7 +122,7 @@ class StoreWrites(StoreCore):
     @instrumented("insert")
     def _record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         skip_existing: bool,
         return_events: bool,
     ) -> list[Event] | list[str]:
