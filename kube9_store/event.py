@@ -112,7 +112,7 @@ class Event:
         """As a field of a pydantic model: an Event, or a mapping of its fields (validated);
         dumped as :meth:`to_dict`."""
         from_fields = core_schema.no_info_after_validator_function(
-            _event_of_fields, handler.generate_schema(EventFields)
+            _event_of_fields, handler.generate_schema(_EVENT_SCHEMA)
         )
         return core_schema.json_or_python_schema(
             json_schema=from_fields,
@@ -223,6 +223,12 @@ class Event:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Event.from_row, (self._row,))
+
+
+#: :class:`EventFields` under the name ``Event``: what OpenAPI and JSON Schema call an Event.
+_EVENT_SCHEMA: type[EventFields] = type(
+    "Event", (EventFields,), {"__module__": __name__, "__doc__": "A stored event."}
+)
 
 
 def _row_of(fields: EventFields) -> tuple[Any, ...]:
