@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     Column,
     ColumnElement,
-    Connection,
     Index,
     Integer,
     MetaData,
@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
+from sqlalchemy.schema import CreateIndex
 
 metadata = MetaData()
 
@@ -131,19 +132,16 @@ _lite_events.append_constraint(
 )
 
 
-@event.listens_for(events, "after_create")
-def _backend_indexes(target: Table, connection: Connection, **_kw: Any) -> None:
-    """``create_all``: SQLite's indexes on SQLite, the partial index on PostgreSQL."""
-    if connection.dialect.name == "sqlite":
-        for index in _lite_events.indexes:
-            index.create(connection)
-    elif connection.dialect.name == "postgresql":
-        connection.execute(
-            text(
-                "CREATE INDEX idx_events_acknowledged ON events (created_at, id) "
-                f"WHERE {ACKNOWLEDGED_ONLY}"
-            )
-        )
+# ``create_all``: SQLite's indexes on SQLite, the partial index on PostgreSQL.
+for _index in sorted(_lite_events.indexes, key=lambda i: str(i.name)):
+    event.listen(events, "after_create", CreateIndex(_index).execute_if(dialect="sqlite"))
+event.listen(
+    events,
+    "after_create",
+    DDL(  # type: ignore[no-untyped-call]
+        f"CREATE INDEX idx_events_acknowledged ON events (created_at, id) WHERE {ACKNOWLEDGED_ONLY}"
+    ).execute_if(dialect="postgresql"),
+)
 
 
 #: Kept for callers of the earlier name: the MetaData whose indexes are PostgreSQL's.
