@@ -60,10 +60,15 @@ def freeze(value: Any) -> Any:
     """``value`` with every dict and list in it made read-only (a new structure; ``value`` is
     left as it is)."""
     if isinstance(value, dict):
-        return FrozenDict({k: freeze(v) for k, v in value.items()})
+        return FrozenDict(
+            {k: freeze(v) if isinstance(v, _CONTAINERS) else v for k, v in value.items()}
+        )
     if isinstance(value, list | tuple):
-        return FrozenList([freeze(v) for v in value])
+        return FrozenList([freeze(v) if isinstance(v, _CONTAINERS) else v for v in value])
     return value
+
+
+_CONTAINERS = (dict, list, tuple)
 
 
 def thaw(value: Any) -> Any:
