@@ -199,3 +199,9 @@ def test_a_minimal_ini_runs_the_package_env(tmp_path: Path) -> None:
     assert versions(url) == ({HEAD_REVISION}, list(range(1, HEAD_VERSION + 1)))
     ok(alembic(tmp_path, "-c", str(ini), "-x", f"db={db}", "downgrade", "kube9_store@-1"))
     assert versions(url) == ({"kube9_store_0003"}, [1, 2, 3])
+
+
+def test_offline_sql_writes_schema_version_for_kube9_revisions_only(app: Path) -> None:
+    sql = ok(alembic(app, "upgrade", "heads", "--sql"))
+    inserted = [line for line in sql.splitlines() if line.startswith("INSERT INTO schema_version")]
+    assert [line.split("VALUES (")[1].split(",")[0] for line in inserted] == ["1", "2", "3", "4"]

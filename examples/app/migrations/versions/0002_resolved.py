@@ -19,12 +19,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("incidents") as batch:
-        batch.add_column(
-            sa.Column("resolved", sa.Integer, nullable=False, server_default=sa.text("0"))
-        )
+    op.add_column(
+        "incidents",
+        sa.Column("resolved", sa.Integer, nullable=False, server_default=sa.text("0")),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("incidents") as batch:
-        batch.drop_column("resolved")
+    op.drop_column("incidents", "resolved")
