@@ -435,7 +435,7 @@ def test_import_skips_malformed_items_by_index(runner: CliRunner, db_path: Path)
     items.insert(3, "not an object")
     doc = json.dumps({"kind": "EventList", "items": items})
     r = invoke(runner, "import", "k8s-events", "-", "--db", str(db_path), input=doc)
-    assert r.exit_code == 0
+    assert r.exit_code == 3  # partial
     body = json.loads(r.stdout)
     assert body["imported"] == 3
     assert [p["index"] for p in body["invalid"]] == [1, 3]

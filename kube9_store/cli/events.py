@@ -17,6 +17,7 @@ from kube9_store.cli.common import (
     reporting,
     warn,
 )
+from kube9_store.cli.exit_codes import ExitCode
 from kube9_store.cli.query import build_filter, filter_options
 
 
@@ -139,7 +140,7 @@ def import_group() -> None:
 def import_k8s_events(db: str | None, source: str) -> None:
     """Import `kubectl get events -A -o json` output (a file, or - for stdin) as cluster
     events. Idempotent: importing the same events again stores nothing new. Malformed items
-    are reported by index on stderr and skipped.
+    are reported by index on stderr and skipped, and the exit code is then 3 (partial).
 
     \b
     Example:
@@ -157,3 +158,5 @@ def import_k8s_events(db: str | None, source: str) -> None:
         emit_json(report.as_dict())
         fail({"error": "Failed to import Kubernetes events", "details": "no valid item"})
     emit_json(report.as_dict())
+    if report.invalid:
+        raise SystemExit(ExitCode.PARTIAL)
