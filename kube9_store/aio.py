@@ -396,6 +396,14 @@ class AsyncEventStore:
         """How many events match."""
         return await self._read("count events", self.store.count, flt)
 
+    async def count_by(
+        self,
+        fields: str | Sequence[str],
+        flt: EventFilter | Mapping[str, Any] | None = None,
+    ) -> dict[Any, int]:
+        """Events matching ``flt`` per group of ``fields`` (see :meth:`EventStore.count_by`)."""
+        return await self._read("count events", self.store.count_by, fields, flt)
+
     async def count_by_type(self) -> dict[str, int]:
         """Events per event_type (types with none are left out)."""
         return await self._read("count events", self.store.count_by_type)

@@ -25,7 +25,11 @@ def test_the_docs_table_is_the_enum() -> None:
 
 def test_a_partial_import_exits_partial_and_strict_imports_nothing(tmp_path: Path) -> None:
     db = tmp_path / "k.db"
-    good = {**event_data(), "id": "evt_20251202_100000_aaaaaa", "created_at": "2025-12-02T10:00:00Z"}
+    good = {
+        **event_data(),
+        "id": "evt_20251202_100000_aaaaaa",
+        "created_at": "2025-12-02T10:00:00Z",
+    }
     lines = [json.dumps(good), "{broken", json.dumps({**good, "id": "evt_20251202_100001_bbbbbb"})]
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(lines) + "\n")
@@ -43,8 +47,9 @@ def test_a_partial_import_exits_partial_and_strict_imports_nothing(tmp_path: Pat
     assert json.loads(r.stdout)["imported"] == 2
     clean = tmp_path / "clean.jsonl"
     clean.write_text(lines[0] + "\n")
-    r = CliRunner().invoke(cli, ["import", "jsonl", "-", "--db", str(db), "--strict"],
-                           input=clean.read_bytes())
+    r = CliRunner().invoke(
+        cli, ["import", "jsonl", "-", "--db", str(db), "--strict"], input=clean.read_bytes()
+    )
     assert r.exit_code == ExitCode.OK, r.output
     assert json.loads(r.stdout)["already_present"] == 1
 

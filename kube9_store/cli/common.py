@@ -37,6 +37,7 @@ FLAG_NAMES = {
     "metadata": "--metadata",
     "created_at": "--created-at",
     "id": "--id",
+    "fields": "--by",
     "db": "--db",
     "dest": "DEST",
     "directory": "DEST",

@@ -25,7 +25,6 @@ MAX_BATCH = 1_000_000
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-
 def batch_option(default: int, what: str) -> Callable[[F], F]:
     """``--batch-size`` with this command's default."""
     return click.option(
