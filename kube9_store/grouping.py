@@ -83,7 +83,7 @@ def grouped_statement(
         stmt = select(*counted, total).group_by(*counted).having(total > 0)
         for column, prefix in (("event_type", "type"), ("severity", "severity")):
             if sizes[column]:
-                names = [bindparam(f"{prefix}_{i}") for i in range(sizes[column])]
+                names: list[Any] = [bindparam(f"{prefix}_{i}") for i in range(sizes[column])]
                 stmt = stmt.where(event_counts.c[column].in_(names))
         return stmt
     columns: list[ColumnElement[Any]] = [events.c[c] for f in fields for c in GROUP_FIELDS[f]]
