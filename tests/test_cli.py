@@ -205,7 +205,9 @@ def test_other_formats(runner: CliRunner, populated: Path, fmt: str) -> None:
         assert len(lines) == 4
     else:
         lines = r.stdout.splitlines()
-        assert lines[0].split() == ["ID", "TYPE", "SEVERITY", "TITLE", "CREATED"]
+        assert lines[0].split() == [
+            *("ID", "TYPE", "SEVERITY", "NAMESPACE", "OBJECT", "TITLE", "CREATED")
+        ]
         assert len(lines) == 4
         assert lines[1].endswith("2025-12-03 00:00:00")  # CREATED, readable
 
