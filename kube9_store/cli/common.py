@@ -101,6 +101,11 @@ def emit_json(payload: Any) -> None:
     click.echo(_printable(json.dumps(payload, indent=2, ensure_ascii=False)))
 
 
+def one_line_json(payload: Any) -> str:
+    """``payload`` as JSON on one line, safe to print (as :func:`warn` writes it)."""
+    return _printable(json.dumps(payload, ensure_ascii=False))
+
+
 def warn(payload: Mapping[str, Any]) -> None:
     """One JSON line on stderr (the command goes on)."""
     click.echo(_printable(json.dumps(dict(payload), ensure_ascii=False)), err=True)

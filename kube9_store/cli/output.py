@@ -150,6 +150,9 @@ class TableLayout:
                 natural[flexible] = min(natural[flexible], room)
         self.columns = tuple(chosen)
         self.widths = tuple(natural[n] for n in chosen)
+        #: Cells are cut to their width only within a terminal's; elsewhere a longer cell
+        #: (a followed row) is shown whole.
+        self.cut = width is not None
 
     @staticmethod
     def _cells(event: dict[str, Any], columns: Sequence[str]) -> list[str]:
@@ -163,6 +166,8 @@ class TableLayout:
 
     def _line(self, cells: Sequence[str]) -> str:
         parts = zip(cells, self.widths, strict=True)
+        if not self.cut:
+            return GAP.join(c.ljust(w) for c, w in parts).rstrip()
         return GAP.join(_cell(c, w).ljust(w) for c, w in parts).rstrip()
 
     def header(self) -> str:

@@ -145,9 +145,7 @@ def query_events() -> None:
     show_default=True,
     help="Page size, 1 to 1000.",
 )
-@click.option(
-    "--offset", type=ShownRange(0), default="0", show_default=True, help="Rows to skip."
-)
+@click.option("--offset", type=ShownRange(0), default="0", show_default=True, help="Rows to skip.")
 @click.option(
     "--cursor",
     default=None,
