@@ -339,9 +339,10 @@ def test_failing_revision_rolls_back_whole(db_path: Path, caplog: pytest.LogCapt
         s.record({"event_type": "system", "severity": "info", "title": "kept"})
     with caplog.at_level(logging.ERROR), pytest.raises(MigrationError) as info:
         EventStore.open(db_path, extra_version_locations=[FAILING])
-    assert info.value.revision == "0005"
-    assert "revision 0005 failed and was rolled back" in str(info.value)
-    assert any("0005" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    failing = f"{HEAD_VERSION + 1:04d}"
+    assert info.value.revision == failing
+    assert f"revision {failing} failed and was rolled back" in str(info.value)
+    assert any(failing in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     with sqlite3.connect(db_path) as con:
         columns = [r[1] for r in con.execute("PRAGMA table_info(events)")]
         indexes = [r[1] for r in con.execute("PRAGMA index_list(events)")]

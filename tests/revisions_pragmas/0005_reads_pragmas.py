@@ -1,18 +1,20 @@
 """A revision that records the connection settings it runs under, for the PRAGMA tests.
 
-Revision ID: 0005
-Revises: 0004
+It revises the package's head, whatever that is (``TEST_REVISION`` is the next number).
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
+
+TEST_REVISION = f"{HEAD_VERSION + 1:04d}"
+revision = TEST_REVISION
+down_revision = HEAD_REVISION
 branch_labels = None
 depends_on = None
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = HEAD_VERSION + 1
 DESCRIPTION = "Records the PRAGMAs seen inside a migration"
 
 
