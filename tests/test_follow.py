@@ -140,3 +140,19 @@ def test_follow_refuses_paging(db_path: Path) -> None:
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == ExitCode.ERROR
     assert json.loads(err)["details"].startswith("--follow")
+
+
+def test_the_reader_of_new_events_on_every_backend(store: EventStore) -> None:
+    from kube9_store.cli.follow import _NewEvents
+    from kube9_store.models import EventFilter
+
+    store.record(event_data(title="old", event_type="cluster"))
+    reader = _NewEvents(store, EventFilter.parse({"event_type": ["cluster"]}))
+    assert reader.next_batch() == []
+    store.record(event_data(title="skipped", event_type="operator"))
+    store.record_many(event_data(title=f"n{i}", event_type="cluster") for i in range(3))
+    # (equal instants on PostgreSQL come in id order, as the store orders them)
+    assert sorted(e.title for e in reader.next_batch()) == ["n0", "n1", "n2"]
+    assert reader.next_batch() == []
+    store.record(event_data(title="n3", event_type="cluster"))
+    assert [e.title for e in reader.next_batch()] == ["n3"]

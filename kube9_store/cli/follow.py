@@ -101,10 +101,11 @@ class _NewEvents:
         from sqlalchemy import bindparam
 
         from kube9_store.filters import shape_and_values, statement_for
-        from kube9_store.sortkey import BY_TEXT, ROWID
+        from kube9_store.sortkey import BY_ROWID, BY_TEXT, ROWID
 
         self.store = store
-        self.by_rowid = store.engine.dialect.name == "sqlite"
+        # a backend whose events are keyed by rowid (SQLite) follows the rowid
+        self.by_rowid = store.backend.sort_key is BY_ROWID
         self._trusted = store.read_model.trusted
         if self.by_rowid:
             shape, self.values = shape_and_values(flt, limit=BATCH, oldest_first=True)
