@@ -465,6 +465,10 @@ class AsyncEventStore:
         """The filesystem holding the database file (None on a server)."""
         return await self._read("read volume", self.store.volume)
 
+    async def maintenance_facts(self) -> dict[str, float]:
+        """The durable facts of maintenance recorded in the database, by name."""
+        return await self._read("read maintenance facts", self.store.maintenance_facts)
+
     async def storage_budget(self) -> int | None:
         """The retention policy's size budget in bytes (None: no budget)."""
         return await self._read("read storage budget", self.store.storage_budget)
