@@ -141,19 +141,21 @@ def test_work_in_one_process_shows_in_the_metrics_of_every_other(tmp_path: Path)
         assert views[0] and views[0] == views[1] == views[2], name
 
 
-def test_totals_add_up_and_a_dry_run_records_nothing(db_path: Path) -> None:
-    with EventStore.open(db_path, metrics=False) as store:
-        for _ in range(2):
-            store.record_many(event_data(created_at="2020-01-01T00:00:00Z") for _ in range(4))
-            store.apply_retention(vacuum_free_share=None)
-        facts = store.maintenance_facts()
-        assert facts["retention.deleted.info"] == 8
-        assert facts["retention.last_run_deleted"] == 4
-        stamp = facts["retention.last_run_timestamp"]
-        store.record(event_data(created_at="2020-01-01T00:00:00Z"))
-        store.apply_retention(dry_run=True)
-        assert store.maintenance_facts()["retention.last_run_timestamp"] == stamp
-        assert store.maintenance_facts()["retention.deleted.info"] == 8
+def test_totals_add_up_and_a_dry_run_records_nothing(store: EventStore) -> None:
+    for _ in range(2):
+        store.record_many(event_data(created_at="2020-01-01T00:00:00Z") for _ in range(4))
+        store.apply_retention(vacuum_free_share=None)
+    facts = store.maintenance_facts()
+    assert facts["retention.deleted.info"] == 8
+    assert facts["retention.last_run_deleted"] == 4
+    stamp = facts["retention.last_run_timestamp"]
+    store.record(event_data(created_at="2020-01-01T00:00:00Z"))
+    store.apply_retention(dry_run=True)
+    assert store.maintenance_facts()["retention.last_run_timestamp"] == stamp
+    assert store.maintenance_facts()["retention.deleted.info"] == 8
+    if store.url.get_backend_name() == "sqlite":  # servers VACUUM by themselves
+        store.vacuum()
+        assert store.maintenance_facts()["vacuum.last_timestamp"] >= stamp
 
 
 def test_the_table_is_kept_by_the_store_not_a_session(db_path: Path) -> None:
