@@ -96,11 +96,12 @@ CELLS: dict[str, Callable[[dict[str, Any]], str]] = {
 DEFAULT_COLUMNS = ("ID", "TYPE", "SEVERITY", "NAMESPACE", "OBJECT", "TITLE", "CREATED")
 WIDE_COLUMNS = tuple(CELLS)
 #: In a terminal too narrow for the default columns and a title of COMFORTABLE_TITLE, these
-#: are left out, in this order, until the title has room (the id carries the time).
-DROP_ORDER = ("CREATED", "TYPE", "NAMESPACE", "OBJECT")
-COMFORTABLE_TITLE = 24
+#: are left out, in this order, until the title has room: as ``kubectl get events`` shows no
+#: event name, the id goes first (``--columns`` or ``--wide`` bring it back).
+DROP_ORDER = ("ID", "TYPE", "CREATED", "NAMESPACE", "OBJECT")
+COMFORTABLE_TITLE = 20
 #: In a terminal, these columns are cut to at most this many characters.
-CAPS = {"NAMESPACE": 16, "OBJECT": 32, "DESCRIPTION": 40}
+CAPS = {"NAMESPACE": 16, "OBJECT": 28, "DESCRIPTION": 40}
 GAP = "  "
 
 
