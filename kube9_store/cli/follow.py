@@ -159,7 +159,7 @@ class _Printer:
         from kube9_store.cli.output import TableLayout
 
         self.fmt = fmt
-        self.layout = TableLayout(first, width, columns) if fmt == "table" else None
+        self.layout = TableLayout(first, width, columns, typical=True) if fmt == "table" else None
         if self.layout is not None:
             self._out(self.layout.header())
         elif fmt == "csv":

@@ -103,6 +103,18 @@ COMFORTABLE_TITLE = 20
 #: In a terminal, these columns are cut to at most this many characters.
 CAPS = {"NAMESPACE": 16, "OBJECT": 28, "DESCRIPTION": 40}
 GAP = "  "
+#: Widths a followed table starts from, whatever its first rows (the rows to come are unknown).
+TYPICAL = {
+    "ID": 26,
+    "TYPE": 10,
+    "SEVERITY": 8,
+    "NAMESPACE": 12,
+    "OBJECT": 24,
+    "TITLE": 60,
+    "CREATED": 19,
+    "ACK": 3,
+    "DESCRIPTION": 40,
+}
 
 
 def parse_columns(value: str) -> tuple[str, ...]:
@@ -124,18 +136,22 @@ def parse_columns(value: str) -> tuple[str, ...]:
 class TableLayout:
     """Column widths for a table: from the events shown first, fitted to ``width`` (a
     terminal's) with the title taking what is left, or whole when ``width`` is None. A
-    followed table keeps the layout of its first rows; later rows are cut alike."""
+    followed table (``typical``) starts from :data:`TYPICAL` widths and keeps its layout;
+    later rows are cut alike in a terminal, shown whole elsewhere."""
 
     def __init__(
         self,
         events: Sequence[dict[str, Any]],
         width: int | None = None,
         columns: Sequence[str] | None = None,
+        *,
+        typical: bool = False,
     ) -> None:
         chosen = list(columns) if columns is not None else list(DEFAULT_COLUMNS)
         rows = [self._cells(e, chosen) for e in events]
         natural = {
-            name: max([len(name)] + [len(r[i]) for r in rows]) for i, name in enumerate(chosen)
+            name: max([len(name), TYPICAL[name] if typical else 0] + [len(r[i]) for r in rows])
+            for i, name in enumerate(chosen)
         }
         flexible = "TITLE" if "TITLE" in chosen else None
         if width is not None:
