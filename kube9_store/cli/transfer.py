@@ -168,7 +168,8 @@ def import_jsonl(db: str | None, source: Any, batch_size: int, strict: bool, qui
     from kube9_store.jsonl_import import import_jsonl as run_import
 
     def warn(problem: dict[str, Any]) -> None:
-        click.echo(json.dumps({"warning": "skipped malformed line", **problem}), err=True)
+        what = "refused malformed line" if strict else "skipped malformed line"
+        click.echo(json.dumps({"warning": what, **problem}), err=True)
 
     with (
         reporting("Failed to import JSON lines"),
