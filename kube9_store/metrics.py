@@ -1,6 +1,8 @@
 """Prometheus metrics: the spec's five names plus what an operator of the store wants beside
 them. Operation counters count successes only; failures have their own counter, so a failed
-insert is never reported as stored. Sizes and stored-event gauges are read at scrape time.
+insert is never reported as stored. Sizes and stored-event gauges are read at scrape time, and
+so are retention's, the backups' and VACUUM's, from the facts the database keeps
+(:mod:`kube9_store.operations_state`): whichever process did the work, every exposition agrees.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ DURATION_BUCKETS = (
 
 
 class _ScrapeCollector(Collector):
-    """Reads every tracked store when scraped: storage size, stored events, schema version."""
+    """Reads every tracked store when scraped: storage size, stored events, schema version,
+    and the maintenance facts its database keeps (retention, backups, VACUUM), so every
+    process that reads the database reports the same."""
 
     def __init__(self) -> None:
         self.stores: weakref.WeakSet[Observed] = weakref.WeakSet()
