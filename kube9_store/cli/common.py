@@ -37,6 +37,7 @@ FLAG_NAMES = {
     "metadata": "--metadata",
     "created_at": "--created-at",
     "id": "--id",
+    "fields": "--by",
     "db": "--db",
     "dest": "DEST",
     "directory": "DEST",
@@ -98,6 +99,11 @@ def _printable(text: str) -> str:
 
 def emit_json(payload: Any) -> None:
     click.echo(_printable(json.dumps(payload, indent=2, ensure_ascii=False)))
+
+
+def one_line_json(payload: Any) -> str:
+    """``payload`` as JSON on one line, safe to print (as :func:`warn` writes it)."""
+    return _printable(json.dumps(payload, ensure_ascii=False))
 
 
 def warn(payload: Mapping[str, Any]) -> None:
