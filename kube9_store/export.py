@@ -11,7 +11,6 @@ stops the export, naming the event).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -24,7 +23,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from kube9_store.display import csv_cell
 from kube9_store.errors import Kube9StoreError, ValidationError
+from kube9_store.files import replacing
 from kube9_store.models import EventFilter
 from kube9_store.schema import EVENT_COLUMNS
 from kube9_store.streaming import Progress, Row, row_batches
@@ -132,7 +133,8 @@ def _metadata(row: Row) -> Any:
 
 class _CsvWriter:
     """A header of the event fields, then one row per event: metadata as its JSON text, None
-    as an empty cell, acknowledged as True or False (as ``query events list --format csv``)."""
+    as an empty cell, acknowledged as True or False, control characters escaped by the output
+    gate (as ``query events list --format csv``)."""
 
     def __init__(self, out: IO[bytes], trusted: bool) -> None:
         self._out = out
@@ -145,7 +147,7 @@ class _CsvWriter:
     def write(self, batch: Iterable[Row]) -> None:
         for row in batch:
             meta = row[8] if self._trusted or row[8] is None else _metadata_text(row)
-            self._csv.writerow((*row[:8], meta, row[9], bool(row[10])))
+            self._csv.writerow([csv_cell(v) for v in (*row[:8], meta, row[9])] + [bool(row[10])])
         self._flush()
 
     def _flush(self) -> None:
@@ -164,18 +166,7 @@ def export_to_file(
     **options: Any,
 ) -> ExportResult:
     """:func:`export_events` into the file ``path``, which appears only once it is complete
-    (written beside it under a temporary name, flushed to disk, then renamed over it)."""
-    target = Path(path)
-    if target.is_dir():
-        raise ValidationError.single("output", f"{target} is a directory")
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as out:
-            result = export_events(store, out, **options)
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    return result
+    (through :func:`kube9_store.files.replacing`: owner-only, created exclusively under an
+    unpredictable temporary name, fsynced, then renamed over it)."""
+    with replacing(Path(path), field="output", action="export events") as out:
+        return export_events(store, out, **options)

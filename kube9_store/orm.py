@@ -230,3 +230,6 @@ def _refuse_unchecked_writes(state: ORMExecuteState) -> None:
             )
         if name in (schema.event_counts.name, schema.schema_version.name):
             raise ReadOnlyTableError(f"{name} is kept by the store; not written")
+
+
+from kube9_store import orm_guards as _orm_guards  # noqa: E402,F401  (bulk methods, kept tables)

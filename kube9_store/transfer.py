@@ -27,6 +27,7 @@ from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
 from kube9_store.errors import SchemaError, ValidationError
 from kube9_store.event import parse_metadata
 from kube9_store.executor import Executor
+from kube9_store.files import same_file
 from kube9_store.ids import event_id_at
 from kube9_store.models import EVENT_TYPES, SEVERITIES, EventFilter, NewEvent
 from kube9_store.rows import stored_values
@@ -34,6 +35,7 @@ from kube9_store.schema import EVENT_COLUMNS, events
 from kube9_store.streaming import DEFAULT_BATCH, Progress, Row, prefetched, row_batches
 
 if TYPE_CHECKING:
+    from kube9_store.backends.base import Backend
     from kube9_store.store import EventStore
 
 #: How many problems a result keeps (the rest are only counted).
@@ -187,7 +189,11 @@ def preflight(src: EventStore, destination: DbLocation | EventStore) -> None:
     """Checks that must pass before a copy writes anything (the place for more, such as the
     room the destination needs): the destination is not the source itself."""
     dest = _location(destination)
-    if dest == src.location:
+    dest_path = _backend(destination).path
+    src_path = src.backend.path
+    if dest == src.location or (
+        src_path is not None and dest_path is not None and same_file(src_path, dest_path)
+    ):
         raise ValidationError.single("destination", f"is the source database itself ({dest})")
 
 
@@ -195,12 +201,7 @@ def require_room(src: EventStore, destination: DbLocation | EventStore, matched:
     """Refuse a copy into a database file whose filesystem cannot hold the ``matched`` events,
     estimated at the source's bytes per event, before anything is written (NotEnoughSpaceError
     names the path, the bytes needed and the bytes free). A server's disks are its own."""
-    from kube9_store.store import EventStore
-
-    if isinstance(destination, EventStore):
-        backend = destination.backend
-    else:
-        backend = backend_for(resolve_url(destination))
+    backend = _backend(destination)
     path = backend.path
     if path is None or matched == 0:
         return
@@ -210,6 +211,15 @@ def require_room(src: EventStore, destination: DbLocation | EventStore, matched:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     backend.require_free_space("copy", {existing: int(per_event * matched)})
+
+
+def _backend(db: DbLocation | EventStore) -> Backend:
+    """The store's backend, or an unopened one for a location (nothing is connected)."""
+    from kube9_store.store import EventStore
+
+    if isinstance(db, EventStore):
+        return db.backend
+    return backend_for(resolve_url(db))
 
 
 def _location(db: DbLocation | EventStore) -> str:

@@ -70,7 +70,9 @@ class Backend(abc.ABC):
     @property
     def location(self) -> str:
         """The database as a person would name it (a file path, or the URL without password)."""
-        return self.url.render_as_string()
+        from kube9_store.display import masked_url
+
+        return masked_url(self.url)
 
     @property
     def path(self) -> Path | None:

@@ -83,7 +83,9 @@ class SQLiteBackend(Backend):
 
     @property
     def location(self) -> str:
-        return str(self._path) if self._path is not None else self.url.render_as_string()
+        from kube9_store.display import masked_url
+
+        return str(self._path) if self._path is not None else masked_url(self.url)
 
     # -- engines -----------------------------------------------------------------------------
 

@@ -19,9 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from kube9_store import files
 from kube9_store.errors import DatabaseUnavailableError, DestinationExistsError
 
-FILE_MODE = 0o600
+FILE_MODE = files.FILE_MODE
 DIR_MODE = 0o700
 TEMP_MARK = ".kube9-tmp-"
 #: SQLite's files beside a database, by suffix.
@@ -61,10 +62,9 @@ def private_directory(directory: Path) -> None:
 
 
 def create_private_file(path: Path) -> int:
-    """A new file (never an existing one), 0600 whatever the umask; returns its descriptor."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
-    os.fchmod(fd, FILE_MODE)
-    return fd
+    """A new file (never an existing one, never through a symlink), 0600 whatever the umask;
+    returns its descriptor (the package's one gate for new files)."""
+    return files.create_private(path)
 
 
 def fsync_directory(directory: Path) -> None:

@@ -7,24 +7,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
+
 import shutil
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from kube9_store.display import escape_controls
+
 FORMATS = ("json", "yaml", "table", "csv")
 TABLE_COLUMNS = ("ID", "TYPE", "SEVERITY", "TITLE", "CREATED")
 MIN_TITLE_WIDTH = 10
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def escape_controls(text: str) -> str:
-    """``text`` with control characters (C0, DEL, C1, line and paragraph separators) shown as
-    ``\\xNN`` or ``\\uNNNN``."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def to_json(payload: Any) -> str:

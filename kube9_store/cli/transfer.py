@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from kube9_store.cli.common import db_option, emit_json, fail, open_store, reporting
+from kube9_store.cli.common import warn as warn_line
 from kube9_store.cli.progress import ProgressBar, quiet_option
 from kube9_store.cli.query import build_filter, filter_options
 
@@ -162,7 +163,7 @@ def import_jsonl(db: str | None, source: Any, batch_size: int, quiet: bool) -> N
     from kube9_store.jsonl_import import import_jsonl as run_import
 
     def warn(problem: dict[str, Any]) -> None:
-        click.echo(json.dumps({"warning": "skipped malformed line", **problem}), err=True)
+        warn_line({"warning": "skipped malformed line", **problem})
 
     with (
         reporting("Failed to import JSON lines"),

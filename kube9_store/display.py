@@ -1,0 +1,80 @@
+"""The one gate for text that leaves the package for people: :func:`printable` for every line
+that can reach a terminal (notices, warnings, errors, summaries), :func:`csv_cell` for every
+CSV cell, and :func:`masked_url` for every database URL shown anywhere (summaries, errors,
+``location``). Stored text comes from Kubernetes and other programs: it must not drive a
+terminal (ESC, C1 controls) or split a line; a URL must not show a password, whether given as
+user info or in the query string."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+from sqlalchemy.engine import URL, make_url
+
+#: C0 controls, DEL, C1 controls, line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Characters JSON text may hold raw that still break a line or drive a terminal.
+_RAW_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+#: A query parameter whose value is a credential (matched anywhere in its name).
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|credential|auth", re.IGNORECASE)
+MASK = "***"
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character (C0, DEL, C1, line and paragraph separators)
+    shown as ``\\xNN`` or ``\\uNNNN``, and lone surrogates as escapes: one safe line."""
+    return _CONTROL.sub(_escape, text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def printable(text: str) -> str:
+    """A line (or JSON text) for a terminal: DEL, C1 controls and line separators as
+    ``\\uXXXX`` escapes (still valid JSON), raw ESC and other C0 controls except newline as
+    escapes too, lone surrogates escaped."""
+    text = _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = re.sub(r"[\x00-\x09\x0b-\x1f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: text with its control characters escaped; anything else as it is."""
+    return escape_controls(value) if isinstance(value, str) else value
+
+
+def masked_url(url: URL | str) -> str:
+    """``url`` as it may be shown: the password of the user info and the value of every query
+    parameter naming a credential (``password``, ``sslpassword``, ``token`` ...) as ``***``."""
+    if isinstance(url, URL):
+        parsed: URL | None = url
+    else:
+        try:
+            parsed = make_url(url)
+        except Exception:  # not a SQLAlchemy URL: mask it as a generic one
+            parsed = None
+    if parsed is None:
+        return _masked_generic(str(url))
+    hidden = "kube9masked"
+    query = {k: (hidden if _SECRET_PARAM.search(k) else v) for k, v in parsed.query.items()}
+    masked = parsed.set(query=query)
+    if masked.password is not None:
+        masked = masked.set(password=hidden)
+    return masked.render_as_string(hide_password=False).replace(hidden, MASK)
+
+
+def _masked_generic(text: str) -> str:
+    parts = urlsplit(text)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{host}" if ":" in userinfo else netloc
+    query = "&".join(
+        f"{quote(k)}={MASK if _SECRET_PARAM.search(k) else quote(v)}"
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -1,0 +1,167 @@
+"""The gates every ORM write goes through, beyond the flush: the legacy bulk methods of
+:class:`sqlalchemy.orm.Session` (``bulk_save_objects``, ``bulk_insert_mappings``,
+``bulk_update_mappings``), which fire no ``before_flush``, validate and scrub ``events`` rows
+as a flush does; and no ORM or Session write of any kind (a flush, a bulk method, an
+``insert``/``update``/``delete`` statement, a textual statement) reaches a table the store
+keeps itself (:data:`STORE_KEPT`): it is refused with
+:class:`~kube9_store.orm.ReadOnlyTableError` naming the table.
+
+Installed by importing :mod:`kube9_store.orm`."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Table, TextClause, event, inspect
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from kube9_store import schema
+from kube9_store.errors import ValidationError
+from kube9_store.orm import (
+    EventCountRow,
+    EventRow,
+    ReadOnlyTableError,
+    SchemaVersionRow,
+    _acknowledged_value,
+    keep_the_store_rules,
+)
+
+#: Tables written by the store alone (triggers, migrations, Alembic): every table of the
+#: schema but ``events``, and Alembic's version table.
+STORE_KEPT = frozenset(
+    {name for name in schema.metadata.tables if name != schema.events.name} | {"alembic_version"}
+)
+_KEPT_TEXT = re.compile(
+    r"\b(insert|update|delete|replace|drop|alter|truncate)\b[\s\S]*\b("
+    + "|".join(sorted(STORE_KEPT))
+    + r")\b",
+    re.IGNORECASE,
+)
+#: ``events`` attributes a bulk update may set without the row being checked whole.
+_BULK_UPDATABLE = frozenset({"id", "acknowledged"})
+
+
+def refuse_kept(name: str) -> ReadOnlyTableError:
+    return ReadOnlyTableError(
+        f"{name} is kept by the store; an ORM or Session write to it is refused "
+        "(the store's triggers and migrations maintain it)"
+    )
+
+
+def _table_of(target: Any) -> Table | None:
+    try:
+        table = inspect(target).local_table
+    except Exception:
+        return None
+    return table if isinstance(table, Table) else None
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_kept_statements(state: ORMExecuteState) -> None:
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        found = _KEPT_TEXT.search(statement.text)
+        if found is not None:
+            raise refuse_kept(found.group(2).lower())
+        return
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    name = getattr(getattr(statement, "table", None), "name", None)
+    if name in STORE_KEPT:
+        raise refuse_kept(name)
+
+
+def _refuse_mapper_write(_mapper: Any, _connection: Any, target: Any) -> None:
+    raise refuse_kept(target.__table__.name)
+
+
+for _cls in (EventCountRow, SchemaVersionRow):
+    for _name in ("before_insert", "before_update", "before_delete"):
+        event.listen(_cls, _name, _refuse_mapper_write)
+
+
+def _checked_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``events`` mapping of a bulk insert, validated and scrubbed as a flushed row."""
+    known = set(inspect(EventRow).attrs.keys())
+    unknown = sorted(set(mapping) - known)
+    if unknown:
+        raise ValidationError.single(unknown[0], "is not an attribute of EventRow")
+    row = EventRow(**dict(mapping))
+    keep_the_store_rules(row)
+    return {key: getattr(row, key) for key in known}
+
+
+def _checked_update(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    extra = sorted(set(mapping) - _BULK_UPDATABLE)
+    if extra:
+        raise ValidationError.single(
+            extra[0],
+            "bulk_update_mappings on events may set acknowledged only (any other field would "
+            "skip validation and redaction); change EventRow objects and flush instead",
+        )
+    out = dict(mapping)
+    if "acknowledged" in out:
+        out["acknowledged"] = _acknowledged_value(out["acknowledged"])
+    return out
+
+
+def _guard_objects(objects: Iterable[Any]) -> list[Any]:
+    objs = list(objects)
+    for obj in objs:
+        name = getattr(getattr(obj, "__table__", None), "name", None)
+        if name in STORE_KEPT:
+            raise refuse_kept(name)
+        if isinstance(obj, EventRow):
+            keep_the_store_rules(obj)
+    return objs
+
+
+def _guard_mappings(
+    mapper: Any, mappings: Iterable[Mapping[str, Any]], check: Callable[..., dict[str, Any]]
+) -> Any:
+    table = _table_of(mapper)
+    name = table.name if table is not None else None
+    if name in STORE_KEPT:
+        raise refuse_kept(name)  # type: ignore[arg-type]
+    if name == schema.events.name:
+        return [check(m) for m in mappings]
+    return mappings
+
+
+def _install() -> None:
+    """Wrap the Session's bulk methods once (idempotent across reloads)."""
+    if getattr(Session.bulk_save_objects, "_kube9_guarded", False):
+        return
+    save, insert, update = (
+        Session.bulk_save_objects,
+        Session.bulk_insert_mappings,
+        Session.bulk_update_mappings,
+    )
+
+    @functools.wraps(save)
+    def bulk_save_objects(self: Session, objects: Iterable[Any], *args: Any, **kw: Any) -> None:
+        save(self, _guard_objects(objects), *args, **kw)
+
+    @functools.wraps(insert)
+    def bulk_insert_mappings(
+        self: Session, mapper: Any, mappings: Iterable[Mapping[str, Any]], *a: Any, **kw: Any
+    ) -> None:
+        insert(self, mapper, _guard_mappings(mapper, mappings, _checked_mapping), *a, **kw)
+
+    @functools.wraps(update)
+    def bulk_update_mappings(
+        self: Session, mapper: Any, mappings: Iterable[Mapping[str, Any]]
+    ) -> None:
+        update(self, mapper, _guard_mappings(mapper, mappings, _checked_update))
+
+    for method in (bulk_save_objects, bulk_insert_mappings, bulk_update_mappings):
+        method._kube9_guarded = True  # type: ignore[attr-defined]
+    Session.bulk_save_objects = bulk_save_objects  # type: ignore[method-assign]
+    Session.bulk_insert_mappings = bulk_insert_mappings  # type: ignore[method-assign]
+    Session.bulk_update_mappings = bulk_update_mappings  # type: ignore[method-assign]
+
+
+_install()
