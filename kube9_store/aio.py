@@ -33,7 +33,7 @@ from kube9_store.async_retention import AsyncRetentionRunner, OnResult, check_in
 from kube9_store.backends import Backend
 from kube9_store.cancellation import WriteOutcome, complete, write_outcome
 from kube9_store.config import DbLocation, Synchronous
-from kube9_store.errors import Kube9StoreError, ValidationError
+from kube9_store.errors import StoreClosedError, ValidationError
 from kube9_store.event import Event
 from kube9_store.filters import Page
 from kube9_store.models import EventFilter, NewEvent
@@ -261,7 +261,7 @@ class AsyncEventStore:
         **kwargs: P.kwargs,
     ) -> Future[T]:
         if self._closed:
-            raise Kube9StoreError(f"{action}: the store is closed")
+            raise StoreClosedError(f"{action}: the store is closed; open a new one")
         run: Callable[..., T] = contextvars.copy_context().run
         return executor.submit(run, fn, *args, **kwargs)
 

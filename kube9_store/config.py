@@ -78,7 +78,7 @@ def to_url(db: DbLocation, *, source: str = "db") -> URL:
     if "://" in raw:
         try:
             return make_url(raw)
-        except ArgumentError as exc:
+        except ArgumentError:
             from kube9_store.display import masked_url
 
             shown = masked_url(raw)

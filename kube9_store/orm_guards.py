@@ -125,7 +125,7 @@ def _guard_mappings(
     table = _table_of(mapper)
     name = table.name if table is not None else None
     if name in STORE_KEPT:
-        raise refuse_kept(name)  # type: ignore[arg-type]
+        raise refuse_kept(str(name))
     if name == schema.events.name:
         return [check(m) for m in mappings]
     return mappings
@@ -158,7 +158,7 @@ def _install() -> None:
         update(self, mapper, _guard_mappings(mapper, mappings, _checked_update))
 
     for method in (bulk_save_objects, bulk_insert_mappings, bulk_update_mappings):
-        method._kube9_guarded = True  # type: ignore[attr-defined]
+        setattr(method, "_kube9_guarded", True)  # noqa: B010  (a mark on a function)
     Session.bulk_save_objects = bulk_save_objects  # type: ignore[method-assign]
     Session.bulk_insert_mappings = bulk_insert_mappings  # type: ignore[method-assign]
     Session.bulk_update_mappings = bulk_update_mappings  # type: ignore[method-assign]

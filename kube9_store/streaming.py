@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kube9_store import checks
 from kube9_store.executor import Executor
-from kube9_store.filters import shape_and_values, statement_for
+from kube9_store.filters import Shape, shape_and_values, statement_for
 from kube9_store.models import EventFilter
+from kube9_store.schema import time_key
+from kube9_store.sortkey import BY_ROWID, ROWID, SortKey
 from kube9_store.statements import CompiledSQL
 
 if TYPE_CHECKING:
@@ -42,31 +44,47 @@ def row_batches(
     oldest_first: bool = True,
     batch_size: int = DEFAULT_BATCH,
 ) -> Iterator[list[Row]]:
-    """The matching events, ``batch_size`` rows at a time, oldest first (or newest first);
-    each batch starts just after the last row of the previous one. Events written meanwhile
-    are visited when they sort after the rows already read."""
+    """The matching events, ``batch_size`` rows at a time, oldest first (or newest first):
+    the package's one keyset walk, over a total order (the time key, then a unique
+    tie-breaker). Each batch starts just after the last row of the previous one, whether or
+    not that row still exists, so no row is skipped or repeated while others are deleted;
+    events written meanwhile are visited when they sort after the rows already read."""
     checks.whole_number("batch_size", batch_size, 1, MAX_BATCH)
     first_shape, values = shape_and_values(flt, limit=batch_size, oldest_first=oldest_first)
     next_shape, _ = shape_and_values(
         flt, cursor=("", ""), limit=batch_size, oldest_first=oldest_first
     )
     dialect = store.engine.dialect
+    # The cursor carries the tie-breaker's own value (SQLite: the rowid read with the row),
+    # never an id looked up again: a last-read row deleted meanwhile moves nothing.
+    by_rowid = store.sort_key is BY_ROWID
+    order = WALK_BY_ROWID if by_rowid else store.sort_key
     first, after = (
-        CompiledSQL.of(statement_for(shape, store.sort_key, store.read_model), dialect)
+        CompiledSQL.of(_walk_statement(shape, order, store, by_rowid), dialect)
         for shape in (first_shape, next_shape)
     )
     run = Executor(store.backend)
     try:
         rows = run.fetch(first, values, "read events")
         while rows:
-            yield rows
+            last = rows[-1]
+            yield [tuple(r[:-1]) for r in rows] if by_rowid else rows
             if len(rows) < batch_size:
                 return
-            last = rows[-1]
-            values["cursor_created_at"], values["cursor_id"] = last[9], last[0]
+            values["cursor_created_at"] = last[9]
+            values["cursor_id"] = last[-1] if by_rowid else last[0]
             rows = run.fetch(after, values, "read events")
     finally:
         run.close()
+
+
+#: SQLite's keyset order with the cursor's rowid bound as it was read.
+WALK_BY_ROWID = SortKey(time=time_key, tiebreak=ROWID, tiebreak_of=lambda value: value)
+
+
+def _walk_statement(shape: Shape, order: SortKey, store: EventStore, by_rowid: bool) -> Any:
+    stmt = statement_for(shape, order, store.read_model)
+    return stmt.add_columns(ROWID) if by_rowid else stmt
 
 
 _DONE = object()

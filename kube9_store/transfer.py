@@ -25,14 +25,12 @@ from sqlalchemy import select
 from kube9_store.backends import backend_for
 from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
 from kube9_store.errors import SchemaError, ValidationError
-from kube9_store.event import parse_metadata
 from kube9_store.executor import Executor
 from kube9_store.files import same_file
-from kube9_store.ids import event_id_at
-from kube9_store.models import EVENT_TYPES, SEVERITIES, EventFilter, NewEvent
-from kube9_store.rows import stored_values
+from kube9_store.inbound import source_batches
+from kube9_store.models import EVENT_TYPES, SEVERITIES, EventFilter
 from kube9_store.schema import EVENT_COLUMNS, events
-from kube9_store.streaming import DEFAULT_BATCH, Progress, Row, prefetched, row_batches
+from kube9_store.streaming import DEFAULT_BATCH, Progress, Row, prefetched
 
 if TYPE_CHECKING:
     from kube9_store.backends.base import Backend
@@ -65,38 +63,6 @@ class RowLoader:
 
     def close(self) -> None:
         self._run.close()
-
-
-def checked_row(row: Row) -> Row:
-    """A row from a database this package did not write, validated as a new event would be
-    (secrets scrubbed, ``created_at`` in the stored form, metadata a JSON object), with its
-    id, ``created_at`` and ``acknowledged`` kept. Raises ValidationError naming the field."""
-    try:
-        metadata = parse_metadata(row[8])
-    except ValueError as exc:
-        raise ValidationError.single("metadata", f"is not JSON: {exc}") from None
-    new = NewEvent.parse(
-        {
-            "id": row[0],
-            "event_type": row[1],
-            "severity": row[2],
-            "title": row[3],
-            "description": row[4],
-            "object_kind": row[5],
-            "object_namespace": row[6],
-            "object_name": row[7],
-            "metadata": metadata,
-            "created_at": row[9],
-        }
-    )
-    acknowledged = row[10]
-    if acknowledged not in (None, 0, 1):  # True and False are 1 and 0
-        raise ValidationError.single(
-            "acknowledged", f"must be 0 or 1 (or NULL), got {acknowledged!r}"
-        )
-    at = new.created_at or row[9]
-    event_id = new.id or event_id_at(at)
-    return stored_values(new.__dict__, event_id, new.metadata_json, at, 1 if acknowledged else 0)
 
 
 @dataclass
@@ -274,13 +240,14 @@ def _stream(
     batch_size: int,
     progress: Progress | None,
 ) -> None:
-    trusted = src.read_model.trusted
     loader = None if result.dry_run else RowLoader(dst)
     present = None if loader is not None else Executor(dst.backend)
     done = 0
     try:
-        for batch in prefetched(row_batches(src, flt, batch_size=batch_size)):
-            rows = batch if trusted else _valid_rows(batch, result)
+        batches = source_batches(
+            src, flt, batch_size=batch_size, on_invalid=lambda i, why: _invalid(result, i, why)
+        )
+        for rows in prefetched(batches):
             if loader is not None:
                 new = loader.load(rows)
             else:
@@ -288,7 +255,7 @@ def _stream(
                 new = len(rows) - _count_present(present, rows)
             result.copied += new
             result.already_present += len(rows) - new
-            done += len(batch)
+            done += len(rows)
             if progress is not None:
                 progress(done, result.matched)
     finally:
@@ -298,16 +265,10 @@ def _stream(
             present.close()
 
 
-def _valid_rows(batch: list[Row], result: CopyResult) -> list[Row]:
-    rows: list[Row] = []
-    for row in batch:
-        try:
-            rows.append(checked_row(row))
-        except ValidationError as exc:
-            result.invalid_count += 1
-            if len(result.invalid) < MAX_PROBLEMS:
-                result.invalid.append({"id": str(row[0]), "error": str(exc)})
-    return rows
+def _invalid(result: CopyResult, event_id: str, why: str) -> None:
+    result.invalid_count += 1
+    if len(result.invalid) < MAX_PROBLEMS:
+        result.invalid.append({"id": event_id, "error": why})
 
 
 def _count_present(run: Executor, rows: Sequence[Row]) -> int:

@@ -3,7 +3,6 @@ tools people read events with."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -123,6 +122,9 @@ def export(
             "fmt": fmt,
             "newest_first": newest_first,
             "batch_size": batch_size,
+            "on_invalid": lambda i, why: warn_line(
+                {"warning": "skipped invalid event", "id": i, "error": why}
+            ),
         }
         with open_store(db, read_only=True) as store:
             if output is None:
