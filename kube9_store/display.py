@@ -41,9 +41,16 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+#: Controls a CSV cell may not hold raw: all but tab and line breaks, which CSV quotes.
+_CELL_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def csv_cell(value: Any) -> Any:
-    """A CSV cell: text with its control characters escaped; anything else as it is."""
-    return escape_controls(value) if isinstance(value, str) else value
+    """A CSV cell: text with ESC, C1 and other controls escaped (tab and line breaks stay,
+    quoted by the CSV writer); anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    return _CELL_CONTROL.sub(_escape, value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def masked_url(url: URL | str) -> str:

@@ -76,6 +76,7 @@ class SQLiteBackend(Backend):
         self._path = database_file(url)
         self._use: UseLock | None = None
         self._as_found = False
+        self._quiet_at_hold = False
 
     @property
     def path(self) -> Path | None:
@@ -106,7 +107,7 @@ class SQLiteBackend(Backend):
                     uri = (
                         files.read_only_uri(path)
                         if untouched or self._as_found
-                        else f"{path.absolute().as_uri()}?mode=ro"
+                        else files.reader_uri(path)
                     )
                     return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
@@ -199,11 +200,20 @@ class SQLiteBackend(Backend):
         self._use = use
         if not self.settings.read_only:
             clean_stale(path.parent)
+        self._quiet_at_hold = files.quiescent(path)
 
     def release(self, *, refused: bool = False) -> None:
         use, self._use = self._use, None
         if use is not None:
             use.release(refused=refused)
+
+    def close(self) -> None:
+        """As every backend; a read-only store also removes the -wal and -shm its reads made
+        beside a database that had none (a reader leaves the directory as it found it)."""
+        super().close()
+        path = self._path
+        if self.settings.read_only and path is not None and self._quiet_at_hold:
+            files.settle_side_files(path)
 
     def inspect(self) -> SchemaState | None:
         path = self._path
