@@ -33,7 +33,7 @@ from kube9_store.async_retention import AsyncRetentionRunner, OnResult, check_in
 from kube9_store.backends import Backend
 from kube9_store.cancellation import WriteOutcome, complete, write_outcome
 from kube9_store.config import DbLocation, Synchronous
-from kube9_store.errors import StoreClosedError, ValidationError
+from kube9_store.errors import Kube9StoreError, StoreClosedError, ValidationError
 from kube9_store.event import Event
 from kube9_store.filters import Page
 from kube9_store.models import EventFilter, NewEvent
@@ -426,16 +426,33 @@ class AsyncEventStore:
     ) -> RetentionResult:
         """Delete events past the retention policy (see :meth:`EventStore.apply_retention`;
         ``progress`` is called from the store's writer thread)."""
-        return await self._write(
-            "apply retention",
-            self.store.apply_retention,
-            now,
-            policy=policy,
-            batch_size=batch_size,
-            dry_run=dry_run,
-            vacuum_free_share=vacuum_free_share,
-            progress=progress,
-        )
+        store = self.store
+        before: list[int] = []
+
+        def run() -> RetentionResult:
+            before.append(store.count())
+            return store.apply_retention(
+                now,
+                policy=policy,
+                batch_size=batch_size,
+                dry_run=dry_run,
+                vacuum_free_share=vacuum_free_share,
+                progress=progress,
+            )
+
+        def committed_part() -> str | None:
+            """Retention commits batch by batch: a run that failed may have deleted some."""
+            if not before:
+                return None
+            try:
+                gone = before[0] - store.count()
+            except Kube9StoreError:
+                return "an unknown number of events deleted"
+            return f"{gone} events deleted" if gone > 0 else None
+
+        action = "apply retention"
+        work = self._submit(self._writer, action, run)
+        return await complete(action, work, committed_part)
 
     async def recount(self) -> dict[str, int]:
         """Rebuild the event counts from the events; returns the new counts by type."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, literal_column, select
+from sqlalchemy import bindparam, select
 
 from kube9_store.errors import ValidationError
 from kube9_store.event import parse_metadata
@@ -25,6 +25,7 @@ from kube9_store.ids import event_id_at
 from kube9_store.models import EventFilter, NewEvent
 from kube9_store.rows import stored_values
 from kube9_store.schema import events
+from kube9_store.sortkey import BY_ROWID, ROWID
 from kube9_store.statements import CompiledSQL
 from kube9_store.streaming import Row, row_batches
 
@@ -122,8 +123,7 @@ def source_batches(
 def _foreign_batches(store: EventStore, batch_size: int) -> Iterator[list[Row]]:
     """Every row of another program's events table, in a total order of its own (rowid on
     SQLite, the unique id elsewhere): never skipped or repeated while rows come and go."""
-    sqlite = store.backend.path is not None or store.engine.dialect.name == "sqlite"
-    key: Any = literal_column("events.rowid") if sqlite else events.c.id
+    key: Any = ROWID if store.backend.sort_key is BY_ROWID else events.c.id
     columns = store.read_model.columns
     first = select(*columns, key).select_from(events).order_by(key).limit(batch_size)
     after = (

@@ -32,7 +32,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import set_attribute
 
-from kube9_store import schema
+from kube9_store import orm_guards, schema
 from kube9_store.errors import Kube9StoreError, ValidationError
 from kube9_store.event import Event
 from kube9_store.ids import event_id_at
@@ -232,4 +232,10 @@ def _refuse_unchecked_writes(state: ORMExecuteState) -> None:
             raise ReadOnlyTableError(f"{name} is kept by the store; not written")
 
 
-from kube9_store import orm_guards as _orm_guards  # noqa: E402,F401  (bulk methods, kept tables)
+orm_guards.install(
+    event_row=EventRow,
+    kept=_READ_ONLY,
+    keep_rules=keep_the_store_rules,
+    acknowledged_value=_acknowledged_value,
+    refused=ReadOnlyTableError,
+)

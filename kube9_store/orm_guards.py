@@ -6,7 +6,7 @@ as a flush does; and no ORM or Session write of any kind (a flush, a bulk method
 keeps itself (:data:`STORE_KEPT`): it is refused with
 :class:`~kube9_store.orm.ReadOnlyTableError` naming the table.
 
-Installed by importing :mod:`kube9_store.orm`."""
+Installed by :mod:`kube9_store.orm` (:func:`install`), with its classes."""
 
 from __future__ import annotations
 
@@ -19,15 +19,7 @@ from sqlalchemy import Table, TextClause, event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from kube9_store import schema
-from kube9_store.errors import ValidationError
-from kube9_store.orm import (
-    EventCountRow,
-    EventRow,
-    ReadOnlyTableError,
-    SchemaVersionRow,
-    _acknowledged_value,
-    keep_the_store_rules,
-)
+from kube9_store.errors import Kube9StoreError, ValidationError
 
 #: Tables written by the store alone (triggers, migrations, Alembic): every table of the
 #: schema but ``events``, and Alembic's version table.
@@ -44,8 +36,17 @@ _KEPT_TEXT = re.compile(
 _BULK_UPDATABLE = frozenset({"id", "acknowledged"})
 
 
-def refuse_kept(name: str) -> ReadOnlyTableError:
-    return ReadOnlyTableError(
+class _Guards:
+    """The ORM's classes and rules the gates apply (given by :mod:`kube9_store.orm`)."""
+
+    event_row: Any = None
+    keep_rules: Callable[[Any], None] | None = None
+    acknowledged_value: Callable[[object], int] | None = None
+    refused: type[Kube9StoreError] = Kube9StoreError
+
+
+def refuse_kept(name: str) -> Kube9StoreError:
+    return _Guards.refused(
         f"{name} is kept by the store; an ORM or Session write to it is refused "
         "(the store's triggers and migrations maintain it)"
     )
@@ -59,7 +60,6 @@ def _table_of(target: Any) -> Table | None:
     return table if isinstance(table, Table) else None
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _refuse_kept_statements(state: ORMExecuteState) -> None:
     statement = state.statement
     if isinstance(statement, TextClause):
@@ -71,26 +71,23 @@ def _refuse_kept_statements(state: ORMExecuteState) -> None:
         return
     name = getattr(getattr(statement, "table", None), "name", None)
     if name in STORE_KEPT:
-        raise refuse_kept(name)
+        raise refuse_kept(str(name))
 
 
 def _refuse_mapper_write(_mapper: Any, _connection: Any, target: Any) -> None:
     raise refuse_kept(target.__table__.name)
 
 
-for _cls in (EventCountRow, SchemaVersionRow):
-    for _name in ("before_insert", "before_update", "before_delete"):
-        event.listen(_cls, _name, _refuse_mapper_write)
-
-
 def _checked_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """An ``events`` mapping of a bulk insert, validated and scrubbed as a flushed row."""
-    known = set(inspect(EventRow).attrs.keys())
+    cls, keep = _Guards.event_row, _Guards.keep_rules
+    assert cls is not None and keep is not None
+    known = set(inspect(cls).attrs.keys())
     unknown = sorted(set(mapping) - known)
     if unknown:
         raise ValidationError.single(unknown[0], "is not an attribute of EventRow")
-    row = EventRow(**dict(mapping))
-    keep_the_store_rules(row)
+    row = cls(**dict(mapping))
+    keep(row)
     return {key: getattr(row, key) for key in known}
 
 
@@ -103,8 +100,8 @@ def _checked_update(mapping: Mapping[str, Any]) -> dict[str, Any]:
             "skip validation and redaction); change EventRow objects and flush instead",
         )
     out = dict(mapping)
-    if "acknowledged" in out:
-        out["acknowledged"] = _acknowledged_value(out["acknowledged"])
+    if "acknowledged" in out and _Guards.acknowledged_value is not None:
+        out["acknowledged"] = _Guards.acknowledged_value(out["acknowledged"])
     return out
 
 
@@ -113,9 +110,10 @@ def _guard_objects(objects: Iterable[Any]) -> list[Any]:
     for obj in objs:
         name = getattr(getattr(obj, "__table__", None), "name", None)
         if name in STORE_KEPT:
-            raise refuse_kept(name)
-        if isinstance(obj, EventRow):
-            keep_the_store_rules(obj)
+            raise refuse_kept(str(name))
+        if _Guards.event_row is not None and isinstance(obj, _Guards.event_row):
+            assert _Guards.keep_rules is not None
+            _Guards.keep_rules(obj)
     return objs
 
 
@@ -131,8 +129,24 @@ def _guard_mappings(
     return mappings
 
 
-def _install() -> None:
-    """Wrap the Session's bulk methods once (idempotent across reloads)."""
+def install(
+    *,
+    event_row: Any,
+    kept: Iterable[Any],
+    keep_rules: Callable[[Any], None],
+    acknowledged_value: Callable[[object], int],
+    refused: type[Kube9StoreError],
+) -> None:
+    """Install the gates once: the statement check on every Session, mapper guards on the
+    store-kept classes, and the Session's bulk methods wrapped."""
+    _Guards.event_row, _Guards.keep_rules = event_row, keep_rules
+    _Guards.acknowledged_value, _Guards.refused = acknowledged_value, refused
+    for cls in kept:
+        for name in ("before_insert", "before_update", "before_delete"):
+            if not event.contains(cls, name, _refuse_mapper_write):
+                event.listen(cls, name, _refuse_mapper_write)
+    if not event.contains(Session, "do_orm_execute", _refuse_kept_statements):
+        event.listen(Session, "do_orm_execute", _refuse_kept_statements)
     if getattr(Session.bulk_save_objects, "_kube9_guarded", False):
         return
     save, insert, update = (
@@ -162,6 +176,3 @@ def _install() -> None:
     Session.bulk_save_objects = bulk_save_objects  # type: ignore[method-assign]
     Session.bulk_insert_mappings = bulk_insert_mappings  # type: ignore[method-assign]
     Session.bulk_update_mappings = bulk_update_mappings  # type: ignore[method-assign]
-
-
-_install()
