@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -23,6 +23,11 @@ from kube9_store.transfer import MAX_PROBLEMS, RowLoader
 if TYPE_CHECKING:
     from kube9_store.store import EventStore
 
+#: The longest line read: far above the largest valid event (text limits, 10 KiB of
+#: metadata, every character escaped), so a longer one is refused without holding it whole.
+MAX_LINE = 1024 * 1024
+#: How much of a refused long line is read at a time.
+CHUNK = 64 * 1024
 #: Fields a line must carry besides the event's required ones.
 REQUIRED = ("id", "created_at")
 
@@ -84,12 +89,18 @@ def import_jsonl(
     done = 0
     batch: list[Row] = []
     try:
-        for number, line in enumerate(source, start=1):
-            done += len(line)
-            if not line.strip():
+        for number, (line, size) in enumerate(_lines(source), start=1):
+            done += size
+            if line is not None and not line.strip():
                 continue
             report.read += 1
             try:
+                if line is None:
+                    raise ValidationError.single(
+                        "line",
+                        f"is {size} bytes, longer than any event can be ({MAX_LINE} bytes at "
+                        "most); skipped without being read whole",
+                    )
                 batch.append(row_from_line(line))
             except ValidationError as exc:
                 problem = {"line": number, "error": str(exc)}
@@ -108,6 +119,25 @@ def import_jsonl(
     finally:
         loader.close()
     return report
+
+
+def _lines(source: IO[bytes]) -> Iterator[tuple[bytes | None, int]]:
+    """Each line of ``source`` with its size in bytes; a line longer than :data:`MAX_LINE` is
+    read past in chunks and given as None, so memory stays bounded whatever the input."""
+    while True:
+        line = source.readline(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) <= MAX_LINE or line.endswith(b"\n"):
+            yield line, len(line)
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = source.readline(CHUNK)
+            if not line:
+                break
+            size += len(line)
+        yield None, size
 
 
 def _flush(loader: RowLoader, batch: list[Row], report: JsonlImportReport) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from kube9_store import space
 from kube9_store.backends import backend_for
 from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
 from kube9_store.errors import SchemaError, ValidationError
@@ -81,6 +82,10 @@ class CopyResult:
     #: Source rows left out because they are not valid events, by id (at most MAX_PROBLEMS).
     invalid: list[dict[str, str]] = field(default_factory=list)
     invalid_count: int = 0
+    #: Ids the destination holds with another event than the source's (not overwritten; at
+    #: most MAX_PROBLEMS), and how many: such a copy is not complete.
+    conflicts: list[str] = field(default_factory=list)
+    conflict_count: int = 0
     #: Per event_type and per severity: matching events in the source and in the destination.
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -89,7 +94,7 @@ class CopyResult:
     def complete(self) -> bool:
         """The destination holds at least as many matching events of every type and severity
         as the source (it may hold others from before)."""
-        return all(
+        return self.conflict_count == 0 and all(
             c["destination"] >= c["source"] for by in self.counts.values() for c in by.values()
         )
 
@@ -103,6 +108,8 @@ class CopyResult:
             "already_present": self.already_present,
             "invalid": self.invalid,
             "invalid_count": self.invalid_count,
+            "conflicts": self.conflicts,
+            "conflict_count": self.conflict_count,
             "counts": self.counts,
             "complete": self.complete,
             "seconds": round(self.seconds, 3),
@@ -130,8 +137,9 @@ def copy_events(
     try:
         preflight(src, destination)
         matched = src.count(f)
+        room = None
         if not dry_run:
-            require_room(src, destination, matched)
+            room = require_room(src, destination, matched)
         if dry_run:
             dst, close_dst = _existing(destination)
         else:
@@ -140,7 +148,7 @@ def copy_events(
         if dst is None:  # a dry run into a database that does not exist yet
             result.copied = result.matched
         else:
-            _stream(src, dst, f, result, batch_size, progress)
+            _stream(src, dst, f, result, batch_size, progress, room)
         result.counts = _compare(src, dst, f)
         result.seconds = time.perf_counter() - started
         return result
@@ -163,20 +171,17 @@ def preflight(src: EventStore, destination: DbLocation | EventStore) -> None:
         raise ValidationError.single("destination", f"is the source database itself ({dest})")
 
 
-def require_room(src: EventStore, destination: DbLocation | EventStore, matched: int) -> None:
-    """Refuse a copy into a database file whose filesystem cannot hold the ``matched`` events,
-    estimated at the source's bytes per event, before anything is written (NotEnoughSpaceError
-    names the path, the bytes needed and the bytes free). A server's disks are its own."""
+def require_room(
+    src: EventStore, destination: DbLocation | EventStore, matched: int
+) -> space.CopySpace | None:
+    """Refuse a copy into a database file whose filesystem cannot hold the ``matched`` events
+    (estimated by the space gate from the source's events, indexes and WAL included), before
+    anything is written; returns the estimate, which the copy checks again after each batch.
+    A server's disks are its own."""
     backend = _backend(destination)
-    path = backend.path
-    if path is None or matched == 0:
-        return
-    stored = src.count()
-    per_event = src.backend.used_bytes() / stored if stored else 0
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    backend.require_free_space("copy", {existing: int(per_event * matched)})
+    room = space.copy_space(src, backend, matched)
+    space.require(backend, room, "copy")
+    return room
 
 
 def _backend(db: DbLocation | EventStore) -> Backend:
@@ -239,9 +244,10 @@ def _stream(
     result: CopyResult,
     batch_size: int,
     progress: Progress | None,
+    room: space.CopySpace | None = None,
 ) -> None:
     loader = None if result.dry_run else RowLoader(dst)
-    present = None if loader is not None else Executor(dst.backend)
+    present = Executor(dst.backend)
     done = 0
     try:
         batches = source_batches(
@@ -251,24 +257,44 @@ def _stream(
             if loader is not None:
                 new = loader.load(rows)
             else:
-                assert present is not None
                 new = len(rows) - _count_present(present, rows)
+            held = _held_elsewhere(present, rows) if new < len(rows) else []
+            if held:
+                result.conflict_count += len(held)
+                result.conflicts.extend(held[: MAX_PROBLEMS - len(result.conflicts)])
             result.copied += new
             result.already_present += len(rows) - new
             done += len(rows)
+            if loader is not None and room is not None and done < result.matched:
+                space.require(dst.backend, room, "copy (the rest of it)", done)
             if progress is not None:
                 progress(done, result.matched)
     finally:
         if loader is not None:
             loader.close()
-        if present is not None:
-            present.close()
+        present.close()
 
 
 def _invalid(result: CopyResult, event_id: str, why: str) -> None:
     result.invalid_count += 1
     if len(result.invalid) < MAX_PROBLEMS:
         result.invalid.append({"id": event_id, "error": why})
+
+
+def _held_elsewhere(run: Executor, rows: Sequence[Row]) -> list[str]:
+    """The ids of ``rows`` the destination already holds with another event (any field but
+    ``acknowledged`` differs): an insert-if-absent leaves them, so the copy is not whole."""
+    wanted = {row[0]: row for row in rows}
+    ids = list(wanted)
+    differ: list[str] = []
+    with run.reading("compare event ids") as conn:
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            stmt = select(*events.c).where(events.c.id.in_(chunk))
+            for held in conn.execute(stmt):
+                if tuple(held[:10]) != tuple(wanted[held[0]][:10]):
+                    differ.append(str(held[0]))
+    return differ
 
 
 def _count_present(run: Executor, rows: Sequence[Row]) -> int:

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Connection, Engine, MetaData, Table
+from sqlalchemy import Connection, Engine, MetaData, Table, func
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import URL
@@ -314,6 +314,15 @@ class Backend(abc.ABC):
         """The space the data and indexes use now (what a size budget limits)."""
         info = self.size_info()
         return info.database_bytes - info.free_bytes
+
+    def byte_length(self, column: Any) -> Any:
+        """The SQL expression of a text column's length in bytes (the space gate's measure)."""
+        return func.octet_length(column)
+
+    def empty_bytes(self) -> int:
+        """The least space the database takes with no event in it (what a size budget must
+        leave room for); 0 where the backend does not say."""
+        return 0
 
     def volume(self) -> VolumeInfo | None:
         """The filesystem holding the database, for backends that keep a file; None on a

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, LargeBinary, Table, cast, create_engine, event, func
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import QueuePool, StaticPool
@@ -350,6 +350,18 @@ class SQLiteBackend(Backend):
     def used_bytes(self) -> int:
         with self.translated("read size"), self.engine.connect() as conn:
             return files.used_bytes(conn)
+
+    def byte_length(self, column: Any) -> Any:
+        return func.length(cast(column, LargeBinary))
+
+    def empty_bytes(self) -> int:
+        """The header page and one page per table and index: the file with no row."""
+        with self.translated("read size"), self.engine.connect() as conn:
+            tables = conn.exec_driver_sql(
+                "SELECT COUNT(*) FROM sqlite_master WHERE rootpage > 0"
+            ).scalar_one()
+            page = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+        return (1 + int(tables)) * int(page)
 
     def volume(self) -> VolumeInfo | None:
         return files.volume(self._path) if self._path is not None else None
