@@ -120,6 +120,9 @@ def downgrade(db: DbLocation | None, revision: str) -> DatabaseStatus:
     try:
         migrator = Migrator(backend)
         migrator.check_revision(revision, allow=("base",))
+        state = backend.inspect()  # read-only: a database refused here is left as it was
+        if state is not None:
+            lineage.refuse_other_lineage(backend, state, migrator)
         with backend.translated("downgrade database"):
             migrator.check_known(migrator.state())
             migrator.downgrade(revision)

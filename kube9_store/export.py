@@ -26,11 +26,11 @@ import orjson
 
 from kube9_store.display import csv_cell
 from kube9_store.errors import Kube9StoreError, ValidationError
-from kube9_store.files import replacing
-from kube9_store.inbound import OnInvalid, source_batches
+from kube9_store.files import replacing, same_file
+from kube9_store.inbound import OnInvalid
 from kube9_store.models import EventFilter
 from kube9_store.schema import EVENT_COLUMNS
-from kube9_store.streaming import Progress, Row
+from kube9_store.streaming import Progress, Row, source_batches
 
 if TYPE_CHECKING:
     from kube9_store.store import EventStore
@@ -196,5 +196,9 @@ def export_to_file(
     """:func:`export_events` into the file ``path``, which appears only once it is complete
     (through :func:`kube9_store.files.replacing`: owner-only, created exclusively under an
     unpredictable temporary name, fsynced, then renamed over it)."""
-    with replacing(Path(path), field="output", action="export events") as out:
+    target = Path(path)
+    database = store.backend.path
+    if database is not None and same_file(target, database):
+        raise ValidationError.single("output", f"{target} is the database being exported")
+    with replacing(target, field="output", action="export events") as out:
         return export_events(store, out, **options)

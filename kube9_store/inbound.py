@@ -1,36 +1,31 @@
 """The one gate for rows that come from a database this package did not write (a foreign
 database, a spec file made with plain SQL): every reader of such rows (``copy`` from any
-source, ``export``) takes them from :func:`source_batches`, which normalises each row before
-any filter, order or write: validated and scrubbed as a new event is (:func:`checked_row`),
+source, ``export``, every query of such a database) takes them through here, before any
+filter, order or write (the walk is :func:`kube9_store.streaming.source_batches`): validated and scrubbed as a new event is (:func:`checked_row`),
 ``created_at`` parsed into the stored form, and a row that is not a valid event (a NULL
 ``created_at``, an unknown type, metadata that is not a JSON object) reported by id to
 ``on_invalid`` and left out. The filter is applied to the normalised rows, so ``--since``
 matches timestamps the other program wrote in another text form.
 
-Such a source is walked in its own total order (SQLite's rowid, else the unique id), which
+Queries show a row that is not a valid event too, scrubbed (:func:`checked_event`). Such a
+source is walked in its own total order (SQLite's rowid, else the unique id), which
 does not depend on the text of ``created_at``; the rows of this package's own databases are
 trusted and walked by the store's keyset order (:func:`~kube9_store.streaming.row_batches`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import bindparam, select
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from kube9_store.errors import ValidationError
-from kube9_store.event import parse_metadata
-from kube9_store.executor import Executor
+from kube9_store.event import Event, parse_metadata
 from kube9_store.ids import event_id_at
 from kube9_store.models import EventFilter, NewEvent
-from kube9_store.rows import stored_values
-from kube9_store.schema import events
-from kube9_store.sortkey import BY_ROWID, ROWID
-from kube9_store.statements import CompiledSQL
-from kube9_store.streaming import Row, row_batches
+from kube9_store.redaction import scrub_event
+from kube9_store.rows import checked_event_from_tuple, stored_values
 
-if TYPE_CHECKING:
-    from kube9_store.store import EventStore
+Row = tuple[Any, ...]
 
 #: Called with (event id, why) for each source row left out.
 OnInvalid = Callable[[str, str], None]
@@ -72,6 +67,35 @@ def checked_row(row: Row) -> Row:
     return stored_values(new.__dict__, event_id, new.metadata_json, at, 1 if acknowledged else 0)
 
 
+def checked_events(rows: list[Any]) -> list[Event]:
+    """Rows of a database another program wrote, as the Events a query returns: each through
+    :func:`checked_row` (scrubbed, timestamps in the stored form); one that is not a valid
+    event is still shown, its text and metadata scrubbed, so a read never shows a secret."""
+    return [checked_event(row) for row in rows]
+
+
+def checked_event(row: Sequence[Any]) -> Event:
+    try:
+        return Event.from_row(checked_row(tuple(row)))
+    except ValidationError:
+        pass
+    event = checked_event_from_tuple(row)  # metadata a JSON object, else the package's error
+    texts: dict[str, str | None] = {
+        "title": row[3],
+        "description": row[4],
+        "object_kind": row[5],
+        "object_namespace": row[6],
+        "object_name": row[7],
+    }
+    metadata = event.metadata
+    scrubbed, _ = scrub_event(texts, metadata)
+    fields = list(row)
+    for at, name in enumerate(texts, start=3):
+        fields[at] = scrubbed[name]
+    fields[8] = json.dumps(metadata, separators=(",", ":")) if metadata is not None else None
+    return Event.from_row(tuple(fields), metadata)
+
+
 def matches(flt: EventFilter | None, row: Row) -> bool:
     """Whether a normalised row matches ``flt`` (the same rules as the SQL filter)."""
     if flt is None:
@@ -90,58 +114,3 @@ def matches(flt: EventFilter | None, row: Row) -> bool:
     if flt.until is not None and row[9] >= flt.until:
         return False
     return flt.acknowledged is None or bool(row[10]) == flt.acknowledged
-
-
-def source_batches(
-    store: EventStore,
-    flt: EventFilter | None,
-    *,
-    oldest_first: bool = True,
-    batch_size: int,
-    on_invalid: OnInvalid,
-) -> Iterator[list[Row]]:
-    """The matching rows of ``store`` in batches: its own rows by the keyset walk; rows of a
-    database another program wrote normalised first (invalid ones reported and left out),
-    then filtered."""
-    if store.read_model.trusted:
-        yield from row_batches(store, flt, oldest_first=oldest_first, batch_size=batch_size)
-        return
-    for raw in _foreign_batches(store, batch_size):
-        batch: list[Row] = []
-        for row in raw:
-            try:
-                normal = checked_row(row)
-            except ValidationError as exc:
-                on_invalid(str(row[0]), str(exc))
-                continue
-            if matches(flt, normal):
-                batch.append(normal)
-        if batch:
-            yield batch
-
-
-def _foreign_batches(store: EventStore, batch_size: int) -> Iterator[list[Row]]:
-    """Every row of another program's events table, in a total order of its own (rowid on
-    SQLite, the unique id elsewhere): never skipped or repeated while rows come and go."""
-    key: Any = ROWID if store.backend.sort_key is BY_ROWID else events.c.id
-    columns = store.read_model.columns
-    first = select(*columns, key).select_from(events).order_by(key).limit(batch_size)
-    after = (
-        select(*columns, key)
-        .select_from(events)
-        .where(key > bindparam("after"))
-        .order_by(key)
-        .limit(batch_size)
-    )
-    dialect = store.engine.dialect
-    first_sql, after_sql = CompiledSQL.of(first, dialect), CompiledSQL.of(after, dialect)
-    run = Executor(store.backend)
-    try:
-        rows = run.fetch(first_sql, {}, "read events")
-        while rows:
-            yield [tuple(r[:-1]) for r in rows]
-            if len(rows) < batch_size:
-                return
-            rows = run.fetch(after_sql, {"after": rows[-1][-1]}, "read events")
-    finally:
-        run.close()

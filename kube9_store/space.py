@@ -21,7 +21,7 @@ from kube9_store.statements import CompiledSQL
 
 if TYPE_CHECKING:
     from kube9_store.backends.base import Backend
-    from kube9_store.store import EventStore
+    from kube9_store.store_core import StoreCore
 
 #: Stored bytes per byte of an event's fields on the destination: the row's record (header,
 #: page fill) and the indexes on it (measured at 1.8 for the reference operator's events).
@@ -48,7 +48,7 @@ class CopySpace:
         return int(left if done == 0 else left / WAL_FACTOR)
 
 
-def field_bytes_per_event(store: EventStore) -> float:
+def field_bytes_per_event(store: StoreCore) -> float:
     """The average bytes of an event's fields in ``store`` (0 when it has none)."""
     total: ColumnElement[Any] | None = None
     for column in store.read_model.columns:
@@ -68,7 +68,7 @@ def field_bytes_per_event(store: EventStore) -> float:
     return payload / count if count else 0.0
 
 
-def copy_space(src: EventStore, backend: Backend, rows: int) -> CopySpace | None:
+def copy_space(src: StoreCore, backend: Backend, rows: int) -> CopySpace | None:
     """What copying ``rows`` events of ``src`` into ``backend``'s database file needs (None
     for a server, whose disks are its own, or for nothing to copy)."""
     path = backend.path

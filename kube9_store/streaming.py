@@ -14,11 +14,15 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import bindparam, select
+
 from kube9_store import checks
+from kube9_store.errors import ValidationError
 from kube9_store.executor import Executor
 from kube9_store.filters import Shape, shape_and_values, statement_for
+from kube9_store.inbound import OnInvalid, checked_row, matches
 from kube9_store.models import EventFilter
-from kube9_store.schema import time_key
+from kube9_store.schema import events, time_key
 from kube9_store.sortkey import BY_ROWID, ROWID, SortKey
 from kube9_store.statements import CompiledSQL
 
@@ -133,3 +137,58 @@ def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     finally:
         stop.set()
         thread.join()
+
+
+def source_batches(
+    store: EventStore,
+    flt: EventFilter | None,
+    *,
+    oldest_first: bool = True,
+    batch_size: int,
+    on_invalid: OnInvalid,
+) -> Iterator[list[Row]]:
+    """The matching rows of ``store`` in batches: its own rows by the keyset walk; rows of a
+    database another program wrote normalised first (invalid ones reported and left out),
+    then filtered."""
+    if store.read_model.trusted:
+        yield from row_batches(store, flt, oldest_first=oldest_first, batch_size=batch_size)
+        return
+    for raw in _foreign_batches(store, batch_size):
+        batch: list[Row] = []
+        for row in raw:
+            try:
+                normal = checked_row(row)
+            except ValidationError as exc:
+                on_invalid(str(row[0]), str(exc))
+                continue
+            if matches(flt, normal):
+                batch.append(normal)
+        if batch:
+            yield batch
+
+
+def _foreign_batches(store: EventStore, batch_size: int) -> Iterator[list[Row]]:
+    """Every row of another program's events table, in a total order of its own (rowid on
+    SQLite, the unique id elsewhere): never skipped or repeated while rows come and go."""
+    key: Any = ROWID if store.backend.sort_key is BY_ROWID else events.c.id
+    columns = store.read_model.columns
+    first = select(*columns, key).select_from(events).order_by(key).limit(batch_size)
+    after = (
+        select(*columns, key)
+        .select_from(events)
+        .where(key > bindparam("after"))
+        .order_by(key)
+        .limit(batch_size)
+    )
+    dialect = store.engine.dialect
+    first_sql, after_sql = CompiledSQL.of(first, dialect), CompiledSQL.of(after, dialect)
+    run = Executor(store.backend)
+    try:
+        rows = run.fetch(first_sql, {}, "read events")
+        while rows:
+            yield [tuple(r[:-1]) for r in rows]
+            if len(rows) < batch_size:
+                return
+            rows = run.fetch(after_sql, {"after": rows[-1][-1]}, "read events")
+    finally:
+        run.close()

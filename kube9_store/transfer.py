@@ -28,10 +28,9 @@ from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
 from kube9_store.errors import SchemaError, ValidationError
 from kube9_store.executor import Executor
 from kube9_store.files import same_file
-from kube9_store.inbound import source_batches
 from kube9_store.models import EVENT_TYPES, SEVERITIES, EventFilter
 from kube9_store.schema import EVENT_COLUMNS, events
-from kube9_store.streaming import DEFAULT_BATCH, Progress, Row, prefetched
+from kube9_store.streaming import DEFAULT_BATCH, Progress, Row, prefetched, source_batches
 
 if TYPE_CHECKING:
     from kube9_store.backends.base import Backend
