@@ -415,13 +415,14 @@ def full_volume(surface: Surface, env: Env, mount: Any) -> None:
     assert surface.creates is not None
     volume = mount(64 * 1024)
     filler = volume / "filler"
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-                f.flush()
-        except OSError:
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while os.write(fd, b"\0" * 4096):
             pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     env.out = volume / "out.db"
     result = invoke(surface, env)
     assert_clean_outcome(result)
