@@ -1,16 +1,17 @@
 """The one gate for rows that come from a database this package did not write (a foreign
 database, a spec file made with plain SQL): every reader of such rows (``copy`` from any
-source, ``export``, every query of such a database) takes them through here, before any
-filter, order or write (the walk is :func:`kube9_store.streaming.source_batches`): validated and scrubbed as a new event is (:func:`checked_row`),
-``created_at`` parsed into the stored form, and a row that is not a valid event (a NULL
-``created_at``, an unknown type, metadata that is not a JSON object) reported by id to
-``on_invalid`` and left out. The filter is applied to the normalised rows, so ``--since``
-matches timestamps the other program wrote in another text form.
+source, ``export``, every query of such a database) takes them through here before any
+filter, order or write (the walk is :func:`kube9_store.streaming.source_batches`). Each row
+is validated and scrubbed as a new event is (:func:`checked_row`), ``created_at`` parsed into
+the stored form, and a row that is not a valid event (a NULL ``created_at``, an unknown type,
+metadata that is not a JSON object) is reported by id and left out. The filter is applied to
+the normalised rows (:func:`matches`), so ``--since`` matches timestamps the other program
+wrote in another text form.
 
 Queries show a row that is not a valid event too, scrubbed (:func:`checked_event`). Such a
-source is walked in its own total order (SQLite's rowid, else the unique id), which
-does not depend on the text of ``created_at``; the rows of this package's own databases are
-trusted and walked by the store's keyset order (:func:`~kube9_store.streaming.row_batches`)."""
+source is walked in its own total order (SQLite's rowid, else the unique id), which does not
+depend on the text of ``created_at``; the rows of this package's own databases are trusted
+and walked by the store's keyset order (:func:`~kube9_store.streaming.row_batches`)."""
 
 from __future__ import annotations
 
