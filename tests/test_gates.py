@@ -313,11 +313,15 @@ def test_a_null_created_at_is_reported_and_skipped(tmp_path: Path) -> None:
     assert "evt_20250101_000000_000009" in r.stderr
 
 
-def test_a_foreign_database_a_writer_starts_using_reads_whole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_a_foreign_database_a_writer_starts_using_reads_whole(tmp_path: Path, journal: str) -> None:
     src = foreign_db(
         tmp_path / "f" / "kube9.db",
         [row(n, "2025-01-01T00:00:00.000Z", description="x" * 500) for n in range(200)],
     )
+    con = sqlite3.connect(src)
+    con.execute(f"PRAGMA journal_mode = {journal}")
+    con.close()
     with EventStore.open(src, read_only=True, metrics=False) as store:
         assert store.count() == 200
         writer = sqlite3.connect(src)

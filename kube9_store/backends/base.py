@@ -315,6 +315,11 @@ class Backend(abc.ABC):
         info = self.size_info()
         return info.database_bytes - info.free_bytes
 
+    def stale(self, connection: Any) -> bool:
+        """Whether a held connection may no longer be used because the database changed in a
+        way it cannot see (SQLite's immutable reads); then it is replaced."""
+        return False
+
     def byte_length(self, column: Any) -> Any:
         """The SQL expression of a text column's length in bytes (the space gate's measure)."""
         return func.octet_length(column)

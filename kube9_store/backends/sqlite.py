@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, LargeBinary, Table, cast, create_engine, event, func
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import QueuePool, StaticPool
@@ -102,6 +103,7 @@ class SQLiteBackend(Backend):
             kwargs = {"poolclass": QueuePool, "max_overflow": -1}
             if read_only:
                 path = self._path
+                immutable: dict[int, tuple[int, int, int] | None] = {}
 
                 def connect() -> sqlite3.Connection:
                     uri = (
@@ -109,12 +111,44 @@ class SQLiteBackend(Backend):
                         if untouched or self._as_found
                         else files.reader_uri(path)
                     )
-                    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+                    con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                    if "immutable=1" in uri:
+                        immutable[id(con)] = files.fingerprint(path)
+                    return con
 
                 kwargs["creator"] = connect
         engine = create_engine(self.url, **kwargs)
         self._install_pragmas(engine, read_only=read_only)
+        if read_only and self._path is not None:
+            self._drop_stale_immutable(engine, self._path, immutable)
         return engine
+
+    @staticmethod
+    def _drop_stale_immutable(
+        engine: Engine, path: Path, immutable: dict[int, tuple[int, int, int] | None]
+    ) -> None:
+        """An immutable connection is used only while the file is as it was when it was made:
+        once a writer starts using the file (side files appear, or the file changes), the pool
+        replaces it with one that reads through the writer's locks and -wal, instead of
+        serving stale pages or "database disk image is malformed"."""
+
+        @event.listens_for(engine, "connect")
+        def _remember(dbapi_connection: Any, record: Any) -> None:
+            record.info["immutable"] = immutable.pop(id(dbapi_connection), None)
+
+        @event.listens_for(engine, "checkout")
+        def _check(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            if SQLiteBackend._changed(path, record.info):
+                raise sa_exc.DisconnectionError(f"{path} changed under an immutable read")
+
+    @staticmethod
+    def _changed(path: Path, info: dict[str, Any]) -> bool:
+        seen = info.get("immutable")
+        return seen is not None and (not files.quiescent(path) or files.fingerprint(path) != seen)
+
+    def stale(self, connection: Any) -> bool:
+        path = self._path
+        return path is not None and self._changed(path, connection.info)
 
     def read_as_found(self) -> None:
         """A file nobody has open is read immutable from now on (nothing created beside it);

@@ -64,6 +64,16 @@ def quiescent(path: Path) -> bool:
     return not any(p.exists() for p in (wal_path(path), shm_path(path), journal_path(path)))
 
 
+def fingerprint(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, modification time in ns) of the file: what an immutable reader assumes
+    stays the same (None when it is gone)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def in_wal_mode(path: Path) -> bool:
     """The file's header says WAL (bytes 18 and 19 are 2): a read-only connection to it would
     create a -wal and -shm beside it."""
