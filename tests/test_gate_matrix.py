@@ -2,7 +2,8 @@
 registry :data:`SURFACES`), run under every hazard that applies to it (the registry
 :data:`HAZARDS`): a permissive umask, a symlink at the path it creates, a dangling symlink at
 the lock path, its destination the same file as its source, a garbage database, another
-program's database with hostile rows, a read-only filesystem and a full volume. What must
+program's database with hostile rows, a database behind head, a read-only filesystem and a
+full volume. What must
 hold is the gates' promises (docs/gates.md): files owner-only, nothing written through a
 link, a refused or only-read file left as it was, only the package's errors (one JSON line
 on stderr, never a traceback), no control byte and no secret on a terminal.
@@ -10,7 +11,7 @@ on stderr, never a traceback), no control byte and no secret on a terminal.
 A command or API entry point added to the package and missing from the registries fails
 :func:`test_every_surface_is_registered`. Kills at each step are the fault matrix's
 (test_fault_matrix.py); a concurrent delete during a walk is test_gates.py's. The matrix runs
-in about a minute (``pytest tests/test_gate_matrix.py``); the filesystem hazards, which mount
+in about 30 seconds (``pytest tests/test_gate_matrix.py``); the filesystem hazards, which mount
 a tmpfs each, carry the ``slow`` mark."""
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import kube9_store
 from kube9_store import EventStore, NewEvent
 from kube9_store.aio import AsyncEventStore
 from kube9_store.cli import cli
-from tests.helpers import REPO, event_data
+from tests.helpers import REPO, SPEC_V1_SQL, event_data
 
 SECRET = "hunter2-very-secret"
 HOSTILE = "esc \x1b[2J csi \x9b31m bell \x07"
@@ -398,6 +399,29 @@ def hostile_foreign_database(surface: Surface, env: Env, _mount: Any) -> None:
     )
 
 
+def behind_head_database(surface: Surface, env: Env, _mount: Any) -> None:
+    """A spec v1 file made with plain SQL: read as it is, adopted and migrated by a writer;
+    either way only the package's outcome, and a read leaves it byte for byte."""
+    env.db.unlink()
+    con = sqlite3.connect(env.db)
+    con.executescript(SPEC_V1_SQL)
+    con.execute(
+        "INSERT INTO events VALUES (?, 'cluster', 'info', ?, NULL, NULL, NULL, NULL, NULL,"
+        " '2025-01-01T00:00:00.000Z')",
+        (EVENT_ID, HOSTILE),
+    )
+    con.commit()
+    con.close()
+    os.chmod(env.db, 0o600)
+    before = env.db.read_bytes()
+    result = invoke(surface, env)
+    assert_clean_outcome(result)
+    for raw in RAW_CONTROLS:
+        assert raw not in result.stdout and raw not in result.stderr
+    if surface.reads_only:
+        assert env.db.read_bytes() == before
+
+
 def read_only_filesystem(surface: Surface, env: Env, mount: Any) -> None:
     volume = mount(8 * 2**20)
     moved = make_env(volume, env.db)
@@ -451,6 +475,7 @@ HAZARDS = [
     # a restore is how a garbage database is replaced: it may (and should) succeed
     Hazard("garbage database", garbage_database, lambda s: s.name not in ("demo", "db restore")),
     Hazard("foreign database, hostile rows", hostile_foreign_database, lambda s: s.name != "demo"),
+    Hazard("behind-head database", behind_head_database, lambda s: s.name != "demo"),
     Hazard("read-only filesystem", read_only_filesystem, lambda s: s.name != "demo", slow=True),
     Hazard("full volume", full_volume, lambda s: s.creates is not None, slow=True),
 ]
