@@ -93,7 +93,10 @@ class Temporary:
         private_directory(final.parent)
         while True:
             path = final.with_name(f".{final.name}{TEMP_MARK}{os.getpid()}-{time.monotonic_ns()}")
-            fd = create_private_file(path)
+            try:
+                fd = create_private_file(path)
+            except OSError as exc:
+                raise files.file_error(exc, f"create {final}", path) from None
             fcntl.flock(fd, fcntl.LOCK_EX)
             if same_file(fd, path):
                 break
@@ -119,13 +122,15 @@ class Temporary:
         """Give the finished file its final name, which must not exist (DestinationExistsError):
         synced, linked (a link never replaces a file), and the temporary name removed. Every
         SQLite connection to it must be closed first."""
-        self.sync()
         try:
+            self.sync()
             os.link(self.path, self.final)
         except FileExistsError:
             raise DestinationExistsError.single(
                 "dest", f"{self.final} already exists; choose a new name"
             ) from None
+        except OSError as exc:
+            raise files.file_error(exc, f"create {self.final}", self.final) from None
         self.discard()
         fsync_directory(self.final.parent)
 
