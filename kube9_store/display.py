@@ -45,6 +45,16 @@ def printable(text: str) -> str:
 _CELL_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+#: The same in UTF-8 JSON bytes (C0 controls are escaped by every JSON encoder already).
+_RAW_IN_JSON_BYTES = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
+
+
+def printable_json_bytes(data: bytes) -> bytes:
+    """UTF-8 JSON text (lines of it) with DEL, C1 controls and line separators as ``\\uXXXX``
+    escapes: the same JSON once parsed, and nothing a terminal acts on."""
+    return _RAW_IN_JSON_BYTES.sub(lambda m: f"\\u{ord(m.group().decode()):04x}".encode(), data)
+
+
 def csv_cell(value: Any) -> Any:
     """A CSV cell: text with ESC, C1 and other controls escaped (tab and line breaks stay,
     quoted by the CSV writer); anything else as it is."""

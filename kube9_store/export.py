@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from kube9_store.display import csv_cell
+from kube9_store.display import csv_cell, printable_json_bytes
 from kube9_store.errors import Kube9StoreError, ValidationError
 from kube9_store.files import replacing, same_file
 from kube9_store.inbound import OnInvalid
@@ -108,7 +108,7 @@ def export_events(
         store, f, oldest_first=not newest_first, batch_size=batch_size, on_invalid=left_out
     ):
         if encode is not None:
-            out.write(b"".join([encode(row) for row in batch]))
+            out.write(printable_json_bytes(b"".join([encode(row) for row in batch])))
         else:
             assert writer is not None
             writer.write(batch)

@@ -91,6 +91,7 @@ SURFACES = [
     Surface("health", lambda e: ["health", *_db(e)], reads_only=True),
     Surface("metrics", lambda e: ["metrics", *_db(e)], reads_only=True),
     Surface("export", lambda e: ["export", "--format", "csv", *_db(e)], reads_only=True),
+    Surface("export --format jsonl", lambda e: ["export", *_db(e)], reads_only=True),
     Surface(
         "export --output",
         lambda e: ["export", *_db(e), "--output", str(e.out)],
