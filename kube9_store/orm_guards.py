@@ -2,8 +2,8 @@
 :class:`sqlalchemy.orm.Session` (``bulk_save_objects``, ``bulk_insert_mappings``,
 ``bulk_update_mappings``), which fire no ``before_flush``, validate and scrub ``events`` rows
 as a flush does; and no ORM or Session write of any kind (a flush, a bulk method, an
-``insert``/``update``/``delete`` statement, a textual statement) reaches a table the store
-keeps itself (:data:`STORE_KEPT`): it is refused with
+``insert``/``update``/``delete`` statement, a textual statement, SQL run on the Session's
+connection) reaches a table the store keeps itself (:data:`STORE_KEPT`): it is refused with
 :class:`~kube9_store.orm.ReadOnlyTableError` naming the table.
 
 Installed by :mod:`kube9_store.orm` (:func:`install`), with its classes."""
@@ -27,7 +27,7 @@ STORE_KEPT = frozenset(
     {name for name in schema.metadata.tables if name != schema.events.name} | {"alembic_version"}
 )
 _KEPT_TEXT = re.compile(
-    r"\b(insert|update|delete|replace|drop|alter|truncate)\b[\s\S]*\b("
+    r"^\s*(insert|update|delete|replace|drop|alter|truncate)\b[\s\S]*?\b("
     + "|".join(sorted(STORE_KEPT))
     + r")\b",
     re.IGNORECASE,
@@ -72,6 +72,21 @@ def _refuse_kept_statements(state: ORMExecuteState) -> None:
     name = getattr(getattr(statement, "table", None), "name", None)
     if name in STORE_KEPT:
         raise refuse_kept(str(name))
+
+
+def _refuse_kept_sql(
+    _conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool
+) -> None:
+    found = _KEPT_TEXT.search(statement)
+    if found is not None:
+        raise refuse_kept(found.group(2).lower())
+
+
+def _guard_connection(_session: Session, _transaction: Any, connection: Any) -> None:
+    """Every statement on a Session's connection (``session.connection().execute``, driver
+    SQL) is checked too: none may write a store-kept table."""
+    if not event.contains(connection, "before_cursor_execute", _refuse_kept_sql):
+        event.listen(connection, "before_cursor_execute", _refuse_kept_sql)
 
 
 def _refuse_mapper_write(_mapper: Any, _connection: Any, target: Any) -> None:
@@ -147,6 +162,8 @@ def install(
                 event.listen(cls, name, _refuse_mapper_write)
     if not event.contains(Session, "do_orm_execute", _refuse_kept_statements):
         event.listen(Session, "do_orm_execute", _refuse_kept_statements)
+    if not event.contains(Session, "after_begin", _guard_connection):
+        event.listen(Session, "after_begin", _guard_connection)
     if getattr(Session.bulk_save_objects, "_kube9_guarded", False):
         return
     save, insert, update = (

@@ -164,6 +164,8 @@ def test_the_store_kept_tables_refuse_orm_writes(db_path: Path, table: Any) -> N
     for write in (
         lambda s: s.execute(delete(table)),
         lambda s: s.execute(text(f"DELETE FROM {name}")),
+        lambda s: s.connection().exec_driver_sql(f"DELETE FROM {name}"),
+        lambda s: s.query(table).delete(),
         lambda s: s.delete(s.query(table).first()),
         lambda s: s.bulk_insert_mappings(table, [{}]),
     ):
