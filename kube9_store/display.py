@@ -52,6 +52,8 @@ _RAW_IN_JSON_BYTES = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]")
 def printable_json_bytes(data: bytes) -> bytes:
     """UTF-8 JSON text (lines of it) with DEL, C1 controls and line separators as ``\\uXXXX``
     escapes: the same JSON once parsed, and nothing a terminal acts on."""
+    if b"\x7f" not in data and b"\xc2" not in data and b"\xe2\x80" not in data:
+        return data  # the common case: one fast scan per byte value, no regex
     return _RAW_IN_JSON_BYTES.sub(lambda m: f"\\u{ord(m.group().decode()):04x}".encode(), data)
 
 
