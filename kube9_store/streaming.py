@@ -153,7 +153,7 @@ def source_batches(
     if store.read_model.trusted:
         yield from row_batches(store, flt, oldest_first=oldest_first, batch_size=batch_size)
         return
-    for raw in _foreign_batches(store, batch_size):
+    for raw in foreign_batches(store, batch_size):
         batch: list[Row] = []
         for row in raw:
             try:
@@ -167,7 +167,7 @@ def source_batches(
             yield batch
 
 
-def _foreign_batches(store: EventStore, batch_size: int) -> Iterator[list[Row]]:
+def foreign_batches(store: EventStore, batch_size: int) -> Iterator[list[Row]]:
     """Every row of another program's events table, in a total order of its own (rowid on
     SQLite, the unique id elsewhere): never skipped or repeated while rows come and go."""
     key: Any = ROWID if store.backend.sort_key is BY_ROWID else events.c.id

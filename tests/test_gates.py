@@ -301,7 +301,8 @@ def test_foreign_timestamps_in_other_forms_match_since(tmp_path: Path) -> None:
     assert sorted(e["id"][-1] for e in lines) == ["1", "2"]
     assert {e["created_at"] for e in lines} == {"2025-06-01T10:00:00.000Z"}
     result = copy_events(src, tmp_path / "c.db", flt={"since": "2025-06-01T09:00:00Z"})
-    assert result.copied == 2
+    assert result.copied == result.matched == 2 and result.complete
+    assert result.counts["by_severity"] == {"error": {"source": 2, "destination": 2}}
 
 
 def test_a_null_created_at_is_reported_and_skipped(tmp_path: Path) -> None:
