@@ -16,6 +16,7 @@ a tmpfs each, carry the ``slow`` mark."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -338,12 +339,16 @@ def dangling_lock_symlink(surface: Surface, env: Env, _mount: Any) -> None:
     assert not (env.root / "nowhere").exists()
 
 
-def destination_is_the_source(surface: Surface, env: Env, _mount: Any) -> None:
-    """The file a command creates (or restores from) is the database itself, by a symlink."""
+def destination_is_the_source(surface: Surface, env: Env, _mount: Any, *, hard: bool) -> None:
+    """The file a command creates (or restores from) is the database itself, by a symlink or
+    a hard link."""
     target = surface.creates(env) if surface.creates is not None else surface.source(env)  # type: ignore[misc]
     if target.exists():
         target.unlink()
-    target.symlink_to(env.db)
+    if hard:
+        os.link(env.db, target)
+    else:
+        target.symlink_to(env.db)
     before = env.db.read_bytes()
     result = invoke(surface, env)
     assert_clean_outcome(result)
@@ -468,10 +473,13 @@ HAZARDS = [
     Hazard("permissive umask", permissive_umask, lambda s: True),
     Hazard("symlink at the created path", symlink_at_created_path, lambda s: s.creates is not None),
     Hazard("dangling symlink at the lock", dangling_lock_symlink, lambda s: s.name != "demo"),
-    Hazard(
-        "destination is the source",
-        destination_is_the_source,
-        lambda s: s.name in ("export --output", "copy", "db backup", "db restore"),
+    *(
+        Hazard(
+            f"destination is the source ({kind})",
+            functools.partial(destination_is_the_source, hard=kind == "hard link"),
+            lambda s: s.name in ("export --output", "copy", "db backup", "db restore"),
+        )
+        for kind in ("symlink", "hard link")
     ),
     # a restore is how a garbage database is replaced: it may (and should) succeed
     Hazard("garbage database", garbage_database, lambda s: s.name not in ("demo", "db restore")),
