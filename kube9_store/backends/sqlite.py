@@ -246,7 +246,13 @@ class SQLiteBackend(Backend):
         beside a database that had none (a reader leaves the directory as it found it)."""
         super().close()
         path = self._path
-        if self.settings.read_only and path is not None and self._quiet_at_hold:
+        if (
+            self.settings.read_only
+            and path is not None
+            and self._quiet_at_hold
+            and not self._as_found  # never a read-write connection to a file read as found
+            and not files.quiescent(path)
+        ):
             files.settle_side_files(path)
 
     def inspect(self) -> SchemaState | None:
