@@ -46,8 +46,15 @@ class StoreCore:
         self._run = Executor(backend)
         #: How this database is read (decided at open: what its schema has).
         self.read_model = read_model
-        #: The order its indexes serve: the backend's at head, (created_at, id) before.
-        self.sort_key = backend.sort_key if read_model.at_head else BY_TEXT
+        #: The order its indexes serve: the backend's at head, (created_at, id) before, and
+        #: for rows another program wrote, their times as the stored form where SQL can.
+        self.sort_key = (
+            backend.sort_key
+            if read_model.at_head
+            else BY_TEXT
+            if read_model.trusted
+            else backend.foreign_sort_key
+        )
         self.sql = Statements(
             backend.engine.dialect, self.sort_key, backend=backend, model=read_model
         )

@@ -300,6 +300,10 @@ def test_foreign_timestamps_in_other_forms_match_since(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert sorted(e["id"][-1] for e in lines) == ["1", "2"]
     assert {e["created_at"] for e in lines} == {"2025-06-01T10:00:00.000Z"}
+    r = run("query", "events", "list", "--db", str(src), "--since", "2025-06-01T09:00:00Z")
+    assert sorted(e["id"][-1] for e in json.loads(r.stdout)["events"]) == ["1", "2"]
+    r = run("events", "count", "--db", str(src), "--since", "2025-06-01T09:00:00Z")
+    assert json.loads(r.stdout)["count"] == 2
     result = copy_events(src, tmp_path / "c.db", flt={"since": "2025-06-01T09:00:00Z"})
     assert result.copied == result.matched == 2 and result.complete
     assert result.counts["by_severity"] == {"error": {"source": 2, "destination": 2}}

@@ -53,6 +53,9 @@ class Backend(abc.ABC):
     maintenance_hint: ClassVar[str] = ""
     #: The newest-first order its indexes serve (queries are ordered and bounded on it).
     sort_key: ClassVar[SortKey] = BY_TEXT
+    #: The order of a database another program wrote (its times read in the stored form
+    #: where the backend can do that in SQL).
+    foreign_sort_key: ClassVar[SortKey] = BY_TEXT
     #: The tables and indexes the revision chain builds here at head.
     head_metadata: ClassVar[MetaData] = server_metadata
 

@@ -33,7 +33,7 @@ from kube9_store.errors import (
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
 from kube9_store.schema import metadata
-from kube9_store.sortkey import BY_ROWID
+from kube9_store.sortkey import BY_NORMALISED_TEXT, BY_ROWID
 from kube9_store.state import SchemaState, read_state
 
 T = TypeVar("T")
@@ -70,6 +70,7 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
     sort_key = BY_ROWID
+    foreign_sort_key = BY_NORMALISED_TEXT
     head_metadata = metadata
 
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:

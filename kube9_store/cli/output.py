@@ -62,7 +62,10 @@ def table_width(*, wide: bool = False) -> int | None:
 
 
 def readable_time(created_at: str) -> str:
-    """``2025-12-02T10:05:00.123Z`` as ``2025-12-02 10:05:00`` (UTC, as the reference shows it)."""
+    """``2025-12-02T10:05:00.123Z`` as ``2025-12-02 10:05:00`` (UTC, as the reference shows it);
+    what another program stored that is no time (NULL, other text) is shown as it is."""
+    if not isinstance(created_at, str) or len(created_at) < 19 or created_at[10] != "T":
+        return "" if created_at is None else str(created_at)
     return f"{created_at[:10]} {created_at[11:19]}"
 
 
