@@ -67,12 +67,7 @@ def create_private_file(path: Path) -> int:
     return files.create_private(path)
 
 
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+fsync_directory = files.fsync_directory
 
 
 def same_file(fd: int, path: Path) -> bool:
