@@ -153,7 +153,7 @@ def source_batches(
     if store.read_model.trusted:
         yield from row_batches(store, flt, oldest_first=oldest_first, batch_size=batch_size)
         return
-    for raw in foreign_batches(store, batch_size):
+    for raw in foreign_batches(store, batch_size, oldest_first=oldest_first):
         batch: list[Row] = []
         for row in raw:
             try:
@@ -167,18 +167,19 @@ def source_batches(
             yield batch
 
 
-def foreign_batches(store: EventStore, batch_size: int) -> Iterator[list[Row]]:
+def foreign_batches(
+    store: EventStore, batch_size: int, *, oldest_first: bool = True
+) -> Iterator[list[Row]]:
     """Every row of another program's events table, in a total order of its own (rowid on
-    SQLite, the unique id elsewhere): never skipped or repeated while rows come and go."""
+    SQLite, the unique id elsewhere; first inserted first, or last first): never skipped or
+    repeated while rows come and go."""
     key: Any = ROWID if store.backend.sort_key is BY_ROWID else events.c.id
     columns = store.read_model.columns
-    first = select(*columns, key).select_from(events).order_by(key).limit(batch_size)
+    order = key.asc() if oldest_first else key.desc()
+    beyond = key > bindparam("after") if oldest_first else key < bindparam("after")
+    first = select(*columns, key).select_from(events).order_by(order).limit(batch_size)
     after = (
-        select(*columns, key)
-        .select_from(events)
-        .where(key > bindparam("after"))
-        .order_by(key)
-        .limit(batch_size)
+        select(*columns, key).select_from(events).where(beyond).order_by(order).limit(batch_size)
     )
     dialect = store.engine.dialect
     first_sql, after_sql = CompiledSQL.of(first, dialect), CompiledSQL.of(after, dialect)

@@ -309,6 +309,15 @@ def test_foreign_timestamps_in_other_forms_match_since(tmp_path: Path) -> None:
     assert result.counts["by_severity"] == {"error": {"source": 2, "destination": 2}}
 
 
+def test_a_foreign_export_keeps_its_direction(tmp_path: Path) -> None:
+    src = foreign_db(
+        tmp_path / "f" / "kube9.db", [row(n, f"2025-06-0{n} 10:00") for n in range(1, 8)]
+    )
+    for flags, order in (([], "1234567"), (["--newest-first"], "7654321")):
+        r = run("export", "--db", str(src), "--batch-size", "3", *flags)
+        assert "".join(json.loads(line)["id"][-1] for line in r.stdout.splitlines()) == order
+
+
 def test_a_null_created_at_is_reported_and_skipped(tmp_path: Path) -> None:
     rows = [row(n, "2025-01-01T00:00:00.000Z") for n in range(5)] + [row(9, None)]
     src = foreign_db(tmp_path / "f" / "kube9.db", rows)
