@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.orm import Session
 
 from kube9_store import EventStore, Kube9StoreError, NewEvent
+from kube9_store.admin import backup
 from kube9_store.aio import AsyncEventStore, write_outcome
 from kube9_store.cli import cli
 from kube9_store.errors import (
@@ -415,6 +416,8 @@ def test_a_garbage_schema_version_is_the_packages_error(tmp_path: Path) -> None:
         store.schema_version()
     r = run("db", "status", "--db", str(db))
     assert r.exit_code in (0, 1) and "Traceback" not in r.output
+    with pytest.raises(SchemaError, match="garbage"):
+        backup(db, tmp_path / "backup.db")
 
 
 def test_export_into_a_missing_directory_is_the_packages_error(tmp_path: Path) -> None:

@@ -279,6 +279,12 @@ def verify_database_file(
         con.close()
     if version is None:
         raise SchemaError(f"{name} has no schema version")
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise SchemaError(
+            f"{name}: schema_version holds {version!r}, not a schema version number"
+        ) from None
     if head_version is not None and version > head_version:
         raise SchemaError(
             f"{name} is at schema version {version}, newer than this package "
