@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import click
 import pytest
@@ -35,7 +36,7 @@ from click.testing import CliRunner
 import kube9_store
 from kube9_store import EventStore, NewEvent
 from kube9_store.aio import AsyncEventStore
-from kube9_store.cli import cli
+from kube9_store.cli import cli, common
 from tests.helpers import REPO, SPEC_V1_SQL, event_data
 
 SECRET = "hunter2-very-secret"
@@ -283,7 +284,22 @@ def make_env(root: Path, template: Path, *, database: Path | None = None) -> Env
 
 
 def invoke(surface: Surface, env: Env) -> Any:
-    return CliRunner().invoke(cli, surface.args(env), input=surface.stdin, catch_exceptions=True)
+    """Run the command; every error the CLI reports must have come out of the library as the
+    package's own (``reporting`` turns anything into a JSON line, which would hide a builtin)."""
+    reported: list[BaseException] = []
+    describe = common.describe_error
+
+    def recording(exc: BaseException) -> str:
+        reported.append(exc)
+        return describe(exc)
+
+    with mock.patch.object(common, "describe_error", recording):
+        result = CliRunner().invoke(
+            cli, surface.args(env), input=surface.stdin, catch_exceptions=True
+        )
+    foreign = [e for e in reported if not isinstance(e, kube9_store.Kube9StoreError)]
+    assert not foreign, f"not the package's errors: {foreign!r}"
+    return result
 
 
 def assert_clean_outcome(result: Any) -> None:
@@ -428,6 +444,21 @@ def behind_head_database(surface: Surface, env: Env, _mount: Any) -> None:
         assert env.db.read_bytes() == before
 
 
+def garbage_schema_version(surface: Surface, env: Env, _mount: Any) -> None:
+    """A spec-shaped file whose ``schema_version`` holds text: the package's errors only."""
+    env.db.unlink()
+    con = sqlite3.connect(env.db)
+    con.executescript(SPEC_V1_SQL.replace("version INTEGER PRIMARY KEY", "version"))
+    con.execute("UPDATE schema_version SET version = 'garbage'")
+    con.commit()
+    con.close()
+    os.chmod(env.db, 0o600)
+    before = env.db.read_bytes()
+    assert_clean_outcome(invoke(surface, env))
+    if surface.reads_only:
+        assert env.db.read_bytes() == before
+
+
 def read_only_filesystem(surface: Surface, env: Env, mount: Any) -> None:
     volume = mount(8 * 2**20)
     moved = make_env(volume, env.db)
@@ -485,6 +516,7 @@ HAZARDS = [
     Hazard("garbage database", garbage_database, lambda s: s.name not in ("demo", "db restore")),
     Hazard("foreign database, hostile rows", hostile_foreign_database, lambda s: s.name != "demo"),
     Hazard("behind-head database", behind_head_database, lambda s: s.name != "demo"),
+    Hazard("garbage schema_version", garbage_schema_version, lambda s: s.name != "demo"),
     Hazard("read-only filesystem", read_only_filesystem, lambda s: s.name != "demo", slow=True),
     Hazard("full volume", full_volume, lambda s: s.creates is not None, slow=True),
 ]
