@@ -2,8 +2,9 @@
 registry :data:`SURFACES`), run under every hazard that applies to it (the registry
 :data:`HAZARDS`): a permissive umask, a symlink at the path it creates, a dangling symlink at
 the lock path, its destination the same file as its source, a garbage database, another
-program's database with hostile rows, a database behind head, a read-only filesystem and a
-full volume. What must
+program's database with hostile rows, a database behind head, a garbage ``schema_version``,
+hostile input files, a read-only filesystem and a full volume. Every error the CLI reports
+must have left the library as the package's own. What must
 hold is the gates' promises (docs/gates.md): files owner-only, nothing written through a
 link, a refused or only-read file left as it was, only the package's errors (one JSON line
 on stderr, never a traceback), no control byte and no secret on a terminal.
@@ -459,6 +460,19 @@ def garbage_schema_version(surface: Surface, env: Env, _mount: Any) -> None:
         assert env.db.read_bytes() == before
 
 
+def hostile_input(surface: Surface, env: Env, _mount: Any) -> None:
+    """An import's input of garbage bytes, control characters and a secret: refused or
+    skipped line by line, with the package's errors, nothing raw on the terminal."""
+    junk = b"\xff\xfe{" + HOSTILE.encode() + b'"password": "' + SECRET.encode() + b'"\n[1,2]\n'
+    for path in (env.jsonl, env.k8s):
+        path.write_bytes(junk)
+    result = invoke(surface, env)
+    assert_clean_outcome(result)
+    for raw in RAW_CONTROLS:
+        assert raw not in result.stdout and raw not in result.stderr
+    assert SECRET not in result.output
+
+
 def read_only_filesystem(surface: Surface, env: Env, mount: Any) -> None:
     volume = mount(8 * 2**20)
     moved = make_env(volume, env.db)
@@ -517,6 +531,7 @@ HAZARDS = [
     Hazard("foreign database, hostile rows", hostile_foreign_database, lambda s: s.name != "demo"),
     Hazard("behind-head database", behind_head_database, lambda s: s.name != "demo"),
     Hazard("garbage schema_version", garbage_schema_version, lambda s: s.name != "demo"),
+    Hazard("hostile input file", hostile_input, lambda s: s.name.startswith("import")),
     Hazard("read-only filesystem", read_only_filesystem, lambda s: s.name != "demo", slow=True),
     Hazard("full volume", full_volume, lambda s: s.creates is not None, slow=True),
 ]
