@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kube9_store.config import DbLocation
+from kube9_store.display import masked_url
 from kube9_store.errors import Kube9StoreError, UnsupportedOperationError
 
 #: Exit codes of ``kube9-store health``.
@@ -54,7 +55,7 @@ def check_health(db: DbLocation | None = None) -> HealthReport:
     from kube9_store.store import EventStore
 
     url = resolve_url(db)
-    report = HealthReport(database=url.render_as_string())
+    report = HealthReport(database=masked_url(url))
     try:
         report.database = backend_for(url).location
         store = EventStore.open(url, read_only=True, metrics=False)

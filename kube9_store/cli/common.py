@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -86,15 +85,11 @@ def db_option(func: F) -> F:
     )(func)
 
 
-#: Characters JSON may hold raw that still break a line or drive a terminal.
-_RAW_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
-
-
 def _printable(text: str) -> str:
-    """JSON text with DEL, C1 controls and line separators as ``\\uXXXX`` escapes, and lone
-    surrogates (user input the terminal cannot encode) as escapes too: one line, still JSON."""
-    text = _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Text for the terminal, through the package's one output gate."""
+    from kube9_store.display import printable
+
+    return printable(text)
 
 
 def emit_json(payload: Any) -> None:
@@ -196,5 +191,5 @@ def open_store(db: str | None, *, read_only: bool = False, registry: Any = None)
     )
     notice = store.read_model.notice
     if notice is not None:
-        click.echo(json.dumps({"notice": notice}, ensure_ascii=False), err=True)
+        warn({"notice": notice})
     return store

@@ -7,23 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import shutil
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kube9_store.display import escape_controls
+
 FORMATS = ("json", "yaml", "table", "csv")
 MIN_TITLE_WIDTH = 10
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def escape_controls(text: str) -> str:
-    """``text`` with control characters (C0, DEL, C1, line and paragraph separators) shown as
-    ``\\xNN`` or ``\\uNNNN``."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def to_json(payload: Any) -> str:
@@ -69,7 +61,10 @@ def table_width(*, wide: bool = False) -> int | None:
 
 
 def readable_time(created_at: str) -> str:
-    """``2025-12-02T10:05:00.123Z`` as ``2025-12-02 10:05:00`` (UTC, as the reference shows it)."""
+    """``2025-12-02T10:05:00.123Z`` as ``2025-12-02 10:05:00`` (UTC, as the reference shows it);
+    what another program stored that is no time (NULL, other text) is shown as it is."""
+    if not isinstance(created_at, str) or len(created_at) < 19 or created_at[10] != "T":
+        return "" if created_at is None else str(created_at)
     return f"{created_at[:10]} {created_at[11:19]}"
 
 
