@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from kube9_store.errors import partial_of
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,10 @@ def write_outcome(exc: BaseException) -> WriteOutcome | None:
     return outcome if isinstance(outcome, WriteOutcome) else None
 
 
-async def complete(
-    action: str, work: Future[T], committed_part: Callable[[], str | None] | None = None
-) -> T:
+async def complete(action: str, work: Future[T]) -> T:
     """Await ``work``; if the caller is cancelled, cancel it only when it has not started,
-    otherwise wait for it to end, then raise the CancelledError with the outcome attached.
-    ``committed_part`` (a write committed in batches) says what its committed batches stored
-    when it failed after some."""
+    otherwise wait for it to end, then raise the CancelledError with the outcome attached
+    (a write committed in batches that failed partway says what its batches stored)."""
     waiter = asyncio.wrap_future(work)
     try:
         return await asyncio.shield(waiter)
@@ -88,7 +86,7 @@ async def complete(
                     started=True,
                     committed=False,
                     error=error,
-                    partial=committed_part() if committed_part is not None else None,
+                    partial=partial_of(error),
                 )
             )
         setattr(cancelled, _OUTCOME_ATTR, outcome)

@@ -125,6 +125,22 @@ class UnsupportedOperationError(Kube9StoreError):
     """The operation exists only on other backends (e.g. VACUUM and file backups on SQLite)."""
 
 
+#: The attribute a write committed in batches sets on the error that stopped it partway.
+_PARTIAL_ATTR = "__kube9_partial__"
+
+
+def mark_partial(error: BaseException, what: str) -> None:
+    """Say on ``error`` what a write committed in batches (retention) had stored when it
+    failed; a cancelled asyncio caller's outcome reports it (``WriteOutcome.partial``)."""
+    setattr(error, _PARTIAL_ATTR, what)
+
+
+def partial_of(error: BaseException) -> str | None:
+    """What the batches of a write that failed partway had stored, if it said."""
+    found = getattr(error, _PARTIAL_ATTR, None)
+    return found if isinstance(found, str) else None
+
+
 class ErrorKind(enum.Enum):
     """What a driver error means, whatever backend raised it."""
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from kube9_store import checks, snapshots
-from kube9_store.errors import NotEnoughSpaceError, ValidationError
+from kube9_store.errors import NotEnoughSpaceError, ValidationError, mark_partial
 from kube9_store.instrumentation import instrumented
 from kube9_store.operations_state import (
     BACKUP_LAST,
@@ -71,10 +71,14 @@ class StoreMaintenance(StoreReads):
         if not isinstance(dry_run, bool):
             raise ValidationError.single("dry_run", "must be True or False")
         batch, count = self.sql.retention_batch, self.sql.retention_count
+        deleted = 0  # committed batch by batch: what a run that fails partway has stored
 
         def delete_batch(severity: str, cutoff: str, limit: int) -> int:
+            nonlocal deleted
             values = batch.params({"severity": severity, "cutoff": cutoff, "batch": limit})
-            return self._run.write_statement("apply retention", batch.sql, values)
+            n = self._run.write_statement("apply retention", batch.sql, values)
+            deleted += n
+            return n
 
         def count_expired(severity: str, cutoff: str) -> int:
             values = {"severity": severity, "cutoff": cutoff}
@@ -83,6 +87,39 @@ class StoreMaintenance(StoreReads):
         chosen = policy or self.retention
         if chosen.max_bytes is not None:
             check_budget(self.backend, chosen.max_bytes)
+        try:
+            result = self._retain(
+                chosen,
+                now,
+                delete_batch,
+                count_expired,
+                batch_size,
+                dry_run,
+                vacuum_free_share,
+                progress,
+            )
+        except BaseException as exc:
+            if deleted:
+                mark_partial(exc, f"{deleted} events deleted")
+            raise
+        self.metrics.retention_ran(result)
+        if not dry_run:
+            used = self.backend.used_bytes() if chosen.max_bytes is not None else None
+            self._record(retention_facts(result, used))
+        return result
+
+    def _retain(
+        self,
+        chosen: RetentionPolicy,
+        now: datetime | None,
+        delete_batch: Callable[[str, str, int], int],
+        count_expired: Callable[[str, str], int],
+        batch_size: int,
+        dry_run: bool,
+        vacuum_free_share: float | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> RetentionResult:
+        """The age rules, then the budget, then VACUUM when worthwhile."""
         result = apply_retention(
             chosen,
             now=now if now is not None else self.clock(),
@@ -110,10 +147,6 @@ class StoreMaintenance(StoreReads):
             except NotEnoughSpaceError as exc:
                 result.vacuum_skipped = str(exc)
                 log.warning("VACUUM after retention skipped: %s", exc)
-        self.metrics.retention_ran(result)
-        if not dry_run:
-            used = self.backend.used_bytes() if chosen.max_bytes is not None else None
-            self._record(retention_facts(result, used))
         return result
 
     def _record(self, facts: Facts) -> None:

@@ -22,6 +22,12 @@ from tests.helpers import event_data
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as a terminal delivers it, even when the test run itself was
+    started in the background (where a shell ignores SIGINT, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _follow(db: Path, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -40,6 +46,7 @@ def _follow(db: Path, *args: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         bufsize=0,  # unbuffered: select() sees every line not yet read
+        preexec_fn=_default_sigint,
     )
 
 

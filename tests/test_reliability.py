@@ -30,6 +30,7 @@ from kube9_store import (
     Kube9StoreError,
 )
 from kube9_store.cli import cli
+from kube9_store.schema import REVISION_PREFIX
 from tests import workload
 from tests.helpers import PG_URL, build_spec_db, event_data, file_fingerprint
 
@@ -120,7 +121,8 @@ def _consistent(path: Path) -> tuple[str | None, list[int]]:
         versions = [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1")]
     rev = revision[0] if revision else None
     if rev is not None:
-        assert versions == list(range(1, int(rev) + 1)), (rev, versions)
+        number = int(rev.removeprefix(REVISION_PREFIX))  # kube9_store_0003: schema version 3
+        assert versions == list(range(1, number + 1)), (rev, versions)
     return rev, versions
 
 
