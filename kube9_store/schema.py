@@ -27,6 +27,11 @@ from sqlalchemy import (
     text,
 )
 
+# The plain facts, declared where they can be read without SQLAlchemy (re-exported here).
+from kube9_store.facts import EVENT_COLUMNS as EVENT_COLUMNS
+from kube9_store.facts import HEAD_REVISION as HEAD_REVISION
+from kube9_store.facts import HEAD_VERSION as HEAD_VERSION
+
 metadata = MetaData()
 
 #: TEXT compared byte by byte on every backend (PostgreSQL's default collation follows the
@@ -121,11 +126,3 @@ Index("idx_events_object_scope", events.c.object_kind, events.c.object_namespace
 events.append_constraint(
     Index("idx_events_acknowledged", _time, sqlite_where=events.c.acknowledged == 1)
 )
-
-
-#: Columns of ``events`` in the spec's order, as stored.
-EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)
-
-#: The head of the revision chain this metadata describes (a test checks it against Alembic).
-HEAD_REVISION = "0004"
-HEAD_VERSION = 4

@@ -104,7 +104,7 @@ class SQLiteBackend(Backend):
                     uri = (
                         files.read_only_uri(path)
                         if untouched or self._as_found
-                        else f"{path.absolute().as_uri()}?mode=ro"
+                        else files.read_write_uri(path)
                     )
                     return sqlite3.connect(uri, uri=True, check_same_thread=False)
 

@@ -31,21 +31,14 @@ from kube9_store.errors import (
     SchemaError,
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
+from kube9_store.sqlite_paths import journal_path as journal_path
+from kube9_store.sqlite_paths import quiescent as quiescent
+from kube9_store.sqlite_paths import read_only_uri as read_only_uri
+from kube9_store.sqlite_paths import shm_path as shm_path
+from kube9_store.sqlite_paths import wal_path as wal_path
 
 #: The first bytes of a rollback journal that SQLite would roll back (a "hot" journal).
 JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
-
-
-def wal_path(path: Path) -> Path:
-    return path.with_name(path.name + "-wal")
-
-
-def shm_path(path: Path) -> Path:
-    return path.with_name(path.name + "-shm")
-
-
-def journal_path(path: Path) -> Path:
-    return path.with_name(path.name + "-journal")
 
 
 def database_bytes(path: Path) -> int:
@@ -56,20 +49,6 @@ def database_bytes(path: Path) -> int:
         with contextlib.suppress(FileNotFoundError):
             total += part.stat().st_size
     return total
-
-
-def quiescent(path: Path) -> bool:
-    """No -wal, -shm or -journal beside the file: its whole content is in the file, and no
-    connection has it open."""
-    return not any(p.exists() for p in (wal_path(path), shm_path(path), journal_path(path)))
-
-
-def read_only_uri(path: Path) -> str:
-    """The URI that reads ``path`` without writing anything beside it. A file with no side
-    files is read as immutable (a read-only connection to a WAL database would otherwise create
-    a -wal and -shm and leave them); one in use is read through its -wal."""
-    uri = f"{path.absolute().as_uri()}?mode=ro"
-    return uri + "&immutable=1" if quiescent(path) else uri
 
 
 def has_hot_journal(path: Path) -> bool:

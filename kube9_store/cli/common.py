@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+
+from kube9_store.rendering import json_document
+from kube9_store.rendering import printable as _printable
 
 if TYPE_CHECKING:
     from kube9_store.store import EventStore
@@ -85,19 +87,8 @@ def db_option(func: F) -> F:
     )(func)
 
 
-#: Characters JSON may hold raw that still break a line or drive a terminal.
-_RAW_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
-
-
-def _printable(text: str) -> str:
-    """JSON text with DEL, C1 controls and line separators as ``\\uXXXX`` escapes, and lone
-    surrogates (user input the terminal cannot encode) as escapes too: one line, still JSON."""
-    text = _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def emit_json(payload: Any) -> None:
-    click.echo(_printable(json.dumps(payload, indent=2, ensure_ascii=False)))
+    click.echo(json_document(payload))
 
 
 def warn(payload: Mapping[str, Any]) -> None:

@@ -8,7 +8,7 @@ from importlib.resources import files
 import click
 
 from kube9_store.cli.common import reporting
-from kube9_store.cli.output import table_width, to_table
+from kube9_store.rendering import table_width, to_table
 
 SAMPLE = "k8s-events-sample.json"
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from kube9_store.cli.common import db_option, fail, open_store, reporting
-from kube9_store.cli.output import FORMATS, render, table_width
+from kube9_store.rendering import FORMATS, render, table_width
 
 CURSOR_START = "start"
 WIDE_HELP = "Table: show every column whole in a terminal too (never cut when not a terminal)."

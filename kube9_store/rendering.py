@@ -1,14 +1,12 @@
 """Rendering events as JSON (the contract), YAML, CSV, or a table that fits the terminal.
 The formats meant for people (table, CSV) show control characters escaped: stored text comes
-from Kubernetes and must not drive the terminal."""
+from Kubernetes and must not drive the terminal. Light to import (the CLI's lean read path
+renders with it too): what only one format needs is imported by that format."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
-import shutil
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +25,23 @@ def escape_controls(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+#: Characters JSON may hold raw that still break a line or drive a terminal.
+_RAW_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """JSON text with DEL, C1 controls and line separators as ``\\uXXXX`` escapes, and lone
+    surrogates (user input the terminal cannot encode) as escapes too: one line, still JSON."""
+    text = _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def json_document(payload: Any) -> str:
+    """A payload as a command prints it on its own (counts, status, health): indented JSON
+    text, :func:`printable`."""
+    return printable(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
 def to_json(payload: Any) -> str:
     return json.dumps(payload, indent=2, ensure_ascii=False)
 
@@ -40,9 +55,12 @@ def to_yaml(payload: Any) -> str:
 
 def to_csv(events: Sequence[dict[str, Any]]) -> str:
     """One header row of the event fields, then one row per event (metadata as JSON text)."""
-    from kube9_store.event import EVENT_FIELDS
+    import csv
+    import io
 
-    fields = list(EVENT_FIELDS)
+    from kube9_store.facts import EVENT_COLUMNS
+
+    fields = list(EVENT_COLUMNS)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -66,6 +84,8 @@ def table_width(*, wide: bool = False) -> int | None:
     None otherwise, so a pipe, a file or ``kubectl exec`` without a TTY gets every character."""
     if wide or not sys.stdout.isatty():
         return None
+    import shutil
+
     return shutil.get_terminal_size((80, 24)).columns
 
 
