@@ -34,6 +34,7 @@ from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeI
 from kube9_store.sqlite_paths import journal_path as journal_path
 from kube9_store.sqlite_paths import quiescent as quiescent
 from kube9_store.sqlite_paths import read_only_uri as read_only_uri
+from kube9_store.sqlite_paths import read_write_uri as read_write_uri
 from kube9_store.sqlite_paths import shm_path as shm_path
 from kube9_store.sqlite_paths import wal_path as wal_path
 
