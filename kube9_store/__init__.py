@@ -7,7 +7,6 @@ SQLAlchemy or pydantic.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +184,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'kube9_store' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(f"kube9_store.{home}"), name)
     globals()[name] = value
     return value

@@ -51,7 +51,7 @@ VARIED: list[dict[str, Any]] = [
             "huge": 1.7976931348623157e308,
             "negative_zero": -0.0,
             "ключ": ["a", 1, True, None, {"nested": {"deeper": [1.5, -2]}}],
-            "quote\"and\\slash": "\u2028\u2029 separators",
+            'quote"and\\slash': "\u2028\u2029 separators",
             "emoji": "🙂",
         },
         created_at="2025-12-02T10:00:00.000Z",
@@ -169,9 +169,7 @@ FORMATS = ["json", "yaml", "csv", "table"]
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("flags", LIST_CASES, ids=[" ".join(c) or "-" for c in LIST_CASES])
-def test_list_prints_what_the_full_cli_prints(
-    varied_db: Path, flags: list[str], fmt: str
-) -> None:
+def test_list_prints_what_the_full_cli_prints(varied_db: Path, flags: list[str], fmt: str) -> None:
     args = ["query", "events", "list", *flags, "--format", fmt, "--db", str(varied_db)]
     assert answer(args, {}) + "\n" == full_cli(args)
 
@@ -308,7 +306,7 @@ def test_the_counts_are_the_stores() -> None:
         assert sql == str(compiled)
         assert tuple(params) == tuple(compiled.params[n] for n in compiled.positiontup or ())
     get = statements.get
-    assert quickread.GET == get.sql
+    assert get.sql == quickread.GET
 
 
 def test_the_plain_facts_are_the_schemas() -> None:
@@ -324,8 +322,10 @@ def test_the_plain_facts_are_the_schemas() -> None:
         | st.integers(min_value=-(2**200), max_value=2**200)
         | st.floats(allow_nan=False, allow_infinity=False)
         | st.text(),
-        lambda children: st.lists(children, max_size=4)
-        | st.dictionaries(st.text(max_size=8), children, max_size=4),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        ),
         max_leaves=12,
     ).map(lambda v: {"value": v})
 )
@@ -461,7 +461,13 @@ print(json.dumps({"code": code, "heavy": heavy, "ours": ours}), file=sys.stderr)
 )
 def test_a_read_imports_nothing_heavy(varied_db: Path, args: list[str]) -> None:
     r = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps([*args, "--db", str(varied_db)]), json.dumps(HEAVY)],
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            json.dumps([*args, "--db", str(varied_db)]),
+            json.dumps(HEAVY),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
