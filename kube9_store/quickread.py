@@ -24,15 +24,25 @@ import os
 import sqlite3
 import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from kube9_store import facts
 from kube9_store.plain import cursor_key, cursor_text, row_dict
 from kube9_store.rendering import FORMATS, json_document, render, table_width
-from kube9_store.sqlite_paths import journal_path, lock_path, read_only_uri, read_write_uri
-from kube9_store.timestamps import format_timestamp, parse_moment
+from kube9_store.results import DatabaseStatus, IntegrityResult, SizeInfo, VolumeInfo
+from kube9_store.sqlite_plain import (
+    integrity_of,
+    journal_path,
+    lock_path,
+    read_only_uri,
+    read_write_uri,
+    sizes_of,
+    used_bytes_of,
+    volume,
+)
+from kube9_store.timestamps import format_timestamp, parse_moment, utcnow
 
 #: The page sizes ``query events list --limit`` takes, and the largest offset a database binds.
 LIMIT_RANGE = (1, 1000)
@@ -56,6 +66,8 @@ COLUMNS = ", ".join(f"events.{name}" for name in facts.EVENT_COLUMNS)
 MAX_ROWID = 9223372036854775807
 COUNT_KEPT = "SELECT coalesce(sum(event_counts.n), ?) AS coalesce_1 \nFROM event_counts"
 GET = f"SELECT {COLUMNS} \nFROM events \nWHERE events.id = ?"
+SCHEMA_VERSION = "SELECT max(schema_version.version) AS max_1 \nFROM schema_version"
+COUNT_ROWS = "SELECT count(*) AS count_1 \nFROM events"
 
 
 class Filter(NamedTuple):
@@ -168,6 +180,8 @@ COMMANDS: dict[tuple[str, ...], Command] = {
     ),
     ("query", "events", "get"): Command(frozenset({"--db", "--format"}), _WIDE, 1),
     ("events", "count"): Command(frozenset({"--db", *_FILTER_VALUES}), _FILTER_FLAGS, 0),
+    ("db", "status"): Command(frozenset({"--db"}), {}, 0),
+    ("health",): Command(frozenset({"--db"}), {}, 0),
 }
 
 
@@ -305,10 +319,14 @@ def database_path(db: str | None, environ: dict[str, str] | os._Environ[str]) ->
 
 class Reader:
     """A read-only connection to a database at this package's head, holding its use lock as
-    a read-only store does; Declined for anything else (the full path judges it)."""
+    a read-only store does; Declined for anything else (the full path judges it). ``found``
+    is the connection the schema state was read on, which creates nothing beside the file
+    (the one ``db status`` reads the file as found through)."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._lock: int | None = None
+        self.found: sqlite3.Connection | None = None
         self.con: sqlite3.Connection | None = None
         try:
             st = path.stat()
@@ -350,30 +368,32 @@ class Reader:
     def _check_head(self, path: Path) -> None:
         """The schema state, read as the store reads it before it judges a file: through a
         connection that creates nothing beside it."""
-        con = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
-        try:
-            tables = {
-                name
-                for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-                if not name.startswith("sqlite_")
-            }
-            if "alembic_version" not in tables or not tables >= facts.HEAD_TABLES:
-                raise Declined("not at head")
-            revisions = con.execute("SELECT version_num FROM alembic_version").fetchall()
-            version = con.execute("SELECT max(schema_version.version) FROM schema_version")
-            if revisions != [(facts.HEAD_REVISION,)] or version.fetchone() != (facts.HEAD_VERSION,):
-                raise Declined("not at head")
-        finally:
-            con.close()
+        con = self.found = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
+        tables = {
+            name
+            for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not name.startswith("sqlite_")
+        }
+        if "alembic_version" not in tables or not tables >= facts.HEAD_TABLES:
+            raise Declined("not at head")
+        revisions = con.execute("SELECT version_num FROM alembic_version").fetchall()
+        version = con.execute(SCHEMA_VERSION).fetchone()
+        if revisions != [(facts.HEAD_REVISION,)] or version != (facts.HEAD_VERSION,):
+            raise Declined("not at head")
 
     def fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
         assert self.con is not None
         return self.con.execute(sql, params).fetchall()
 
+    def pragma(self, name: str) -> int:
+        assert self.con is not None
+        return int(self.con.execute(f"PRAGMA {name}").fetchone()[0])
+
     def close(self) -> None:
-        if self.con is not None:
-            self.con.close()
-            self.con = None
+        for con in (self.found, self.con):
+            if con is not None:
+                con.close()
+        self.found = self.con = None
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
@@ -443,10 +463,105 @@ def count_events(reader: Reader, options: dict[str, Any], _args: list[str]) -> s
     return json_document({"count": int(reader.fetch(*count_sql(flt))[0][0])})
 
 
+class LeanStore:
+    """What the health checks (:func:`kube9_store.health.run_checks`) and the capacity picture
+    (:func:`kube9_store.capacity.capacity`) read of an open store, from the lean connection."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+        self.backend = self  # used_bytes() is the backend's
+        self.clock = utcnow
+        self._retention: Any = None
+
+    @property
+    def retention(self) -> Any:
+        """The environment's policy, read when first needed (as the store reads it)."""
+        if self._retention is None:
+            from kube9_store.retention import RetentionPolicy
+
+            self._retention = RetentionPolicy.from_env()
+        return self._retention
+
+    def count(self, flt: Mapping[str, Any] | None = None) -> int:
+        lean = Filter() if flt is None else filter_of(flt)
+        return int(self._reader.fetch(*count_sql(lean))[0][0])
+
+    def schema_version(self) -> int:
+        return int(self._reader.fetch(SCHEMA_VERSION, ())[0][0])
+
+    def volume(self) -> VolumeInfo:
+        return volume(self._reader.path)
+
+    def storage_budget(self) -> int | None:
+        budget: int | None = self.retention.max_bytes
+        return budget
+
+    def used_bytes(self) -> int:
+        return used_bytes_of(self._reader.pragma)
+
+    def size_bytes(self) -> SizeInfo:
+        return sizes_of(self._reader.pragma, self._reader.path)
+
+    def integrity_check(self, *, full: bool) -> IntegrityResult:
+        return integrity_of(self._reader.con, full=full)
+
+
+def filter_of(flt: Mapping[str, Any]) -> Filter:
+    """The filters the capacity picture counts with (a time and severities)."""
+    if set(flt) - {"since", "severity"}:
+        raise Declined("a filter the lean store does not read")
+    since = flt.get("since")
+    return Filter(
+        severity=tuple(sorted(set(flt.get("severity") or ()))),
+        since=None if since is None else format_timestamp(parse_moment(since)),
+    )
+
+
+def health(reader: Reader, _options: dict[str, Any], _args: list[str]) -> str:
+    """``health`` of a healthy database (a degraded or failing one is the full path's to
+    report, with its exit code)."""
+    from kube9_store.health import HealthReport, run_checks
+
+    report = HealthReport(database=str(reader.path))
+    run_checks(report, LeanStore(reader))
+    if report.status != "ok":
+        raise Declined(f"health {report.status}")
+    return json_document(report.as_dict())
+
+
+def db_status(reader: Reader, _options: dict[str, Any], _args: list[str]) -> str:
+    """``db status`` of a database at head: its count and sizes read as found, then its
+    capacity read as a store reads it."""
+    from kube9_store.capacity import capacity
+
+    found = reader.found
+    assert found is not None
+    count = int(found.execute(COUNT_ROWS).fetchone()[0])
+    size = sizes_of(lambda name: int(found.execute(f"PRAGMA {name}").fetchone()[0]), reader.path)
+    return json_document(
+        DatabaseStatus(
+            capacity=capacity(cast(Any, LeanStore(reader))).as_dict(),
+            database=str(reader.path),
+            schema_version=facts.HEAD_VERSION,
+            revision=facts.HEAD_REVISION,
+            head_revision=facts.HEAD_REVISION,
+            head_schema_version=facts.HEAD_VERSION,
+            at_head=True,
+            event_count=count,
+            database_bytes=size.database_bytes,
+            wal_bytes=size.wal_bytes,
+            lineage="kube9_store",
+            note=None,
+        ).as_dict()
+    )
+
+
 ANSWERS: dict[tuple[str, ...], Callable[[Reader, dict[str, Any], list[str]], str]] = {
     ("query", "events", "list"): list_events,
     ("query", "events", "get"): get_event,
     ("events", "count"): count_events,
+    ("db", "status"): db_status,
+    ("health",): health,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from kube9_store.event import parse_metadata
 from kube9_store.filters import counted_statement, shape_and_values, statement_for
 from kube9_store.models import EventFilter, dump_metadata
 from kube9_store.quickread import Declined, Filter, answer
+from kube9_store.retention import ENV_MAX_DB_BYTES
 from kube9_store.schema import events, metadata
 from kube9_store.sortkey import BY_ROWID
 from kube9_store.state import HEAD_TABLES
@@ -219,6 +221,32 @@ def test_count_prints_what_the_full_cli_prints(varied_db: Path, flags: list[str]
     assert answer(args, {}) + "\n" == full_cli(args)
 
 
+#: Figures of the volume, which other processes change between two runs.
+LIVE = re.compile(r'("free_bytes": |"used_percent": |volume )[0-9.]+')
+
+
+def _steady(text: str) -> str:
+    return LIVE.sub(r"\1N", text)
+
+
+@pytest.mark.parametrize("budget", [None, "1Ti", "1Ki"])
+def test_status_and_health_print_what_the_full_cli_prints(
+    varied_db: Path, budget: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no size budget, one far away and one exceeded (health then degraded: the full
+    CLI's to report, with its exit code)."""
+    if budget is not None:
+        monkeypatch.setenv(ENV_MAX_DB_BYTES, budget)
+    status = ["db", "status", "--db", str(varied_db)]
+    assert _steady(answer(status, {}) + "\n") == _steady(full_cli(status))
+    health = ["health", "--db", str(varied_db)]
+    if budget == "1Ki":
+        with pytest.raises(Declined):
+            answer(health, {})
+        return
+    assert _steady(answer(health, {}) + "\n") == _steady(full_cli(health))
+
+
 def test_the_location_is_the_full_clis(varied_db: Path, tmp_path: Path) -> None:
     """$DB_PATH, $KUBE9_DB_URL (a sqlite:/// path) and a relative --db name the same file."""
     args = ["events", "count"]
@@ -305,8 +333,8 @@ def test_the_counts_are_the_stores() -> None:
         )
         assert sql == str(compiled)
         assert tuple(params) == tuple(compiled.params[n] for n in compiled.positiontup or ())
-    get = statements.get
-    assert get.sql == quickread.GET
+    assert statements.get.sql == quickread.GET
+    assert statements.schema_version.sql == quickread.SCHEMA_VERSION
 
 
 def test_the_plain_facts_are_the_schemas() -> None:
@@ -369,8 +397,9 @@ def test_stdlib_json_reads_stored_metadata_as_the_store_does(value: dict[str, An
         ["query", "events", "get", "evt_20990101_000000_nosuch"],
         ["events", "count", "--by", "type"],
         ["events", "record", "--type", "operator"],
-        ["db", "status"],
-        ["health"],
+        ["db", "upgrade"],
+        ["db", "status", "--verbose"],
+        ["health", "extra"],
     ],
 )
 def test_it_leaves_the_rest_to_the_full_cli(varied_db: Path, args: list[str]) -> None:
@@ -404,7 +433,7 @@ def test_it_waits_for_no_restore(varied_db: Path) -> None:
     """A restore holds the lock file exclusively: the full CLI waits for it or says so."""
     import fcntl
 
-    from kube9_store.sqlite_paths import lock_path
+    from kube9_store.sqlite_plain import lock_path
 
     fd = os.open(lock_path(varied_db), os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -457,6 +486,8 @@ print(json.dumps({"code": code, "heavy": heavy, "ours": ours}), file=sys.stderr)
         ["query", "events", "list", "--object-namespace=default", "--since=2025-12-01"],
         ["events", "count", "--type", "cluster"],
         ["events", "count", "--object-kind", "Pod"],
+        ["db", "status"],
+        ["health"],
     ],
 )
 def test_a_read_imports_nothing_heavy(varied_db: Path, args: list[str]) -> None:
@@ -478,11 +509,17 @@ def test_a_read_imports_nothing_heavy(varied_db: Path, args: list[str]) -> None:
     assert report["heavy"] == []
     assert set(report["ours"]) <= {
         "kube9_store",
+        "kube9_store.capacity",
+        "kube9_store.errors",
         "kube9_store.facts",
+        "kube9_store.health",
         "kube9_store.plain",
+        "kube9_store.results",
+        "kube9_store.retention",
+        "kube9_store.checks",
         "kube9_store.quickread",
         "kube9_store.rendering",
-        "kube9_store.sqlite_paths",
+        "kube9_store.sqlite_plain",
         "kube9_store.timestamps",
     }
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import sqlite3
 import stat
 import time
@@ -30,13 +29,15 @@ from kube9_store.errors import (
     NotEnoughSpaceError,
     SchemaError,
 )
-from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
-from kube9_store.sqlite_paths import journal_path as journal_path
-from kube9_store.sqlite_paths import quiescent as quiescent
-from kube9_store.sqlite_paths import read_only_uri as read_only_uri
-from kube9_store.sqlite_paths import read_write_uri as read_write_uri
-from kube9_store.sqlite_paths import shm_path as shm_path
-from kube9_store.sqlite_paths import wal_path as wal_path
+from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.sqlite_plain import integrity_of, sizes_of, used_bytes_of
+from kube9_store.sqlite_plain import journal_path as journal_path
+from kube9_store.sqlite_plain import quiescent as quiescent
+from kube9_store.sqlite_plain import read_only_uri as read_only_uri
+from kube9_store.sqlite_plain import read_write_uri as read_write_uri
+from kube9_store.sqlite_plain import shm_path as shm_path
+from kube9_store.sqlite_plain import volume as volume
+from kube9_store.sqlite_plain import wal_path as wal_path
 
 #: The first bytes of a rollback journal that SQLite would roll back (a "hot" journal).
 JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
@@ -95,20 +96,8 @@ def _pragma(conn: Connection, name: str) -> int:
     return int(conn.exec_driver_sql(f"PRAGMA {name}").scalar_one())
 
 
-def file_sizes(conn: Connection, path: Path | None) -> tuple[int, int]:
-    """(page_count x page_size, size of the -wal file)."""
-    db = _pragma(conn, "page_count") * _pragma(conn, "page_size")
-    wal = 0
-    if path is not None:
-        with contextlib.suppress(FileNotFoundError):
-            wal = wal_path(path).stat().st_size
-    return db, wal
-
-
 def size_info(conn: Connection, path: Path | None) -> SizeInfo:
-    db, wal = file_sizes(conn, path)
-    free = _pragma(conn, "freelist_count") * _pragma(conn, "page_size")
-    return SizeInfo(database_bytes=db, wal_bytes=wal, free_bytes=free)
+    return sizes_of(lambda name: _pragma(conn, name), path)
 
 
 def free_share(conn: Connection) -> float:
@@ -133,34 +122,7 @@ def integrity_check(engine: Engine, *, full: bool) -> IntegrityResult:
     """quick_check (daily) or integrity_check (weekly); the full check also compares the
     trigger-maintained counts with the events."""
     with raw_connection(engine) as con:
-        pragma = "integrity_check" if full else "quick_check"
-        rows = [str(r[0]) for r in con.execute(f"PRAGMA {pragma}")]
-        problems = [] if rows == ["ok"] else rows
-        if full and not problems:
-            problems.extend(_count_mismatches(con))
-    return IntegrityResult(ok=not problems, problems=problems, full=full)
-
-
-def _count_mismatches(con: sqlite3.Connection) -> list[str]:
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "event_counts" not in tables:
-        return []
-    actual = dict(
-        ((t, s), n)
-        for t, s, n in con.execute(
-            "SELECT event_type, severity, COUNT(*) FROM events GROUP BY event_type, severity"
-        )
-    )
-    kept = {
-        (t, s): n
-        for t, s, n in con.execute("SELECT event_type, severity, n FROM event_counts WHERE n != 0")
-    }
-    if actual == kept:
-        return []
-    return [
-        f"event_counts disagrees with events: counted {kept}, actual {actual};"
-        " `kube9-store db recount` rebuilds it"
-    ]
+        return integrity_of(con, full=full)
 
 
 def vacuum(engine: Engine) -> None:
@@ -347,15 +309,6 @@ def sqlite_temp_directory(con: sqlite3.Connection, environ: Mapping[str, str]) -
     return Path.cwd()
 
 
-def volume(path: Path) -> VolumeInfo:
-    """The filesystem holding ``path`` (or its nearest existing parent)."""
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    usage = shutil.disk_usage(existing)
-    return VolumeInfo(path=path, total_bytes=usage.total, free_bytes=usage.free)
-
-
 def require_free_space(action: str, needs: Mapping[Path, int]) -> None:
     """Refuse ``action`` before it writes anything unless every filesystem it writes to has
     room: ``needs`` maps each path written to the bytes written there; needs of paths on the
@@ -376,5 +329,4 @@ def require_free_space(action: str, needs: Mapping[Path, int]) -> None:
 
 def used_bytes(conn: Connection) -> int:
     """The pages that hold data: the file less its free pages."""
-    pages = _pragma(conn, "page_count") - _pragma(conn, "freelist_count")
-    return pages * _pragma(conn, "page_size")
+    return used_bytes_of(lambda name: _pragma(conn, name))

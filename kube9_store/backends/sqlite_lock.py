@@ -18,8 +18,8 @@ from pathlib import Path
 
 from kube9_store.backends.sqlite_temporaries import FILE_MODE, private_directory, same_file
 from kube9_store.errors import DatabaseLockedError
-from kube9_store.sqlite_paths import LOCK_SUFFIX as LOCK_SUFFIX
-from kube9_store.sqlite_paths import lock_path
+from kube9_store.sqlite_plain import LOCK_SUFFIX as LOCK_SUFFIX
+from kube9_store.sqlite_plain import lock_path
 
 POLL_S = 0.02
 
