@@ -1,11 +1,12 @@
 """AsyncEventStore: the event store for asyncio applications (kopf handlers, FastAPI, aiohttp).
 
 Every call of :class:`~kube9_store.store.EventStore` is offered as a coroutine with the same
-arguments, results and errors. The blocking work (validation, SQL, VACUUM, backups) runs in
-threads the store owns, so the event loop keeps serving other handlers while SQLite waits on a
-lock or copies a file. On SQLite, writes go through one writer thread, in order: two writes of
-the same process never wait on each other's lock inside SQLite. Reads run in a small pool
-beside it.
+arguments, results and errors (generated from the store's methods into
+:mod:`~kube9_store.aio_surface`; see :mod:`~kube9_store.surface`). The blocking work
+(validation, SQL, VACUUM, backups) runs in threads the store owns, so the event loop keeps
+serving other handlers while SQLite waits on a lock or copies a file. On SQLite, writes go
+through one writer thread, in order: two writes of the same process never wait on each other's
+lock inside SQLite. Reads run in a small pool beside it.
 
 Cancellation never leaves a half-done write. A write cancelled before its thread picked it up
 never runs; one cancelled while running is allowed to finish (it commits or rolls back whole),
@@ -16,35 +17,28 @@ and only then is the CancelledError raised, carrying a :class:`WriteOutcome` tha
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from kube9_store import checks
+from kube9_store.aio_surface import AsyncStoreMethods
+from kube9_store.aio_workers import DEFAULT_MAX_WORKERS, check_workers
 from kube9_store.async_retention import AsyncRetentionRunner, OnResult, check_interval
 from kube9_store.backends import Backend
 from kube9_store.cancellation import WriteOutcome, complete, write_outcome
 from kube9_store.config import DbLocation, Synchronous
-from kube9_store.errors import Kube9StoreError, ValidationError
+from kube9_store.errors import ValidationError
 from kube9_store.event import Event
-from kube9_store.filters import Page
-from kube9_store.models import EventFilter, NewEvent
-from kube9_store.results import (
-    BackupResult,
-    IntegrityResult,
-    RetentionResult,
-    SizeInfo,
-    VolumeInfo,
-)
-from kube9_store.retention import VACUUM_FREE_SHARE, RetentionPolicy
+from kube9_store.models import EventFilter
+from kube9_store.retention import RetentionPolicy
 from kube9_store.store import EventStore
 from kube9_store.timestamps import utcnow
 
@@ -52,9 +46,6 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 __all__ = [
     "DEFAULT_MAX_WORKERS",
@@ -64,18 +55,8 @@ __all__ = [
     "write_outcome",
 ]
 
-#: Reader threads per store (each holds one pooled connection while it lives).
-DEFAULT_MAX_WORKERS = 4
 
-#: The most reader threads one store may own.
-MAX_WORKERS = 64
-
-
-def _check_workers(max_workers: object) -> int:
-    return checks.whole_number("max_workers", max_workers, 1, MAX_WORKERS)
-
-
-class AsyncEventStore:
+class AsyncEventStore(AsyncStoreMethods):
     """The event database for asyncio code. Open with ``await AsyncEventStore.open(...)`` and
     use as ``async with``, or call :meth:`close`.
 
@@ -94,17 +75,10 @@ class AsyncEventStore:
         retention_every: float | None = None,
         on_retention: OnResult | None = None,
     ) -> None:
-        _check_workers(max_workers)
-        self.store = store
-        self._readers = ThreadPoolExecutor(max_workers, thread_name_prefix="kube9-store")
         if serialize_writes is None:
             serialize_writes = store.backend.path is not None  # one file, one writer at a time
-        self._writer = (
-            ThreadPoolExecutor(1, thread_name_prefix="kube9-store-writer")
-            if serialize_writes
-            else self._readers
-        )
-        self._closed = False
+        super().__init__(max_workers=max_workers, serialize_writes=serialize_writes)
+        self.store = store
         self.retention_runner: AsyncRetentionRunner | None = None
         if retention_every is not None:
             self.retention_runner = AsyncRetentionRunner(
@@ -134,7 +108,7 @@ class AsyncEventStore:
     ) -> Self:
         """Open the database as :meth:`EventStore.open` does (creating and migrating it in a
         thread, off the loop); the remaining arguments are the class's."""
-        _check_workers(max_workers)
+        check_workers(max_workers)
         if retention_every is not None:
             check_interval(retention_every)
             if read_only:
@@ -198,8 +172,7 @@ class AsyncEventStore:
         await asyncio.shield(asyncio.to_thread(self._shutdown))
 
     def _shutdown(self) -> None:
-        self._writer.shutdown(wait=True)
-        self._readers.shutdown(wait=True)
+        self._shutdown_workers()
         self.store.close()
 
     async def __aenter__(self) -> Self:
@@ -250,128 +223,7 @@ class AsyncEventStore:
     def __repr__(self) -> str:
         return f"Async{self.store!r}"
 
-    # -- running work off the loop ------------------------------------------------------------
-
-    def _submit(
-        self,
-        executor: ThreadPoolExecutor,
-        action: str,
-        fn: Callable[P, T],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> Future[T]:
-        if self._closed:
-            raise Kube9StoreError(f"{action}: the store is closed")
-        run: Callable[..., T] = contextvars.copy_context().run
-        return executor.submit(run, fn, *args, **kwargs)
-
-    async def _read(self, action: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a read in a reader thread; cancelling the caller abandons it."""
-        return await asyncio.wrap_future(self._submit(self._readers, action, fn, *args, **kwargs))
-
-    async def _write(self, action: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a write in the writer thread; a cancelled caller is told what became of it."""
-        return await complete(action, self._submit(self._writer, action, fn, *args, **kwargs))
-
-    async def _finish(
-        self, action: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """Run work that changes files (backups) in a reader thread, never abandoned halfway."""
-        return await complete(action, self._submit(self._readers, action, fn, *args, **kwargs))
-
-    # -- writing -----------------------------------------------------------------------------
-
-    async def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
-        """Validate, redact and store one event (see :meth:`EventStore.record`)."""
-        return await self._write("record event", self.store.record, event)
-
-    @overload
-    async def record_many(
-        self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
-        *,
-        skip_existing: bool = False,
-        return_events: Literal[True] = True,
-    ) -> list[Event]: ...
-
-    @overload
-    async def record_many(
-        self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
-        *,
-        skip_existing: bool = False,
-        return_events: Literal[False],
-    ) -> list[str]: ...
-
-    async def record_many(
-        self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
-        *,
-        skip_existing: bool = False,
-        return_events: bool = True,
-    ) -> list[Event] | list[str]:
-        """Store a batch in one transaction (see :meth:`EventStore.record_many`)."""
-        result: list[Event] | list[str] = await self._write(
-            "record events",
-            self.store.record_many,  # type: ignore[arg-type]
-            batch,
-            skip_existing=skip_existing,
-            return_events=return_events,
-        )
-        return result
-
-    async def acknowledge(
-        self, event_id: str, acknowledged: bool = True, *, missing_ok: bool = True
-    ) -> bool:
-        """Mark an event (un)acknowledged; False when no event has that id (or, with
-        ``missing_ok=False``, EventNotFoundError)."""
-        return await self._write(
-            "acknowledge event",
-            self.store.acknowledge,
-            event_id,
-            acknowledged,
-            missing_ok=missing_ok,
-        )
-
-    async def acknowledge_many(self, event_ids: Iterable[str], acknowledged: bool = True) -> int:
-        """Mark the events with these ids (un)acknowledged; returns how many exist."""
-        return await self._write(
-            "acknowledge events", self.store.acknowledge_many, event_ids, acknowledged
-        )
-
-    async def acknowledge_matching(
-        self, flt: EventFilter | Mapping[str, Any], acknowledged: bool = True
-    ) -> int:
-        """Mark every event matching ``flt`` (un)acknowledged; returns how many matched."""
-        return await self._write(
-            "acknowledge events", self.store.acknowledge_matching, flt, acknowledged
-        )
-
-    # -- reading -----------------------------------------------------------------------------
-
-    async def get(self, event_id: str) -> Event | None:
-        """The event with this id, or None."""
-        return await self._read("get event", self.store.get, event_id)
-
-    async def query(
-        self,
-        flt: EventFilter | Mapping[str, Any] | None = None,
-        limit: int | None = 50,
-        offset: int = 0,
-        *,
-        cursor: str | None = None,
-    ) -> list[Event]:
-        """Matching events, newest first, at most ``limit`` (50 unless given; None: all)."""
-        return await self._read("query events", self.store.query, flt, limit, offset, cursor=cursor)
-
-    async def page(
-        self,
-        flt: EventFilter | Mapping[str, Any] | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page:
-        """One keyset page and the cursor of the next (None when this is the last)."""
-        return await self._read("page events", self.store.page, flt, limit, cursor)
+    # -- reading every match ------------------------------------------------------------------
 
     def iter(
         self, flt: EventFilter | Mapping[str, Any] | None = None, *, page_size: int = 500
@@ -392,91 +244,6 @@ class AsyncEventStore:
                 return
             cursor = page.next_cursor
 
-    async def count(self, flt: EventFilter | Mapping[str, Any] | None = None) -> int:
-        """How many events match."""
-        return await self._read("count events", self.store.count, flt)
-
-    async def count_by_type(self) -> dict[str, int]:
-        """Events per event_type (types with none are left out)."""
-        return await self._read("count events", self.store.count_by_type)
-
-    async def count_by_severity(self) -> dict[str, int]:
-        """Events per severity (severities with none are left out)."""
-        return await self._read("count events", self.store.count_by_severity)
-
-    async def counts_by_type_and_severity(self) -> dict[tuple[str, str], int]:
-        """Events per (event_type, severity)."""
-        return await self._read("count events", self.store.counts_by_type_and_severity)
-
-    async def schema_version(self) -> int:
-        """The schema version recorded in the spec's schema_version table."""
-        return await self._read("read schema version", self.store.schema_version)
-
-    # -- retention and maintenance -----------------------------------------------------------
-
-    async def apply_retention(
-        self,
-        now: datetime | None = None,
-        *,
-        policy: RetentionPolicy | None = None,
-        batch_size: int = 1000,
-        dry_run: bool = False,
-        vacuum_free_share: float | None = VACUUM_FREE_SHARE,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> RetentionResult:
-        """Delete events past the retention policy (see :meth:`EventStore.apply_retention`;
-        ``progress`` is called from the store's writer thread)."""
-        return await self._write(
-            "apply retention",
-            self.store.apply_retention,
-            now,
-            policy=policy,
-            batch_size=batch_size,
-            dry_run=dry_run,
-            vacuum_free_share=vacuum_free_share,
-            progress=progress,
-        )
-
-    async def recount(self) -> dict[str, int]:
-        """Rebuild the event counts from the events; returns the new counts by type."""
-        return await self._write("recount events", self.store.recount)
-
-    async def vacuum(self) -> SizeInfo:
-        """Give the space of deleted events back to the filesystem; returns the new sizes."""
-        return await self._write("vacuum", self.store.vacuum)
-
-    async def integrity_check(self, full: bool = False) -> IntegrityResult:
-        """quick_check (``full=False``) or integrity_check plus the count check."""
-        return await self._read("integrity check", self.store.integrity_check, full)
-
-    async def size(self) -> SizeInfo:
-        """The database and its -wal file in bytes (on PostgreSQL, tables and indexes)."""
-        return await self._read("read size", self.store.size)
-
-    async def volume(self) -> VolumeInfo | None:
-        """The filesystem holding the database file (None on a server)."""
-        return await self._read("read volume", self.store.volume)
-
-    async def storage_budget(self) -> int | None:
-        """The retention policy's size budget in bytes (None: no budget)."""
-        return await self._read("read storage budget", self.store.storage_budget)
-
-    async def size_bytes(self) -> SizeInfo:
-        """The same as :meth:`size` (the older name)."""
-        return await self._read("read size", self.store.size_bytes)
-
-    async def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
-        """A consistent, verified online copy at ``dest`` (which must not exist yet)."""
-        return await self._finish("backup", self.store.backup, dest)
-
-    async def backup_snapshot(
-        self, directory: str | os.PathLike[str], *, keep_days: int = 7
-    ) -> BackupResult:
-        """A timestamped backup in ``directory``; snapshots older than ``keep_days`` go."""
-        return await self._finish(
-            "backup snapshot", self.store.backup_snapshot, directory, keep_days=keep_days
-        )
-
     @classmethod
     async def restore(
         cls,
@@ -489,7 +256,7 @@ class AsyncEventStore:
     ) -> Self:
         """Replace the database at ``db`` with a verified backup and open it (see
         :meth:`EventStore.restore`); the swap is never abandoned halfway."""
-        _check_workers(max_workers)
+        check_workers(max_workers)
         with ThreadPoolExecutor(1, thread_name_prefix="kube9-store-restore") as pool:
             store = await complete(
                 "restore", pool.submit(EventStore.restore, backup_path, db, **open_kwargs)

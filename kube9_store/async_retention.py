@@ -4,16 +4,13 @@ survives a failed run, and lets a run in progress finish when stopped."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, Self
 
 from kube9_store import checks
 from kube9_store.cancellation import write_outcome
 from kube9_store.results import RetentionResult
-from kube9_store.retention import DEFAULT_INTERVAL_S
-
-log = logging.getLogger(__name__)
+from kube9_store.retention import DEFAULT_INTERVAL_S, RunnerCore
 
 #: Called with every result; a coroutine function is awaited.
 OnResult = Callable[[RetentionResult], Awaitable[None] | None]
@@ -29,7 +26,7 @@ def check_interval(interval: object) -> float:
     return checks.seconds("interval", interval, positive=True)
 
 
-class AsyncRetentionRunner:
+class AsyncRetentionRunner(RunnerCore[SupportsAsyncRetention, OnResult]):
     """Runs retention now and then every ``interval`` seconds as an asyncio task, until
     :meth:`stop`. A failed run is logged and counted, and the next one comes at the next
     interval. ``on_result`` (a function or a coroutine function) gets every result."""
@@ -41,12 +38,7 @@ class AsyncRetentionRunner:
         interval: float = DEFAULT_INTERVAL_S,
         on_result: OnResult | None = None,
     ) -> None:
-        self.store = store
-        self.interval = check_interval(interval)
-        self.on_result = on_result
-        self.runs = 0
-        self.failures = 0
-        self.last_result: RetentionResult | None = None
+        super().__init__(store, interval=interval, on_result=on_result)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> Self:
@@ -91,15 +83,9 @@ class AsyncRetentionRunner:
                 if returned is not None:
                     await returned
         except Exception:
-            self.failures += 1
-            log.exception("retention run failed; next attempt in %.0fs", self.interval)
+            self._failed()
             return None
         return result
-
-    def _ran(self, result: RetentionResult) -> None:
-        self.runs += 1
-        self.last_result = result
-        log.info("retention deleted %d events %s", result.deleted, result.by_severity)
 
     async def _loop(self) -> None:
         while True:

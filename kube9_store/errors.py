@@ -115,6 +115,12 @@ class NotEnoughSpaceError(StorageFullError):
         )
 
 
+class InternalError(Kube9StoreError):
+    """A statement could not run as written: a defect in kube9_store, or a schema changed
+    behind its back (a column added without its field). Never an outage: the database answered,
+    and retrying will not help. Report it with its message."""
+
+
 class UnsupportedOperationError(Kube9StoreError):
     """The operation exists only on other backends (e.g. VACUUM and file backups on SQLite)."""
 
@@ -129,6 +135,7 @@ class ErrorKind(enum.Enum):
     NOT_A_DATABASE = "not_a_database"  # the file is not a database of this backend
     CORRUPT = "corrupt"  # the database is damaged
     FULL = "full"  # no room left on the disk or server
+    PROGRAMMING = "programming"  # the statement itself is wrong: a bug, not the database's state
     UNAVAILABLE = "unavailable"  # cannot connect, I/O error, or anything else from the driver
 
 
@@ -146,4 +153,6 @@ def error_for(kind: ErrorKind, message: str) -> Kube9StoreError:
         return StorageFullError(message)
     if kind is ErrorKind.CONSTRAINT:
         return Kube9StoreError(message)
+    if kind is ErrorKind.PROGRAMMING:
+        return InternalError(message)
     return DatabaseUnavailableError(message)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from kube9_store import checks
 from kube9_store.errors import ValidationError
@@ -229,7 +229,35 @@ class SupportsRetention(Protocol):
     def apply_retention(self) -> RetentionResult: ...
 
 
-class RetentionRunner:
+#: The store a runner drives, and the callback it hands each result.
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+class RunnerCore(Generic[S, R]):
+    """What both retention runners share: the store, the interval, the result callback, and
+    the record of runs. The thread runner and the asyncio task differ only in how they wait."""
+
+    def __init__(self, store: S, *, interval: float, on_result: R | None) -> None:
+        self.store = store
+        self.interval = checks.seconds("interval", interval, positive=True)
+        self.on_result = on_result
+        self.runs = 0
+        self.failures = 0
+        self.last_result: RetentionResult | None = None
+
+    def _ran(self, result: RetentionResult) -> None:
+        self.runs += 1
+        self.last_result = result
+        log.info("retention deleted %d events %s", result.deleted, result.by_severity)
+
+    def _failed(self) -> None:
+        """Called from an ``except`` block: the failure is counted and logged with its cause."""
+        self.failures += 1
+        log.exception("retention run failed; next attempt in %.0fs", self.interval)
+
+
+class RetentionRunner(RunnerCore[SupportsRetention, Callable[[RetentionResult], None]]):
     """Runs retention now and then every ``interval`` seconds in a daemon thread until
     :meth:`stop`. A failed run is logged and retried at the next interval."""
 
@@ -240,12 +268,7 @@ class RetentionRunner:
         interval: float = DEFAULT_INTERVAL_S,
         on_result: Callable[[RetentionResult], None] | None = None,
     ) -> None:
-        self.store = store
-        self.interval = checks.seconds("interval", interval, positive=True)
-        self.on_result = on_result
-        self.runs = 0
-        self.failures = 0
-        self.last_result: RetentionResult | None = None
+        super().__init__(store, interval=interval, on_result=on_result)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -274,15 +297,13 @@ class RetentionRunner:
         self.stop()
 
     def run_once(self) -> RetentionResult | None:
+        """One run; None when it failed (logged, counted in :attr:`failures`)."""
         try:
             result = self.store.apply_retention()
         except Exception:
-            self.failures += 1
-            log.exception("retention run failed; next attempt in %.0fs", self.interval)
+            self._failed()
             return None
-        self.runs += 1
-        self.last_result = result
-        log.info("retention deleted %d events %s", result.deleted, result.by_severity)
+        self._ran(result)
         if self.on_result is not None:
             self.on_result(result)
         return result

@@ -21,6 +21,7 @@ from kube9_store.retention import (
 )
 from kube9_store.schema import HEAD_VERSION, event_counts
 from kube9_store.store_reads import StoreReads
+from kube9_store.surface import offered
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class StoreMaintenance(StoreReads):
 
     # -- retention and maintenance -----------------------------------------------------------
 
+    @offered("write", "apply retention")
     @instrumented("delete")
     def apply_retention(
         self,
@@ -103,6 +105,7 @@ class StoreMaintenance(StoreReads):
         rows = self._run.fetch(self.sql.nth_oldest, values, "find budget cutoff")
         return str(rows[0][0]) if rows else None
 
+    @offered("write", "recount events")
     def recount(self) -> dict[str, int]:
         """Rebuild ``event_counts`` from the events in one transaction, for when something
         bypassed the triggers (a TRUNCATE, or INSERT OR REPLACE without recursive triggers).
@@ -118,32 +121,39 @@ class StoreMaintenance(StoreReads):
         self._run.write("recount events", rebuild)
         return self.count_by_type()
 
+    @offered("write", "vacuum")
     def vacuum(self) -> SizeInfo:
         """Give the space of deleted events back to the filesystem; returns the new sizes."""
         self._run.check_writable("vacuum")
         self.backend.vacuum()
         return self.size_bytes()
 
+    @offered("read", "integrity check")
     def integrity_check(self, full: bool = False) -> IntegrityResult:
         """quick_check (``full=False``, daily) or integrity_check plus count check (weekly)."""
         return self.backend.integrity_check(full=full)
 
+    @offered("read", "read size")
     def size(self) -> SizeInfo:
         """The store's size: the database, its write-ahead log, and the free space inside."""
         return self.backend.size_info()
 
+    @offered("read", "read volume")
     def volume(self) -> VolumeInfo | None:
         """The filesystem holding the database file (None on a server)."""
         return self.backend.volume()
 
+    @offered("read", "read storage budget")
     def storage_budget(self) -> int | None:
         """The retention policy's size budget in bytes (None: no budget)."""
         return self.retention.max_bytes
 
+    @offered("read", "read size")
     def size_bytes(self) -> SizeInfo:
         """The same as :meth:`size` (the older name)."""
         return self.backend.size_info()
 
+    @offered("finish", "backup")
     def backup(self, dest: str | os.PathLike[str]) -> BackupResult:
         """A consistent, verified online copy at ``dest``, which must not exist yet
         (DestinationExistsError); what crashed backups left in its directory is removed. A
@@ -151,6 +161,7 @@ class StoreMaintenance(StoreReads):
         head = None if self.read_model.foreign else HEAD_VERSION
         return self.backend.backup(checks.path("dest", dest), head_version=head)
 
+    @offered("finish", "backup snapshot")
     def backup_snapshot(
         self, directory: str | os.PathLike[str], *, keep_days: int = 7
     ) -> BackupResult:

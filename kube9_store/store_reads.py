@@ -22,6 +22,7 @@ from kube9_store.instrumentation import instrumented
 from kube9_store.models import EventFilter
 from kube9_store.statements import CompiledSQL
 from kube9_store.store_core import StoreCore
+from kube9_store.surface import offered
 
 
 class StoreReads(StoreCore):
@@ -29,6 +30,7 @@ class StoreReads(StoreCore):
 
     # -- reading -----------------------------------------------------------------------------
 
+    @offered("read", "get event")
     @instrumented("select")
     def get(self, event_id: str) -> Event | None:
         """The event with this id, or None."""
@@ -36,6 +38,7 @@ class StoreReads(StoreCore):
         rows = self._run.fetch(self.sql.get, {"id": event_id}, "get event")
         return self._to_event(rows[0]) if rows else None
 
+    @offered("read", "query events")
     @instrumented("select")
     def query(
         self,
@@ -70,6 +73,7 @@ class StoreReads(StoreCore):
             self._shapes[shape] = compiled
         return compiled
 
+    @offered("read", "page events")
     def page(
         self,
         flt: EventFilter | Mapping[str, Any] | None = None,
@@ -102,6 +106,7 @@ class StoreReads(StoreCore):
                 return
             cursor = page.next_cursor
 
+    @offered("read", "count events")
     @instrumented("select")
     def count(self, flt: EventFilter | Mapping[str, Any] | None = None) -> int:
         """How many events match. No filter, or one on type and severity alone, is answered
@@ -115,23 +120,27 @@ class StoreReads(StoreCore):
         with self._run.reading("count events") as conn:
             return int(conn.execute(counted_statement(f)).scalar_one())
 
+    @offered("read", "count events")
     @instrumented("select")
     def count_by_type(self) -> dict[str, int]:
         """Events per event_type (types with none are left out)."""
         rows = self._run.fetch(self.sql.count_by["event_type"], {}, "count")
         return {k: int(n) for k, n in rows}
 
+    @offered("read", "count events")
     @instrumented("select")
     def count_by_severity(self) -> dict[str, int]:
         """Events per severity (severities with none are left out)."""
         rows = self._run.fetch(self.sql.count_by["severity"], {}, "count")
         return {k: int(n) for k, n in rows}
 
+    @offered("read", "count events")
     def counts_by_type_and_severity(self) -> dict[tuple[str, str], int]:
         """Events per (event_type, severity), from the trigger-maintained counts."""
         rows = self._run.fetch(self.sql.count_pairs, {}, "count events")
         return {(t, s): int(n) for t, s, n in rows}
 
+    @offered("read", "read schema version")
     def schema_version(self) -> int:
         """The schema version recorded in the spec's schema_version table."""
         return int(self._run.fetch(self.sql.schema_version, {}, "read schema version")[0][0])

@@ -36,6 +36,7 @@ from kube9_store.rows import (
 from kube9_store.schema import EVENT_COLUMNS, events
 from kube9_store.statements import CompiledSQL
 from kube9_store.store_core import StoreCore
+from kube9_store.surface import offered
 from kube9_store.timestamps import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class StoreWrites(StoreCore):
 
     # -- writing -----------------------------------------------------------------------------
 
+    @offered("write", "record event")
     def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
         """Validate, redact and store one event in its own transaction; return it as stored."""
         started = perf_counter()  # instrumented as @instrumented would, with one metrics call
@@ -101,6 +103,7 @@ class StoreWrites(StoreCore):
         return_events: Literal[False],
     ) -> list[str]: ...
 
+    @offered("write", "record events")
     def record_many(
         self,
         batch: Iterable[NewEvent | Mapping[str, Any]],
@@ -181,6 +184,7 @@ class StoreWrites(StoreCore):
                 )
         return found
 
+    @offered("write", "acknowledge event")
     @instrumented("update")
     def acknowledge(
         self, event_id: str, acknowledged: bool = True, *, missing_ok: bool = True
@@ -197,6 +201,7 @@ class StoreWrites(StoreCore):
             raise EventNotFoundError(event_id)
         return bool(changed)
 
+    @offered("write", "acknowledge events")
     @instrumented("update")
     def acknowledge_many(self, event_ids: Iterable[str], acknowledged: bool = True) -> int:
         """Mark every event whose id is given (un)acknowledged in one transaction (one
@@ -240,6 +245,7 @@ class StoreWrites(StoreCore):
 
         return self._run.write("acknowledge events", work, one_statement=len(chunks) == 1)
 
+    @offered("write", "acknowledge events")
     @instrumented("update")
     def acknowledge_matching(
         self, flt: EventFilter | Mapping[str, Any], acknowledged: bool = True

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
-from kube9_store import DuplicateEventError, EventStore, Kube9StoreError, ValidationError
+from kube9_store import DuplicateEventError, EventStore, ValidationError
 from kube9_store.aio import AsyncEventStore, AsyncRetentionRunner, WriteOutcome, write_outcome
+from kube9_store.errors import StoreClosedError
 from kube9_store.retention import RetentionPolicy
 from tests.helpers import event_data
 
@@ -71,6 +72,27 @@ def test_every_store_method_is_a_coroutine_with_the_same_parameters() -> None:
             assert ours[pname].default == param.default, f"{name}({pname}) default differs"
     for attr in ATTRIBUTES:
         assert isinstance(getattr(AsyncEventStore, attr), property)
+
+
+def test_the_generated_coroutines_are_what_the_store_declares_now() -> None:
+    """aio_surface.py is written from the store's @offered methods; a store method changed or
+    added without regenerating it fails here."""
+    from kube9_store import aio_codegen
+
+    assert aio_codegen.TARGET.read_text(encoding="utf-8") == aio_codegen.generate(), (
+        "kube9_store/aio_surface.py is stale: run python -m kube9_store.aio_codegen"
+    )
+
+
+def test_every_public_store_method_is_offered_or_named_as_not() -> None:
+    """A new public method of the store is offered to asyncio code unless it is named here."""
+    from kube9_store.surface import ATTRIBUTE
+
+    not_offered = {"open", "close", "restore", "iter"}  # hand-written on AsyncEventStore
+    for name, method in public_methods(EventStore).items():
+        if name in DRIVER_LEVEL or name in not_offered:
+            continue
+        assert hasattr(method, ATTRIBUTE), f"EventStore.{name} is neither @offered nor excluded"
 
 
 class RunningSignal:
@@ -240,9 +262,9 @@ def test_a_closed_store_says_so(db_path: Path) -> None:
         await store.close()
         await store.close()  # twice is fine
         assert store.closed
-        with pytest.raises(Kube9StoreError, match="closed"):
+        with pytest.raises(StoreClosedError, match="closed"):
             await store.get("evt_20251202_103045_a7f3b9")
-        with pytest.raises(Kube9StoreError, match="closed"):
+        with pytest.raises(StoreClosedError, match="closed"):
             await store.record(event_data())
 
     run(main())

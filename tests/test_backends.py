@@ -106,6 +106,7 @@ def _open_and_record(url: str, barrier: Any) -> None:
         s.record(event_data(title="racer"))
 
 
+@pytest.mark.slow
 def test_concurrent_openers_migrate_once(backend_url: URL) -> None:
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(3)
@@ -136,6 +137,7 @@ def _writer(url: str, worker: int, rounds: int, out: Any) -> None:
     out.put(ids)
 
 
+@pytest.mark.slow
 def test_several_writer_processes_lose_nothing_and_count_exactly(backend_url: URL) -> None:
     with EventStore.open(backend_url):
         pass

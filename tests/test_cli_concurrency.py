@@ -20,6 +20,9 @@ from sqlalchemy.engine import URL
 from kube9_store import EventStore
 from tests.helpers import event_data
 
+#: Processes killed and raced: the slow suite (``pytest -m slow``), which CI runs.
+pytestmark = pytest.mark.slow
+
 EXPIRED = 300
 
 
@@ -186,6 +189,7 @@ def test_two_backups_at_once(db_path: Path, tmp_path: Path) -> None:
 WRITER = """
 import sys, time
 from kube9_store import EventStore
+
 with EventStore.open(sys.argv[1], metrics=False) as store:
     print("ready", flush=True)
     deadline = time.monotonic() + float(sys.argv[2])

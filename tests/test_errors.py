@@ -229,3 +229,39 @@ def test_maintenance_only_files_have_is_one_clear_error(pg_url: URL, tmp_path: P
         ):
             with pytest.raises(UnsupportedOperationError, match="not available on postgresql"):
                 call()
+
+
+# -- a statement that cannot run as written is a defect, never an outage ------------------
+
+
+def test_sqlite_programming_errors_are_internal_errors(sqlite_db: Path) -> None:
+    from kube9_store.errors import InternalError
+
+    backend = backend_for(sqlite_url(sqlite_db))
+    con = _driver(sqlite_db)
+    # the shape of a column declared in the schema but not bound: too few bindings
+    miscounted = _raised(lambda: con.execute(INSERT, ()))
+    no_column = _raised(lambda: con.execute("SELECT no_such_column FROM events"))
+    con.close()
+    for exc in (miscounted, no_column):
+        assert backend.classify(exc) is ErrorKind.PROGRAMMING
+        error = backend.translate(exc, "record")
+        assert isinstance(error, InternalError) and not isinstance(error, DatabaseUnavailableError)
+        assert str(error).startswith("record: ")
+    backend.dispose()
+
+
+def test_postgresql_programming_errors_are_internal_errors(pg_url: URL) -> None:
+    from kube9_store.errors import InternalError
+
+    EventStore.open(pg_url, metrics=False).close()
+    backend = backend_for(pg_url)
+    with backend.engine.connect() as conn:
+        raw: Any = conn.connection.driver_connection
+        raw.autocommit = True
+        no_column = _raised(lambda: raw.execute("SELECT no_such_column FROM events"))
+        miscounted = _raised(lambda: raw.execute(INSERT.replace("?", "%s"), ()))
+    for exc in (no_column, miscounted):
+        assert backend.classify(exc) is ErrorKind.PROGRAMMING
+        assert isinstance(backend.translate(exc, "record"), InternalError)
+    backend.dispose()

@@ -31,6 +31,9 @@ from kube9_store.schema import HEAD_VERSION
 from tests import faults
 from tests.helpers import build_spec_db, event_data
 
+#: Processes killed and raced: the slow suite (``pytest -m slow``), which CI runs.
+pytestmark = pytest.mark.slow
+
 DB = "kube9.db"
 #: What may stay in a database's directory after any run (a restore also keeps copies).
 KEPT = re.compile(r"kube9\.db\.pre-restore-\d{8}T\d{6}Z(-\d+)?")

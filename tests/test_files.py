@@ -38,6 +38,7 @@ def _open_new(path: Path) -> faults.Operation:
     return operation
 
 
+@pytest.mark.slow
 def test_a_crash_while_creating_never_locks_the_database_out(tmp_path: Path) -> None:
     """Killed at each of the first points of creating a new database, the next open works."""
     counted = faults.run_child(_open_new(tmp_path / "count" / "kube9.db"))
@@ -176,6 +177,7 @@ def _make_directories(directory: str, barrier: Any) -> None:
     private_directory(Path(directory))
 
 
+@pytest.mark.slow
 def test_processes_making_the_same_directories_at_once_all_succeed(tmp_path: Path) -> None:
     """Stores opened at the same new path at the same moment each make its directories; one
     that sees another's directory appear between two looks must not take it for a file."""

@@ -359,6 +359,7 @@ def _open_in_child(path: str, barrier) -> None:
         s.record({"event_type": "system", "severity": "info", "title": "child"})
 
 
+@pytest.mark.slow
 def test_two_processes_opening_a_new_database_migrate_once(db_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(3)
@@ -373,6 +374,7 @@ def test_two_processes_opening_a_new_database_migrate_once(db_path: Path) -> Non
         assert s.count() == 3
 
 
+@pytest.mark.slow
 def test_v1_to_v2_on_a_large_dataset_keeps_every_row(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     build_spec_db(db_path, rows=100_000)

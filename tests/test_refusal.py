@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -208,6 +209,7 @@ def _state(directory: Path) -> dict[str, str]:
     wal=st.booleans(),
     entry=st.sampled_from(sorted(ENTRIES)),
 )
+@pytest.mark.slow
 def test_a_refused_file_is_left_exactly_as_it_was(
     refusal: Callable[[Path, bool], None], wal: bool, entry: str
 ) -> None:

@@ -33,6 +33,9 @@ from kube9_store.cli import cli
 from tests import workload
 from tests.helpers import PG_URL, build_spec_db, event_data, file_fingerprint
 
+#: Processes killed and raced: the slow suite (``pytest -m slow``), which CI runs.
+pytestmark = pytest.mark.slow
+
 FORK = multiprocessing.get_context("fork")
 
 

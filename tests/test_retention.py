@@ -229,6 +229,7 @@ def _writer(path: str, stop_at: float) -> None:
             i += 1
 
 
+@pytest.mark.slow
 def test_backup_while_another_process_writes(db_path: Path, tmp_path: Path) -> None:
     with EventStore.open(db_path) as store:
         store.record_many(event_data(title=f"before-{i}") for i in range(2000))

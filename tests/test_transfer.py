@@ -298,6 +298,7 @@ def _kill_at(proc: subprocess.Popen[bytes], target: Path | URL, goal: int) -> bo
     return False
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume(tmp_path: Path, dest: URL) -> None:
     """Copies killed at random points of their progress (not of the clock, which a faster
     copy would outrun), each resumed by the next."""
@@ -376,6 +377,7 @@ def test_concurrent_writer_keeps_its_counts_during_a_copy(tmp_path: Path, dest: 
         )
 
 
+@pytest.mark.slow
 def test_two_copies_at_once_into_one_destination(tmp_path: Path, dest: URL) -> None:
     source = filled_store(tmp_path / "src.db", 8000)
     target = as_location(dest)

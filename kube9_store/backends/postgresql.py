@@ -25,6 +25,7 @@ EVENTS_KEY = "events_pkey"
 
 #: SQLSTATE codes (whole, then by class: the first two characters) and what they mean.
 _SQLSTATES: dict[str, ErrorKind] = {
+    "42501": ErrorKind.UNAVAILABLE,  # insufficient_privilege: the role, not the statement
     "55P03": ErrorKind.BUSY,  # lock_not_available (lock_timeout)
     "40P01": ErrorKind.BUSY,  # deadlock_detected
     "40001": ErrorKind.BUSY,  # serialization_failure
@@ -38,6 +39,7 @@ _SQLSTATE_CLASSES: dict[str, ErrorKind] = {
     "57": ErrorKind.UNAVAILABLE,  # operator intervention (shutdown, cannot connect now)
     "53": ErrorKind.FULL,  # insufficient resources
     "23": ErrorKind.CONSTRAINT,  # integrity constraint violation
+    "42": ErrorKind.PROGRAMMING,  # syntax error or access rule violation (no such column...)
 }
 
 
@@ -136,6 +138,10 @@ class PostgreSQLBackend(Backend):
     def classify(self, exc: BaseException) -> ErrorKind:
         sqlstate = getattr(exc, "sqlstate", None)
         if not isinstance(sqlstate, str):
+            import psycopg  # present whenever this backend runs
+
+            if isinstance(exc, psycopg.ProgrammingError):  # its own checks (placeholders)
+                return ErrorKind.PROGRAMMING
             return ErrorKind.UNAVAILABLE  # no answer from a server: could not connect
         if sqlstate == "23505":
             diag = getattr(exc, "diag", None)

@@ -42,6 +42,7 @@ BEGIN_OPTION = "kube9_begin"
 
 #: SQLite's primary result codes (the low byte of an extended code) and what they mean.
 _PRIMARY_CODES: dict[int, ErrorKind] = {
+    1: ErrorKind.PROGRAMMING,  # SQLITE_ERROR: a SQL error (no such column, syntax)
     5: ErrorKind.BUSY,  # SQLITE_BUSY
     6: ErrorKind.BUSY,  # SQLITE_LOCKED
     8: ErrorKind.READ_ONLY,  # SQLITE_READONLY
@@ -317,6 +318,9 @@ class SQLiteBackend(Backend):
     def classify(self, exc: BaseException) -> ErrorKind:
         code = getattr(exc, "sqlite_errorcode", None)
         if not isinstance(code, int):
+            # The module's own checks (bindings miscounted, a closed cursor) carry no code.
+            if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):
+                return ErrorKind.PROGRAMMING
             return ErrorKind.UNAVAILABLE
         if code in _KEY_VIOLATIONS and "events.id" in str(exc):
             return ErrorKind.DUPLICATE_ID
