@@ -1,5 +1,6 @@
-"""The console script, and its lean read path: ``query events list|get`` and ``events count``
-on a SQLite file at this package's head, answered with the standard library's sqlite3 alone.
+"""The CLI's lean read path: ``query events list|get``, ``events count``, ``db status`` and
+``health`` on a SQLite file at this package's head, answered with the standard library's
+sqlite3 alone (the console script, :mod:`kube9_store.console`, sends those commands here).
 
 The kube9 VS Code extension starts the CLI in the pod (``kubectl exec ... kube9-operator query
 events list ... --format=json``) on every refresh, so its users wait for the whole process.
@@ -589,7 +590,7 @@ def _check_stdout() -> None:
 
 
 def main() -> None:
-    """``kube9-store``: the lean read path when it answers, else the full CLI."""
+    """The lean read path's answer to ``sys.argv`` when it has one, else the full CLI's."""
     try:
         text = answer(sys.argv[1:], os.environ)
         out = text + "\n"

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import sqlite
 
 from kube9_store import EventStore, facts, quickread
 from kube9_store.cli import cli
+from kube9_store.console import LEAN_FIRST_WORDS
 from kube9_store.event import parse_metadata
 from kube9_store.filters import counted_statement, shape_and_values, statement_for
 from kube9_store.models import EventFilter, dump_metadata
@@ -335,6 +336,10 @@ def test_the_counts_are_the_stores() -> None:
         assert tuple(params) == tuple(compiled.params[n] for n in compiled.positiontup or ())
     assert statements.get.sql == quickread.GET
     assert statements.schema_version.sql == quickread.SCHEMA_VERSION
+
+
+def test_the_console_script_sends_the_lean_paths_commands_to_it() -> None:
+    assert {words[0] for words in quickread.COMMANDS} == LEAN_FIRST_WORDS
 
 
 def test_the_plain_facts_are_the_schemas() -> None:
