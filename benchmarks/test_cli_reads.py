@@ -87,8 +87,8 @@ COMMANDS: list[tuple[str, list[str], bool]] = [
         ["events", "count", "--type", "cluster", "--since", "2026-01-08"],
         True,
     ),
-    ("CLI: db status", ["db", "status"], False),
-    ("CLI: health", ["health"], False),
+    ("CLI: db status", ["db", "status"], True),
+    ("CLI: health", ["health"], True),
     ("CLI: --help", ["--help"], False),
 ]
 
