@@ -1,7 +1,7 @@
-"""Type-check the README's Python examples as a user's code: ``mypy --strict`` on each block,
-once with mypy's defaults and once with pydantic's mypy plugin (both are common set-ups).
+"""Type-check the documentation's Python examples as a user's code: ``mypy --strict`` on each
+block, once with mypy's defaults and once with pydantic's mypy plugin (both are common set-ups).
 
-    python .ci/readme_types.py [README.md]
+    python .ci/readme_types.py [README.md docs/*.md]
 """
 
 from __future__ import annotations
@@ -19,10 +19,15 @@ CONFIGS = {
 
 
 def main() -> int:
-    readme = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent.parent / "README.md")
-    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(encoding="utf-8"), re.DOTALL)
+    top = Path(__file__).parent.parent
+    pages = [Path(a) for a in sys.argv[1:]] or [top / "README.md", *sorted(top.glob("docs/*.md"))]
+    blocks = [
+        block
+        for page in pages
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+    ]
     if not blocks:
-        print(f"{readme}: no Python examples found", file=sys.stderr)
+        print(f"{', '.join(map(str, pages))}: no Python examples found", file=sys.stderr)
         return 1
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
@@ -38,7 +43,7 @@ def main() -> int:
             cmd = [sys.executable, "-m", "mypy", "--config-file", str(ini), *files]
             result = subprocess.run(cmd, cwd=work, capture_output=True, text=True, check=False)
             status = "ok" if result.returncode == 0 else "FAILED"
-            print(f"README examples ({len(files)} blocks), mypy --strict, {name}: {status}")
+            print(f"documented examples ({len(files)} blocks), mypy --strict, {name}: {status}")
             if result.returncode != 0:
                 failed = True
                 print(result.stdout + result.stderr, file=sys.stderr)

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from kube9_store.streaming import Progress
     from kube9_store.transfer import CopyResult, copy_events
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _HOMES = {
     "AsyncEventStore": "aio",

@@ -169,17 +169,23 @@ def generate() -> str:
             )
         body += [f"    {_signature(m.impl)}:", *docstring, f"        return await {call}", ""]
 
-    runtime = _used_names(defaults) | ({"overload"} if any(m.overloads for m in methods) else set())
-    typing_names = _used_names(annotations) - runtime
-    lines_rt = sorted({imports[n][0] for n in runtime if n in imports} | _stdlib(runtime))
-    lines_tc = sorted(
-        {imports[n][0] for n in typing_names if n in imports}
+    # Names are imported as their sources import them, so the coroutines' type hints resolve
+    # at run time too (typing.get_type_hints); what a source imports only for type checkers
+    # stays so here.
+    used = _used_names(defaults) | _used_names(annotations)
+    if any(m.overloads for m in methods):
+        used.add("overload")
+    lines_rt = sorted(
+        {imports[n][0] for n in used if n in imports and not imports[n][1]}
         | {"from kube9_store.store import EventStore"}
     )
+    lines_tc = sorted({imports[n][0] for n in used if n in imports and imports[n][1]})
     lines_rt.append("from kube9_store.aio_workers import AsyncWorkers")
     out = [HEADER.rstrip("\n"), ""]
-    out += ["from typing import TYPE_CHECKING", *_merge(lines_rt), "", "if TYPE_CHECKING:"]
-    out += ["    " + line for line in _merge(lines_tc)]
+    out += _merge(lines_rt)
+    if lines_tc:
+        out += ["from typing import TYPE_CHECKING", "", "if TYPE_CHECKING:"]
+        out += ["    " + line for line in _merge(lines_tc)]
     out += [
         "",
         "",
@@ -193,10 +199,6 @@ def generate() -> str:
     while out[-1] == "":
         out.pop()
     return _format("\n".join(out) + "\n")
-
-
-def _stdlib(names: set[str]) -> set[str]:
-    return {"from typing import overload"} if "overload" in names else set()
 
 
 def _merge(lines: list[str]) -> list[str]:

@@ -5,29 +5,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, overload
+import os
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Literal, overload
 
 from kube9_store.aio_workers import AsyncWorkers
-from kube9_store.retention import VACUUM_FREE_SHARE
-
-if TYPE_CHECKING:
-    import os
-    from collections.abc import Callable, Iterable, Mapping
-    from datetime import datetime
-    from typing import Any, Literal
-
-    from kube9_store.event import Event
-    from kube9_store.filters import Page
-    from kube9_store.models import EventFilter, NewEvent
-    from kube9_store.results import (
-        BackupResult,
-        IntegrityResult,
-        RetentionResult,
-        SizeInfo,
-        VolumeInfo,
-    )
-    from kube9_store.retention import RetentionPolicy
-    from kube9_store.store import EventStore
+from kube9_store.event import Event
+from kube9_store.filters import Page
+from kube9_store.models import EventFilter, NewEvent
+from kube9_store.results import BackupResult, IntegrityResult, RetentionResult, SizeInfo, VolumeInfo
+from kube9_store.retention import VACUUM_FREE_SHARE, RetentionPolicy
+from kube9_store.store import EventStore
 
 
 class AsyncStoreMethods(AsyncWorkers):

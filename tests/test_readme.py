@@ -1,4 +1,4 @@
-"""The README's kopf-style handlers, run as written: the code block is taken from the README
+"""The documented kopf-style handlers, run as written: the code block is taken from the docs
 and its handlers are called directly, the way kopf would call them, without a cluster."""
 
 from __future__ import annotations
@@ -20,16 +20,18 @@ from tests.helpers import REPO
 
 
 def readme_block(containing: str) -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    """The one Python example of the README or docs/ that contains ``containing``."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    text = "\n".join(p.read_text(encoding="utf-8") for p in pages)
     blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.DOTALL) if containing in b]
-    assert len(blocks) == 1, f"expected one README example containing {containing!r}"
+    assert len(blocks) == 1, f"expected one documented example containing {containing!r}"
     return blocks[0]
 
 
 @pytest.fixture
 def handlers() -> Iterator[dict[str, Any]]:
     namespace: dict[str, Any] = {"__name__": "readme_example"}
-    exec(compile(readme_block("async def kubernetes_event"), "README.md", "exec"), namespace)
+    exec(compile(readme_block("async def kubernetes_event"), "docs/api.md", "exec"), namespace)
     try:
         yield namespace
     finally:
