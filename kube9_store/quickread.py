@@ -27,12 +27,11 @@ import stat
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from kube9_store import facts
 from kube9_store.plain import cursor_key, cursor_text, row_dict
 from kube9_store.rendering import FORMATS, json_document, render, table_width
-from kube9_store.results import DatabaseStatus, IntegrityResult, SizeInfo, VolumeInfo
 from kube9_store.sqlite_plain import (
     integrity_of,
     journal_path,
@@ -44,6 +43,9 @@ from kube9_store.sqlite_plain import (
     volume,
 )
 from kube9_store.timestamps import format_timestamp, parse_moment, utcnow
+
+if TYPE_CHECKING:
+    from kube9_store.results import IntegrityResult, SizeInfo, VolumeInfo
 
 #: The page sizes ``query events list --limit`` takes, and the largest offset a database binds.
 LIMIT_RANGE = (1, 1000)
@@ -534,6 +536,7 @@ def db_status(reader: Reader, _options: dict[str, Any], _args: list[str]) -> str
     """``db status`` of a database at head: its count and sizes read as found, then its
     capacity read as a store reads it."""
     from kube9_store.capacity import capacity
+    from kube9_store.results import DatabaseStatus
 
     found = reader.found
     assert found is not None

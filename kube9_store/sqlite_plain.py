@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kube9_store.results import IntegrityResult, SizeInfo, VolumeInfo
+if TYPE_CHECKING:  # the result records are imported by what returns one (dataclasses cost)
+    from kube9_store.results import IntegrityResult, SizeInfo, VolumeInfo
 
 #: Reads one integer PRAGMA (``page_count``, ``page_size``, ``freelist_count``) by name.
 Pragma = Callable[[str], int]
@@ -56,6 +57,8 @@ def read_only_uri(path: Path) -> str:
 
 def sizes_of(pragma: Pragma, path: Path | None) -> SizeInfo:
     """The file's pages (page_count x page_size), the -wal beside it, and its free pages."""
+    from kube9_store.results import SizeInfo
+
     page = pragma("page_size")
     wal = 0
     if path is not None:
@@ -77,6 +80,8 @@ def volume(path: Path) -> VolumeInfo:
     """The filesystem holding ``path`` (or its nearest existing parent)."""
     import shutil
 
+    from kube9_store.results import VolumeInfo
+
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -87,6 +92,8 @@ def volume(path: Path) -> VolumeInfo:
 def integrity_of(con: Any, *, full: bool) -> IntegrityResult:
     """quick_check (daily) or integrity_check (weekly) on a driver connection; the full check
     also compares the trigger-maintained counts with the events."""
+    from kube9_store.results import IntegrityResult
+
     pragma = "integrity_check" if full else "quick_check"
     rows = [str(r[0]) for r in con.execute(f"PRAGMA {pragma}")]
     problems = [] if rows == ["ok"] else rows
