@@ -182,3 +182,58 @@ def test_scrub_an_event_holding_secrets(benchmark: Any) -> None:
 
     benchmark(scrub)
     _record("scrub an event holding secrets", "api", benchmark)
+
+
+def test_scrub_an_event_holding_secrets_as_tooling_prints_them(benchmark: Any) -> None:
+    """Secrets in the shapes of a kubectl patch, a YAML env list, XML settings and a query
+    string, in one event (the same 150 µs goal as above)."""
+    event = {
+        "title": "Pod Failed: web-7c5b8d9f6-x2k4p",
+        "description": 'error when applying patch:\n{\\"data\\":{\\"token\\":\\"Zt5RqWx8Lm3Nb7Kc\\"}}'
+        '\nto:\nResource: "/v1, Resource=secrets"',
+        "object_kind": "Pod",
+        "object_namespace": "default",
+        "object_name": "web-7c5b8d9f6-x2k4p",
+        "metadata": {
+            **EVENTS[0]["metadata"],
+            "env": "- name: DB_PASSWORD\n  value: Vn6!pLq9Xs",
+            "settings": "<server><id>nexus</id><password>Hx9!pQ2zLm</password></server>",
+            "callback": "https://app.example.com/cb?code=Sp3lQw9xZr7mKt&state=xyz",
+        },
+    }
+    benchmark.group = "scrub an event holding secrets"
+
+    def scrub() -> None:
+        texts, metadata = {f: event[f] for f in FIELDS}, clean_metadata(event["metadata"])
+        scrub_event(texts, metadata)
+
+    texts, metadata = {f: event[f] for f in FIELDS}, clean_metadata(event["metadata"])
+    assert len(scrub_event(texts, metadata)[1]) == 4
+    benchmark(scrub)
+    _record("scrub an event holding secrets (tooling shapes)", "api", benchmark)
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "{[",
+        '{"a":[',
+        '["',
+        '{\\"a\\":{\\"b\\":',
+        ",password: must be at least twelve characters long and",
+        "digest ",
+        "Bearer ",
+        "<password>x<a ",
+        "name: DB_PASSWORD value",
+        "{Password:",
+    ],
+)
+def test_scrub_10_kb_of_hostile_text(benchmark: Any, unit: str) -> None:
+    """The full scan (no prefilter) of 10 KB made of one pathological unit, repeated: the
+    worst time per 10 KB (``tests/test_secret_linear.py`` holds the growth to linear)."""
+    from kube9_store.redaction import scrub_field
+
+    text = (unit * (10_240 // len(unit) + 1))[:10_240]
+    benchmark.group = "scrub 10 KB of hostile text"
+    benchmark.pedantic(lambda: scrub_field("metadata.note", text), rounds=10, warmup_rounds=1)
+    _record("scrub 10 KB of hostile text", unit, benchmark)

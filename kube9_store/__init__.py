@@ -2,13 +2,14 @@
 a revision chain that keeps the spec's schema_version in sync, and a CLI.
 
 Public names are loaded on first use, so ``kube9-store --help`` starts without importing
-SQLAlchemy or pydantic.
+SQLAlchemy or pydantic. Type checkers see the real names (the imports under TYPE_CHECKING), so
+a misspelt import is an error there too.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # A library logs and lets the application decide: nothing is printed unless it configures
 # logging (redaction and retry warnings included).
@@ -17,6 +18,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 if TYPE_CHECKING:
     from kube9_store.aio import AsyncEventStore
     from kube9_store.async_retention import AsyncRetentionRunner
+    from kube9_store.autogen import include_object, metadata
     from kube9_store.backends import Backend
     from kube9_store.cancellation import WriteOutcome, write_outcome
     from kube9_store.config import ConnectionSettings, DbLocation, Synchronous
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
         DuplicateEventError,
         EventNotFoundError,
         FieldProblem,
+        InternalError,
         Kube9StoreError,
         MigrationError,
         NotEnoughSpaceError,
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from kube9_store.filters import Page
     from kube9_store.ids import generate_event_id
     from kube9_store.jsonl_import import JsonlImportReport, import_jsonl
+    from kube9_store.mappings import NewEventDict
     from kube9_store.models import (
         EVENT_TYPES,
         SEVERITIES,
@@ -89,6 +93,7 @@ _HOMES = {
     "SchemaError": "errors",
     "StorageFullError": "errors",
     "UnsupportedOperationError": "errors",
+    "InternalError": "errors",
     "ValidationError": "errors",
     "Backend": "backends",
     "ConnectionSettings": "config",
@@ -121,6 +126,9 @@ _HOMES = {
     "JsonlImportReport": "jsonl_import",
     "import_jsonl": "jsonl_import",
     "Progress": "streaming",
+    "NewEventDict": "mappings",
+    "metadata": "autogen",
+    "include_object": "autogen",
 }
 
 __all__ = [
@@ -146,10 +154,12 @@ __all__ = [
     "ExportResult",
     "FieldProblem",
     "IntegrityResult",
+    "InternalError",
     "JsonlImportReport",
     "Kube9StoreError",
     "MigrationError",
     "NewEvent",
+    "NewEventDict",
     "NotEnoughSpaceError",
     "Page",
     "Progress",
@@ -176,16 +186,20 @@ __all__ = [
     "export_to_file",
     "generate_event_id",
     "import_jsonl",
+    "include_object",
+    "metadata",
     "write_outcome",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'kube9_store' has no attribute {name!r}")
-    import importlib
+if not TYPE_CHECKING:  # hidden from type checkers: a name not imported above is an error there
 
-    value = getattr(importlib.import_module(f"kube9_store.{home}"), name)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> object:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module 'kube9_store' has no attribute {name!r}")
+        import importlib
+
+        value = getattr(importlib.import_module(f"kube9_store.{home}"), name)
+        globals()[name] = value
+        return value

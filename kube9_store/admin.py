@@ -93,9 +93,11 @@ def downgrade(db: DbLocation | None, revision: str) -> DatabaseStatus:
     backend.hold()
     try:
         migrator = Migrator(backend)
-        migrator.check_revision(revision, allow=("base",))
+        revision = migrator.check_revision(revision, allow=("base",))
         with backend.translated("downgrade database"):
-            migrator.check_known(migrator.state())
+            state = migrator.state()
+            migrator.check_known(state)
+            migrator.refuse_shared(state, f"downgrade {backend.location}")
             migrator.downgrade(revision)
     finally:
         backend.close()

@@ -13,6 +13,7 @@ from typing import Any, Literal, overload
 from kube9_store.aio_workers import AsyncWorkers
 from kube9_store.event import Event
 from kube9_store.filters import Page
+from kube9_store.mappings import NewEventDict
 from kube9_store.models import EventFilter, NewEvent
 from kube9_store.results import BackupResult, IntegrityResult, RetentionResult, SizeInfo, VolumeInfo
 from kube9_store.retention import VACUUM_FREE_SHARE, RetentionPolicy
@@ -24,14 +25,14 @@ class AsyncStoreMethods(AsyncWorkers):
 
     store: EventStore
 
-    async def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
+    async def record(self, event: NewEvent | NewEventDict) -> Event:
         """Validate, redact and store one event in its own transaction; return it as stored."""
         return await self._write("record event", self.store.record, event)
 
     @overload
     async def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: Literal[True] = True,
@@ -40,7 +41,7 @@ class AsyncStoreMethods(AsyncWorkers):
     @overload
     async def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: Literal[False],
@@ -48,7 +49,7 @@ class AsyncStoreMethods(AsyncWorkers):
 
     async def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: bool = True,

@@ -8,7 +8,7 @@ Building one by hand validates every field (:class:`kube9_store.models.EventFiel
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
@@ -16,6 +16,7 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema, from_json
 
 from kube9_store.errors import ValidationError
+from kube9_store.frozen import freeze
 from kube9_store.models import EventFields, EventType, Severity, dump_metadata
 from kube9_store.plain import row_dict
 from kube9_store.schema import EVENT_COLUMNS
@@ -44,7 +45,9 @@ class Event:
 
     ``created_at`` is the stored text ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (what JSON consumers and
     cursors use); :attr:`created` is the same instant as an aware UTC datetime, to compute
-    with. ``metadata`` is parsed from the stored JSON on first access and kept.
+    with. ``metadata`` is parsed from the stored JSON on first access and kept, read-only all
+    the way down (:mod:`kube9_store.frozen`): a change in place raises TypeError, so the event
+    and :meth:`to_dict` always say what is stored.
     """
 
     __slots__ = ("_metadata", "_row")
@@ -53,7 +56,7 @@ class Event:
     FIELDS: ClassVar[tuple[str, ...]] = EVENT_FIELDS
 
     _row: tuple[Any, ...]
-    _metadata: dict[str, Any] | None  # unset until parsed
+    _metadata: Mapping[str, Any] | None  # unset until parsed
 
     def __init__(
         self,
@@ -66,7 +69,7 @@ class Event:
         object_kind: str | None = None,
         object_namespace: str | None = None,
         object_name: str | None = None,
-        metadata: dict[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
         created_at: str,
         acknowledged: bool = False,
     ) -> None:
@@ -91,7 +94,7 @@ class Event:
             field, _, rule = str(exc).partition(": ")
             raise ValidationError.single(field, rule) from None
         _set_row(self, row)
-        _set_metadata(self, fields.metadata)
+        _set_metadata(self, freeze(fields.metadata))
 
     @classmethod
     def from_row(cls, row: Sequence[Any], metadata: Any = _UNPARSED) -> Event:
@@ -100,7 +103,7 @@ class Event:
         event = _new(cls)
         _set_row(event, tuple(row))
         if metadata is not _UNPARSED:
-            _set_metadata(event, metadata)
+            _set_metadata(event, freeze(metadata))
         return event
 
     @classmethod
@@ -110,7 +113,7 @@ class Event:
         """As a field of a pydantic model: an Event, or a mapping of its fields (validated);
         dumped as :meth:`to_dict`."""
         from_fields = core_schema.no_info_after_validator_function(
-            _event_of_fields, handler.generate_schema(EventFields)
+            _event_of_fields, handler.generate_schema(_EVENT_SCHEMA)
         )
         return core_schema.json_or_python_schema(
             json_schema=from_fields,
@@ -155,11 +158,12 @@ class Event:
         return self._row[7]  # type: ignore[no-any-return]
 
     @property
-    def metadata(self) -> dict[str, Any] | None:
+    def metadata(self) -> Mapping[str, Any] | None:
+        """The metadata, read-only (``kube9_store.frozen.thaw`` gives a changeable copy)."""
         try:
             return self._metadata
         except AttributeError:  # not parsed yet
-            metadata = parse_metadata(self._row[8])
+            metadata: Mapping[str, Any] | None = freeze(parse_metadata(self._row[8]))
             _set_metadata(self, metadata)
             return metadata
 
@@ -208,6 +212,12 @@ class Event:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Event.from_row, (self._row,))
+
+
+#: :class:`EventFields` under the name ``Event``: what OpenAPI and JSON Schema call an Event.
+_EVENT_SCHEMA: type[EventFields] = type(
+    "Event", (EventFields,), {"__module__": __name__, "__doc__": "A stored event."}
+)
 
 
 def _row_of(fields: EventFields) -> tuple[Any, ...]:

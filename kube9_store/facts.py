@@ -34,7 +34,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
 HEAD_TABLES = frozenset({"schema_version", "events", "event_counts"})
 
 #: The head of the revision chain (a test checks it against Alembic).
-HEAD_REVISION = "0004"
+HEAD_REVISION = "kube9_store_0004"
 HEAD_VERSION = 4
 
 #: Where the database is: $KUBE9_DB_URL (a URL), else $DB_PATH/kube9.db, else the spec's

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from kube9_store.backends import Backend
 from kube9_store.errors import MigrationError, SchemaError, ValidationError
+from kube9_store.schema import BRANCH, LEGACY_REVISIONS
 from kube9_store.state import CHAIN_TABLES, HEAD_TABLES, SchemaState, read_state
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,28 @@ class Migrator:
             return f"schema version {state.version} (created without Alembic)"
         return self.describe(state.revision)
 
-    def check_revision(self, revision: str, *, allow: tuple[str, ...] = ("head",)) -> None:
-        """Refuse a revision this chain does not have, listing the ones it does."""
+    def check_revision(self, revision: str, *, allow: tuple[str, ...] = ("head",)) -> str:
+        """The revision id ``revision`` names (an id from before the revisions were a labelled
+        branch, such as ``0002``, names its new one); refuse a revision this chain does not
+        have, listing the ones it does."""
+        revision = LEGACY_REVISIONS.get(revision, revision)
         if revision not in self.versions and revision not in allow:
             known = ", ".join([*sorted(self.versions), *allow])
             raise ValidationError.single("revision", f"must be one of {known}, got {revision!r}")
+        return revision
+
+    def refuse_shared(self, state: SchemaState, action: str) -> None:
+        """Refuse to move a database whose ``alembic_version`` also holds an application's
+        branches: only the application's Alembic environment, which includes kube9_store's
+        revisions, knows every revision of it."""
+        if state.other_revisions:
+            raise SchemaError(
+                f"cannot {action}: the database's alembic_version also holds revisions of "
+                f"another chain ({', '.join(state.other_revisions)}), an application's that "
+                "includes kube9_store's branch; run its Alembic environment instead "
+                f"(`alembic upgrade heads`, or `alembic downgrade {BRANCH}@-1`). kube9_store's "
+                f"branch is at {self.describe(state.revision)}"
+            )
 
     def state(self) -> SchemaState:
         with self.backend.engine.connect() as conn:
@@ -114,7 +132,11 @@ class Migrator:
     def is_current(self, state: SchemaState) -> bool:
         """At head and consistent; raises when the database is newer than this package."""
         self.check_known(state)
-        return state.revision == self.head and state.version == self.head_version
+        return (
+            state.revision == self.head
+            and state.legacy_revision is None
+            and state.version == self.head_version
+        )
 
     def check_known(self, state: SchemaState) -> None:
         if state.revision is not None and state.revision not in self._by_revision:
@@ -170,15 +192,15 @@ class Migrator:
         with self.backend.writer.connect() as conn:
             if stamp_first is not None:
                 command.stamp(self.config(conn), stamp_first)
-            self._run(conn, command.upgrade, revision)
+            self._run(conn, command.upgrade, LEGACY_REVISIONS.get(revision, revision))
 
     def downgrade(self, revision: str) -> None:
         with self.backend.writer.connect() as conn:
-            self._run(conn, command.downgrade, revision)
+            self._run(conn, command.downgrade, LEGACY_REVISIONS.get(revision, revision))
 
     def stamp(self, revision: str) -> None:
         with self.backend.writer.connect() as conn:
-            command.stamp(self.config(conn), revision)
+            command.stamp(self.config(conn), LEGACY_REVISIONS.get(revision, revision))
 
     def _run(self, conn: Connection, step: Any, revision: str) -> None:
         before = read_state(conn).revision

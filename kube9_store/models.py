@@ -23,13 +23,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PlainValidator,
     StrictBool,
     TypeAdapter,
     field_validator,
     model_validator,
 )
-from pydantic_core import SchemaValidator
+from pydantic._internal._model_construction import ModelMetaclass
+from pydantic_core import InitErrorDetails, PydanticCustomError, SchemaValidator
 from typing_extensions import TypedDict
 
 from kube9_store.errors import FieldProblem, ValidationError
@@ -65,18 +67,39 @@ def problems_from(exc: pydantic.ValidationError) -> list[FieldProblem]:
     out = []
     for err in exc.errors(include_url=False):  # the input is looked at, never shown
         field = ".".join(str(p) for p in err["loc"]) or "event"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "string_unicode" and isinstance(err.get("input"), str):
-            msg = UNICODE_RULE
-        elif (
-            err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == NO_NUL
-        ):
-            msg = NUL_RULE
+        msg = _rule_of(err)
         if not err["loc"] and ": " in msg:
             # a model-level rule names its field as "field: rule"
             field, msg = msg.split(": ", 1)
         out.append(scrubbed_problem(field, msg))
     return out
+
+
+def _rule_of(err: Any) -> str:
+    """A pydantic error's rule, in the package's words where it has its own."""
+    if err["type"] == "string_unicode" and isinstance(err.get("input"), str):
+        return UNICODE_RULE
+    if err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == NO_NUL:
+        return NUL_RULE
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def without_inputs(exc: pydantic.ValidationError) -> pydantic.ValidationError:
+    """The same errors (type, location, rule) with no input value kept in them: pydantic's
+    ``hide_input_in_errors`` hides them from the message, not from ``errors()``, which a web
+    framework returns to the client as it is."""
+    return pydantic.ValidationError.from_exception_data(
+        exc.title,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError(err["type"], _rule_of(err)),
+                loc=err["loc"],
+                input=None,
+            )
+            for err in exc.errors(include_url=False)
+        ],
+        hide_input=True,
+    )
 
 
 def scrubbed_problem(field: str, rule: str) -> FieldProblem:
@@ -85,16 +108,31 @@ def scrubbed_problem(field: str, rule: str) -> FieldProblem:
     return FieldProblem(scrub_field("field", field)[0], scrub_field("rule", rule)[0])
 
 
-class _Model(BaseModel):
-    """Base: frozen, no unknown fields, errors raised as the package's ValidationError."""
+class _RaisesPackageErrors(ModelMetaclass):
+    """Calling a model class (``NewEvent(...)``) raises the package's ValidationError. Only
+    the call is wrapped: validation itself raises pydantic's, so a model used by pydantic
+    (a FastAPI request body, a field of another model) reports each problem at its field."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __init__(self, /, **data: Any) -> None:
+    def __call__(cls, /, *args: Any, **kwargs: Any) -> Any:
         try:
-            super().__init__(**data)
+            return super().__call__(*args, **kwargs)
         except pydantic.ValidationError as exc:
             raise ValidationError(problems_from(exc)) from None
+
+
+class _Model(BaseModel, metaclass=_RaisesPackageErrors):
+    """Base: frozen, no unknown fields, errors raised as the package's ValidationError; input
+    values are never repeated in pydantic's errors (they may hold a credential)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _hide_inputs(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        try:
+            return handler(data)
+        except pydantic.ValidationError as exc:
+            raise without_inputs(exc) from None
 
     @classmethod
     def parse(cls, data: Self | Mapping[str, Any]) -> Self:
@@ -121,9 +159,10 @@ class _Input(_Model):
     # ``validated`` is the identity of the field dict the instance was validated with: one
     # made by ``model_copy(update=...)`` or ``model_construct`` does not match.
 
-    def __init__(self, /, **data: Any) -> None:
-        super().__init__(**data)
+    @model_validator(mode="after")
+    def _mark_validated(self) -> Self:
         self._state()["validated"] = id(self.__dict__)
+        return self
 
     def _as_validated(self) -> bool:
         """Whether this instance holds exactly the fields it was validated with."""
@@ -295,8 +334,13 @@ EventId = Annotated[str | None, AfterValidator(_event_id)]
 Title = Annotated[str, Field(max_length=TITLE_MAX, pattern=NO_NUL)]
 Description = Annotated[str | None, Field(max_length=DESCRIPTION_MAX, pattern=NO_NUL)]
 ObjectField = Annotated[str | None, Field(max_length=OBJECT_FIELD_MAX, pattern=NO_NUL)]
-Metadata = Annotated[dict[str, Any] | None, PlainValidator(clean_metadata)]
-CreatedAt = Annotated[str | None, PlainValidator(_timestamp_or_none)]
+Metadata = Annotated[
+    dict[str, Any] | None,
+    PlainValidator(clean_metadata, json_schema_input_type=dict[str, Any] | None),
+]
+CreatedAt = Annotated[
+    str | None, PlainValidator(_timestamp_or_none, json_schema_input_type=datetime | str | None)
+]
 
 
 _TEXT_FIELDS = {
@@ -385,7 +429,21 @@ class NewEvent(_Input):
 
     @model_validator(mode="after")
     def _scrub_and_serialize(self) -> Self:
-        metadata_json, redactions = finish_event(self.__dict__)
+        try:
+            metadata_json, redactions = finish_event(self.__dict__)
+        except ValueError as exc:  # "field: rule": reported at that field
+            field, _, rule = str(exc).partition(": ")
+            raise pydantic.ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("value_error", "{rule}", {"rule": rule}),
+                        loc=(field,),
+                        input=None,
+                    )
+                ],
+                hide_input=True,
+            ) from None
         state = self._state()
         state["metadata_json"] = metadata_json
         if redactions:

@@ -63,9 +63,12 @@ def _migrate(
     target: str,
 ) -> None:
     migrator = Migrator(backend, extra_version_locations=extra_version_locations)
-    migrator.check_revision(target)
-    if migrator.is_current(state) or (target != "head" and state.revision == target):
+    target = migrator.check_revision(target)
+    if migrator.is_current(state) or (
+        target != "head" and state.revision == target and state.legacy_revision is None
+    ):
         return
+    migrator.refuse_shared(state, f"migrate {backend.location}")
     lineage.refuse_other_lineage(backend, state, migrator)
     stamp_first = migrator.plan(state)
     if not migrate:

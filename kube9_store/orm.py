@@ -18,6 +18,7 @@ Importing this module installs the hooks on :class:`sqlalchemy.orm.Session` (whi
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -30,13 +31,14 @@ from sqlalchemy.orm import (
     UOWTransaction,
     column_property,
 )
-from sqlalchemy.orm.attributes import set_attribute
+from sqlalchemy.orm.attributes import set_attribute, set_committed_value
 
 from kube9_store import schema
 from kube9_store.errors import Kube9StoreError, ValidationError
 from kube9_store.event import Event
+from kube9_store.frozen import freeze
 from kube9_store.ids import event_id_at
-from kube9_store.models import NewEvent
+from kube9_store.models import EventType, NewEvent, Severity
 from kube9_store.timestamps import format_timestamp, parse_timestamp, utcnow
 
 __all__ = ["Base", "EventCountRow", "EventRow", "ReadOnlyTableError", "SchemaVersionRow"]
@@ -54,9 +56,9 @@ class Base(DeclarativeBase):
 
 class EventRow(Base):
     """A row of ``events``. ``metadata_json`` is the stored JSON text; :attr:`event_metadata`
-    reads and writes it as a dict (a dict set there is held as is until the flush checks it,
-    exactly as ``record`` checks metadata). ``acknowledged`` is stored as 0 or 1 (True and
-    False are accepted)."""
+    reads it as a read-only mapping and takes a new mapping (validated, scrubbed and turned
+    into ``metadata_json`` at the next flush): a change made in place raises TypeError rather
+    than being lost at the flush. ``acknowledged`` is a bool (stored as 0 or 1)."""
 
     __table__ = schema.events
 
@@ -70,20 +72,60 @@ class EventRow(Base):
     object_name: Mapped[str | None]
     metadata_json: Mapped[str | None] = column_property(schema.events.c.metadata)
     created_at: Mapped[str]
-    acknowledged: Mapped[int | None]
+    acknowledged: Mapped[bool]
+
+    def __init__(
+        self,
+        *,
+        event_type: EventType,
+        severity: Severity,
+        title: str,
+        description: str | None = None,
+        object_kind: str | None = None,
+        object_namespace: str | None = None,
+        object_name: str | None = None,
+        event_metadata: Mapping[str, Any] | None = None,
+        metadata_json: str | None = None,
+        id: str | None = None,
+        created_at: str | None = None,
+        acknowledged: bool = False,
+    ) -> None:
+        """A new row; what is left out is filled in at the flush as ``record`` would (an id,
+        the canonical timestamp). ``event_metadata`` or ``metadata_json``, not both."""
+        if event_metadata is not None and metadata_json is not None:
+            raise ValidationError.single(
+                "metadata", "give event_metadata or metadata_json, not both"
+            )
+        super().__init__()
+        for name, value in (
+            ("id", id),
+            ("event_type", event_type),
+            ("severity", severity),
+            ("title", title),
+            ("description", description),
+            ("object_kind", object_kind),
+            ("object_namespace", object_namespace),
+            ("object_name", object_name),
+            ("metadata_json", metadata_json),
+            ("created_at", created_at),
+            ("acknowledged", acknowledged),
+        ):
+            setattr(self, name, value)
+        if event_metadata is not None:
+            self.event_metadata = event_metadata
 
     @property
-    def event_metadata(self) -> dict[str, Any] | None:
-        """The metadata as a dict (None when there is none). A dict set here is validated,
-        scrubbed and turned into ``metadata_json`` at the next flush."""
+    def event_metadata(self) -> Mapping[str, Any] | None:
+        """The metadata, read-only (None when there is none). Assign a new mapping to change
+        it: it is validated, scrubbed and turned into ``metadata_json`` at the next flush."""
         value: Any = self.metadata_json
-        if value is None or isinstance(value, dict):
-            return value
-        parsed = json.loads(value)
-        return parsed if isinstance(parsed, dict) else None
+        if value is None:
+            return None
+        parsed = value if isinstance(value, dict) else json.loads(value)
+        return freeze(parsed) if isinstance(parsed, dict) else None
 
     @event_metadata.setter
-    def event_metadata(self, value: dict[str, Any] | None) -> None:
+    def event_metadata(self, value: Mapping[str, Any] | None) -> None:
         set_attribute(self, "metadata_json", value)
 
     @property
@@ -104,7 +146,7 @@ class EventRow(Base):
             object_name=self.object_name,
             metadata=self.event_metadata,
             created_at=self.created_at,
-            acknowledged=bool(self.acknowledged),
+            acknowledged=self.acknowledged,
         )
 
     def __repr__(self) -> str:
@@ -196,16 +238,46 @@ def keep_the_store_rules(row: EventRow) -> None:
             setattr(row, name, value)
 
 
+def _acknowledged_as_bool(row: EventRow) -> None:
+    """The stored 0 or 1 as the bool the class declares (no change recorded)."""
+    if "acknowledged" in row.__dict__:
+        value = row.__dict__["acknowledged"]
+        if not isinstance(value, bool):
+            set_committed_value(row, "acknowledged", bool(value))
+
+
+@event.listens_for(EventRow, "load")
+def _loaded(row: EventRow, _context: object) -> None:
+    _acknowledged_as_bool(row)
+
+
+@event.listens_for(EventRow, "refresh")
+def _refreshed(row: EventRow, _context: object, _attrs: object) -> None:
+    _acknowledged_as_bool(row)
+
+
+_FLUSHED = "kube9_store.orm.flushed_rows"
+
+
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _flush: UOWTransaction, _instances: object) -> None:
     for obj in session.deleted:
         if isinstance(obj, _READ_ONLY):
             raise ReadOnlyTableError(f"{obj.__table__.name} is kept by the store; not deleted")
+    flushed: list[EventRow] = []
     for obj in [*session.new, *session.dirty]:
         if isinstance(obj, _READ_ONLY):
             raise ReadOnlyTableError(f"{obj.__table__.name} is kept by the store; not written")
         if isinstance(obj, EventRow) and (obj in session.new or session.is_modified(obj)):
             keep_the_store_rules(obj)
+            flushed.append(obj)
+    session.info[_FLUSHED] = flushed
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _after_flush(session: Session, _flush: UOWTransaction) -> None:
+    for row in session.info.pop(_FLUSHED, ()):
+        _acknowledged_as_bool(row)
 
 
 def _target(statement: object) -> Any:

@@ -14,8 +14,9 @@ every depth (keys and values), before any truncation. Four rules:
 3. ``kubernetes_secret``: in an object of ``kind: Secret``, every value of ``data``,
    ``stringData`` and ``binaryData`` is replaced (the keys stay).
 4. Credentials inside any text, replaced in place (:mod:`kube9_store.secret_text`). JSON
-   text in a string (an annotation holding a manifest, a message quoting one) is parsed and
-   scrubbed by all four rules, then stored as compact JSON text again.
+   text anywhere in a string (an annotation holding a manifest, a message quoting one,
+   kubectl's patch escaped inside a message) is parsed and scrubbed by all four rules, then
+   stored as compact JSON text again (escaped again when it was).
 
 Each replaced value is a :class:`Redaction` (its path and rule, never the value). The store
 reports the redactions of each call once, after it stored them: one warning on the
@@ -27,13 +28,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kube9_store.secret_keys import is_secret_key
+from kube9_store.secret_keys import counts_secrets, is_secret_key
 from kube9_store.secret_text import (
+    KUBERNETES_SECRET,
+    NAME_VALUE_PAIR,
     REDACTED,
     TEXT_RULES,
     flagged,
@@ -44,10 +48,8 @@ from kube9_store.secret_text import (
 log = logging.getLogger(__name__)
 
 SECRET_KEY = "secret_key"
-NAME_VALUE_PAIR = "name_value_pair"
-KUBERNETES_SECRET = "kubernetes_secret"
 #: Every rule, as reported in a Redaction and counted in the metrics.
-RULES = (SECRET_KEY, NAME_VALUE_PAIR, KUBERNETES_SECRET, *TEXT_RULES)
+RULES = tuple(dict.fromkeys((SECRET_KEY, NAME_VALUE_PAIR, KUBERNETES_SECRET, *TEXT_RULES)))
 #: At most this many events are named in one log line (the rest are counted).
 LOG_EVENTS_MAX = 100
 
@@ -305,6 +307,8 @@ def _walk(
             if flags & _SECRET_NAME:
                 if isinstance(child, dict | list) and _is_reference(child):
                     stack.append((child, f"{path}.{name}"))  # volumes[].secret, imagePullSecrets
+                elif _is_count(child) and counts_secrets(key):
+                    continue  # tokens: 1200 is a count
                 elif child is not None and not isinstance(child, bool) and child != REDACTED:
                     node[key] = REDACTED
                     found.append(Redaction(f"{path}.{name}", SECRET_KEY))
@@ -316,6 +320,13 @@ def _walk(
                 stack.append((child, f"{path}.{name}"))
         if renamed:
             _rename(node, dict(renamed))
+
+
+def _is_count(value: Any) -> bool:
+    """A number, or a short text of digits: what a plural secret name (``tokens``) counts."""
+    if value.__class__ in (int, float):
+        return True
+    return value.__class__ is str and value.isdigit() and len(value) <= 9
 
 
 def _is_secret_flag(arg: str) -> bool:
@@ -391,50 +402,144 @@ def _object_rules(node: dict[str, Any], path: str, found: list[Redaction]) -> tu
 
 
 def _scrub_string(text: str, path: str, found: list[Redaction], depth: int) -> str:
-    """One suspect string: JSON objects and arrays in it are parsed and scrubbed as
-    structures (then written back as compact JSON), the rest by the text rules."""
-    if depth < _JSON_DEPTH_MAX and ("{" in text or "[" in text):
-        text = _scrub_json_in(text, path, found, depth)
-    clean, rules = scrub_text(text, prefilter=False)
+    """One suspect string: JSON objects and arrays in it (escaped as in a JSON string, or not)
+    are parsed and scrubbed as structures (then written back as compact JSON), the rest by
+    the text rules."""
+    if depth < _JSON_DEPTH_MAX:
+        if '\\"' in text:
+            text = _scrub_escaped_json_in(text, path, found, depth)
+        if "{" in text or "[" in text:
+            text = _scrub_json_in(text, path, found, depth)
+    clean, rules = scrub_text(text)
     found.extend(Redaction(path, rule) for rule in rules)
     return clean
 
 
 _DECODER = json.JSONDecoder()
-_JSON_TRIES_MAX = 16
+_LENIENT = json.JSONDecoder(strict=False)
+_ESCAPED_START = re.compile(r'[{\[]\s*\\"')
 
 
 def _scrub_json_in(text: str, path: str, found: list[Redaction], depth: int) -> str:
-    """``text`` with each JSON object or array in it scrubbed (the first few tried)."""
+    """``text`` with each JSON object or array in it scrubbed, wherever it starts.
+
+    Linear in the text's length: each try reads a window that doubles only while the
+    document runs past it, and after a failed parse the next try starts where it failed (a
+    bracket inside the failed part cannot open a document that parses further); an
+    unterminated string means no key can follow; text nested past the parser's depth is left
+    to the text rules."""
     out: list[str] = []
     pos = 0
     start = _next_json_start(text, 0)
-    tries = 0
-    while start >= 0 and tries < _JSON_TRIES_MAX:
-        tries += 1
-        try:
-            doc, end = _DECODER.raw_decode(text, start)
-        except (ValueError, RecursionError):
-            start = _next_json_start(text, start + 1)
-            continue
-        if isinstance(doc, dict | list) and doc:
+    while start >= 0:
+        parsed = _parse_at(text, start)
+        if parsed is None:
+            break
+        doc, end = parsed
+        if doc is not _FAILED and isinstance(doc, dict | list) and doc:
             scrubbed = _scrub_structure(doc, f"{path}<json>", found, depth)
             if scrubbed is not None:
                 out.append(text[pos:start])
                 out.append(scrubbed)
                 pos = end
-        start = _next_json_start(text, end)
+        start = _next_json_start(text, max(end, start + 1))
     if not out:
         return text
     out.append(text[pos:])
     return "".join(out)
 
 
+_FAILED = object()
+_WINDOW = 256
+
+
+def _parse_at(text: str, start: int) -> tuple[Any, int] | None:
+    """The JSON document at ``start`` and where it ends, or (``_FAILED``, where the parse
+    failed); None when no document can start there or after (an unterminated string, or
+    nesting past the parser's depth).
+
+    The parser reads a window of the text, not the text: its error message counts the lines
+    before the failure, from the start of what it was given."""
+    size = _WINDOW
+    while True:
+        window = text[start : start + size]
+        cut = start + size < len(text)
+        try:
+            doc, end = _DECODER.raw_decode(window)
+        except json.JSONDecodeError as e:
+            unterminated = e.msg.startswith("Unterminated string")
+            if cut and (unterminated or e.pos >= len(window) - 1):
+                size *= 4  # the document runs past the window
+                continue
+            if unterminated:
+                return None
+            return _FAILED, start + max(1, e.pos)
+        except RecursionError:
+            return None
+        return doc, start + end
+
+
+def _scrub_escaped_json_in(text: str, path: str, found: list[Redaction], depth: int) -> str:
+    """``text`` with JSON written inside a JSON string (``{\\"data\\":{\\"token\\":...}}``, as
+    kubectl quotes a patch) unescaped, scrubbed and escaped again. Each part runs from a
+    bracket to the last closing bracket before the next unescaped quote or line break, so
+    the scan is linear."""
+    out: list[str] = []
+    pos = done = 0
+    for m in _ESCAPED_START.finditer(text):
+        start = m.start()
+        if start < done:
+            continue  # inside a part already read (its own escapes were read with it)
+        end = done = _unescaped_quote(text, m.end())
+        newline = text.find("\n", start, end)
+        end = max(text.rfind("}", start, end), text.rfind("]", start, end)) + 1
+        if newline >= 0:
+            end = max(text.rfind("}", start, newline), text.rfind("]", start, newline)) + 1
+        if end <= start:
+            continue
+        try:
+            inner = _LENIENT.decode(f'"{text[start:end]}"')
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(inner, str):
+            continue
+        inner_found: list[Redaction] = []
+        clean = _scrub_string(inner, f"{path}<escaped>", inner_found, depth + 1)
+        if not inner_found:
+            continue
+        found.extend(inner_found)
+        out.append(text[pos:start])
+        out.append(json.dumps(clean, ensure_ascii=False)[1:-1])
+        pos = end
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _unescaped_quote(text: str, at: int) -> int:
+    """The index of the first ``"`` at or after ``at`` that no backslash escapes (or the
+    text's end)."""
+    i = text.find('"', at)
+    while i >= 0:
+        slashes = 0
+        while i - slashes - 1 >= 0 and text[i - slashes - 1] == "\\":
+            slashes += 1
+        if slashes % 2 == 0:
+            return i
+        i = text.find('"', i + 1)
+    return len(text)
+
+
+#: Where a JSON document that could hold a key starts: an object's first key, an array of
+#: such objects or of strings (``["--password", "..."]``; an array of arrays is read from
+#: the inner array that holds them).
+_JSON_START = re.compile(r'\{\s*"|\[\s*(?:\{\s*)?"')
+
+
 def _next_json_start(text: str, at: int) -> int:
-    brace, bracket = text.find("{", at), text.find("[", at)
-    if brace < 0 or bracket < 0:
-        return max(brace, bracket)
-    return min(brace, bracket)
+    m = _JSON_START.search(text, at)
+    return -1 if m is None else m.start()
 
 
 def _scrub_structure(doc: Any, path: str, found: list[Redaction], depth: int) -> str | None:

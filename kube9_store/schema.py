@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     Column,
     ColumnElement,
     Index,
@@ -22,10 +23,12 @@ from sqlalchemy import (
     Table,
     Text,
     cast,
+    event,
     func,
     literal_column,
     text,
 )
+from sqlalchemy.schema import CreateIndex
 
 # The plain facts, declared where they can be read without SQLAlchemy (re-exported here).
 from kube9_store.facts import EVENT_COLUMNS as EVENT_COLUMNS
@@ -86,43 +89,87 @@ def time_key(value: ColumnElement[Any]) -> ColumnElement[int]:
     return seconds * literal_column("1000") + millis
 
 
-#: The same tables with the indexes PostgreSQL keeps (revision 0003's: the (created_at, id)
-#: sort key appended in ascending order); ``metadata`` has SQLite's. Revisions, not these
-#: objects, build the tables; tests compare each with what the chain builds.
-server_metadata = MetaData()
-for _table in metadata.tables.values():
-    _table.to_metadata(server_metadata)
-_server = server_metadata.tables["events"].c
-_text_key = (_server.created_at, _server.id)
-Index("idx_events_type", _server.event_type, *_text_key, _server.severity)
-Index("idx_events_severity", _server.severity, *_text_key, _server.event_type)
-Index("idx_events_created", *_text_key)
-Index(
-    "idx_events_object",
-    _server.object_kind,
-    _server.object_namespace,
-    _server.object_name,
-    *_text_key,
-)
-Index("idx_events_object_scope", _server.object_kind, _server.object_namespace, *_text_key)
-# Partial on the server too (revision 0003 creates it so); the predicate is not declared here,
-# because naming a postgresql_* option would import that dialect into every CLI start.
-Index("idx_events_acknowledged", *_text_key)
+# The indexes differ by backend, and both sets live in this one MetaData:
+# - PostgreSQL keeps revision 0003's: (columns, created_at, id), ascending; declared on the
+#   tables below with ``ddl_if(dialect="postgresql")``, so ``create_all`` makes them only there
+#   and Alembic's autogenerate compares them there (their predicate and the SQLite set are not
+#   its business: see :mod:`kube9_store.autogen`).
+# - SQLite has revision 0004's compact (columns, time key) indexes, expressions Alembic cannot
+#   reflect on SQLite. They are declared on a copy of the tables (``sqlite_metadata``, what the
+#   SQLite backend and the tests compare with) and made by ``create_all`` on SQLite through the
+#   ``after_create`` hook of ``events``.
+# Revisions, not these objects, build the tables; tests compare each with what the chain builds.
+_pg = events.c
+_text_key = (_pg.created_at, _pg.id)
+#: The partial index's predicate (acknowledged events only), on both backends.
+ACKNOWLEDGED_ONLY = "acknowledged = 1"
+for _index in (
+    Index("idx_events_type", _pg.event_type, *_text_key, _pg.severity),
+    Index("idx_events_severity", _pg.severity, *_text_key, _pg.event_type),
+    Index("idx_events_created", *_text_key),
+    Index("idx_events_object", _pg.object_kind, _pg.object_namespace, _pg.object_name, *_text_key),
+    Index("idx_events_object_scope", _pg.object_kind, _pg.object_namespace, *_text_key),
+):
+    _index.ddl_if(dialect="postgresql")
+# Partial on the server too; created by the DDL hook below rather than declared with
+# ``postgresql_where``, because naming a postgresql_* option would import that dialect into
+# every CLI start. Alembic compares an index's columns, not its predicate.
+Index("idx_events_acknowledged", *_text_key).ddl_if(callable_=lambda *_a, **_k: False)
 
-# The SQLite indexes at head (revision 0004): ascending keys read backwards give newest first,
-# and SQLite appends the rowid to every entry, the tie-breaker of equal instants.
-_time = time_key(events.c.created_at)
-Index("idx_events_type", events.c.event_type, _time)
-Index("idx_events_severity", events.c.severity, _time)
-events.append_constraint(Index("idx_events_created", _time))  # no column to attach it by
-Index(
-    "idx_events_object",
-    events.c.object_kind,
-    events.c.object_namespace,
-    events.c.object_name,
-    _time,
+#: The same tables with SQLite's indexes at head (revision 0004): ascending keys read backwards
+#: give newest first, and SQLite appends the rowid to every entry, the tie-breaker of equal
+#: instants.
+sqlite_metadata = MetaData()
+for _table in metadata.tables.values():
+    _table.to_metadata(sqlite_metadata)
+_lite_events = sqlite_metadata.tables["events"]
+for _index in list(_lite_events.indexes):
+    _lite_events.indexes.discard(_index)
+_lite = _lite_events.c
+_time = time_key(_lite.created_at)
+Index("idx_events_type", _lite.event_type, _time)
+Index("idx_events_severity", _lite.severity, _time)
+_lite_events.append_constraint(Index("idx_events_created", _time))  # no column to attach it by
+Index("idx_events_object", _lite.object_kind, _lite.object_namespace, _lite.object_name, _time)
+Index("idx_events_object_scope", _lite.object_kind, _lite.object_namespace, _time)
+_lite_events.append_constraint(
+    Index("idx_events_acknowledged", _time, sqlite_where=_lite.acknowledged == 1)
 )
-Index("idx_events_object_scope", events.c.object_kind, events.c.object_namespace, _time)
-events.append_constraint(
-    Index("idx_events_acknowledged", _time, sqlite_where=events.c.acknowledged == 1)
+
+
+# ``create_all``: SQLite's indexes on SQLite, the partial index on PostgreSQL.
+for _index in sorted(_lite_events.indexes, key=lambda i: str(i.name)):
+    event.listen(events, "after_create", CreateIndex(_index).execute_if(dialect="sqlite"))
+event.listen(
+    events,
+    "after_create",
+    DDL(  # type: ignore[no-untyped-call]
+        f"CREATE INDEX idx_events_acknowledged ON events (created_at, id) WHERE {ACKNOWLEDGED_ONLY}"
+    ).execute_if(dialect="postgresql"),
 )
+
+
+#: Kept for callers of the earlier name: the MetaData whose indexes are PostgreSQL's.
+server_metadata = metadata
+
+
+#: The Alembic branch label of kube9_store's revisions (``alembic downgrade kube9_store@-1``).
+BRANCH = "kube9_store"
+#: Every revision id of the branch starts so, and no application's can collide with it.
+REVISION_PREFIX = BRANCH + "_"
+#: The ids the revisions had before they became a labelled branch; a database stamped with
+#: one is read as the new id and renamed at its next read-write open or ``alembic upgrade``.
+LEGACY_REVISIONS: dict[str, str] = {f"{n:04d}": f"{REVISION_PREFIX}{n:04d}" for n in range(1, 5)}
+
+
+def is_legacy_revision(revision: str, version: int | None) -> bool:
+    """Whether the only row of ``alembic_version``, with ``schema_version`` at ``version``, is
+    kube9_store's from before the branch (an application's own ``0001`` is not: its database
+    has no kube9_store schema version to match)."""
+    return revision in LEGACY_REVISIONS and version == int(revision)
+
+
+def is_own_revision(revision: str) -> bool:
+    """Whether an ``alembic_version`` row belongs to kube9_store's branch (an id from before
+    the branch is told by being the table's only row)."""
+    return revision.startswith(REVISION_PREFIX)

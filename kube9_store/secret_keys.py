@@ -27,7 +27,8 @@ SECRET_WORDS = frozenset(
         "authorization", "auth", "auths", "cookie", "cookies",
         "privatekey", "secretkey", "accesskey", "signature", "sig",
         "jwt", "bearer", "otp", "totp", "hmac", "sessionid", "kubeconfig",
-        "dockerconfigjson", "dockercfg", "clientsecret",
+        "dockerconfigjson", "dockercfg", "clientsecret", "csrf", "xsrf", "phpsessid",
+        "csrftoken", "xsrftoken", "symfony",
     }
 )  # fmt: skip
 #: Adjacent words that together name a secret (``api_key``, ``privateKey``, ``tls.key``).
@@ -39,6 +40,9 @@ SECRET_PAIRS = frozenset(
         ("ssh", "key"), ("tls", "key"), ("app", "key"), ("auth", "key"), ("license", "key"),
         ("deploy", "key"), ("rsa", "key"), ("host", "key"), ("root", "key"),
         ("set", "cookie"), ("connection", "string"), ("conn", "str"), ("pass", "word"),
+        ("subscription", "key"), ("function", "key"), ("functions", "key"),
+        ("application", "key"), ("consumer", "key"), ("integration", "key"),
+        ("admin", "key"), ("connect", "sid"), ("forwarded", "for"),
     }
 )  # fmt: skip
 #: Stems found in the words written together, whatever the separators (``CLIENTSECRET``).
@@ -52,8 +56,12 @@ SECRET_STEMS = (
 #: what a fast prefilter looks for before any name is split into words.
 KEY_STEMS = (
     "pass", "pwd", "secret", "token", "key", "auth", "cred", "cookie", "sig", "jwt",
-    "bearer", "otp", "hmac", "session", "conn", "kubeconfig", "docker",
+    "bearer", "otp", "hmac", "session", "conn", "kubeconfig", "docker", "csrf", "xsrf", "sessid",
+    "symfony", "forwarded",
 )  # fmt: skip
+#: Words that name a secret only as the last word of a name (Sentry's denylist scrubs
+#: ``session``, ``user_session``, ``_session``; ``sessionAffinity`` is a Service's setting).
+LAST_WORDS = frozenset({"session"})
 #: Ordinary words that contain a stem and hold no secret.
 ORDINARY_WORDS = frozenset(
     {
@@ -75,11 +83,19 @@ DESCRIBING_WORDS = frozenset(
         "error", "reason", "message", "strength", "min", "max", "limit", "changed", "created",
         "updated", "at", "time", "timestamp", "date", "seconds", "lifetime", "duration",
         "interval", "period", "size", "bytes", "used", "usage", "prefix", "rate", "ratio",
-        "percent", "through", "threshold", "fail", "failed", "failures",
+        "percent", "through", "threshold", "fail", "failed", "failures", "history", "timeout",
+        "affinity", "hint", "attempts", "retries", "complexity", "rules", "requirements",
+        "pattern", "regex", "generator", "reuse", "holder", "owner", "days",
     }
 )  # fmt: skip
-#: Words before the secret that make the name count or bound it (``max_tokens``).
-QUANTIFYING_WORDS = frozenset({"max", "min", "num", "number", "total", "no"})
+#: Words before the secret that make the name count or bound it (``max_tokens``), or name
+#: an existing Secret (Helm's ``existingSecret``).
+QUANTIFYING_WORDS = frozenset({"max", "min", "num", "number", "total", "no", "existing"})
+#: Words after an ``access key`` that make the name its identifier (``accessKeyId``; a Vault
+#: ``secret_id`` and a service account's ``private_key_id`` stay secrets).
+KEY_ID_WORDS = frozenset({"id", "ids"})
+#: Secret words in the plural that count when a number is their value (``tokens: 1200``).
+COUNTED_WORDS = frozenset({"tokens", "secrets", "passwords", "credentials", "keys", "cookies"})
 
 _CHUNK = re.compile(r"[^\W_]+")  # runs of letters and digits, in any script
 
@@ -138,6 +154,8 @@ def _secret_span(chunks: list[tuple[str, ...]]) -> tuple[int, int] | None:
     """
     words = [w for chunk in chunks for w in chunk]
     hits: list[tuple[int, int]] = [(i, i) for i, w in enumerate(words) if w in SECRET_WORDS]
+    if words and words[-1] in LAST_WORDS:
+        hits.append((len(words) - 1, len(words) - 1))
     hits += [
         (i, i + 1)
         for i, (a, b) in enumerate(pairwise(words))
@@ -171,7 +189,18 @@ def _names_a_secret(name: str) -> bool:
     first, last = span
     if any(w in DESCRIBING_WORDS for w in words[last + 1 :]):
         return False
+    if words[last - 1 : last + 1] == ["access", "key"] and any(
+        w in KEY_ID_WORDS for w in words[last + 1 :]
+    ):
+        return False
     return not any(w in QUANTIFYING_WORDS for w in words[:first])
+
+
+def counts_secrets(name: str) -> bool:
+    """Whether ``name`` ends in a plural secret word, so that a number under it is a count
+    (``tokens: 1200``, ``secrets: 3``), not a secret."""
+    words = key_words(name)
+    return bool(words) and words[-1] in COUNTED_WORDS
 
 
 _cache: dict[str, bool] = {}

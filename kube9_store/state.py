@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import Connection, func, inspect, select, text
 
 from kube9_store.errors import SchemaError
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, metadata, schema_version
+from kube9_store.schema import (
+    HEAD_REVISION,
+    HEAD_VERSION,
+    LEGACY_REVISIONS,
+    is_legacy_revision,
+    is_own_revision,
+    metadata,
+    schema_version,
+)
 
 #: The tables every revision of the chain has.
 CHAIN_TABLES = frozenset({"schema_version", "events"})
@@ -23,6 +31,11 @@ class SchemaState:
     revision: str | None
     version: int | None
     tables: frozenset[str]
+    #: The id ``alembic_version`` holds for kube9_store's branch when it is one of the ids
+    #: the revisions had before they were a labelled branch (``revision`` is the new id).
+    legacy_revision: str | None = None
+    #: The rows of ``alembic_version`` that are an application's own branches, not ours.
+    other_revisions: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -33,6 +46,7 @@ class SchemaState:
         """At this package's head, with every table the head has."""
         return (
             self.revision == HEAD_REVISION
+            and self.legacy_revision is None
             and self.version == HEAD_VERSION
             and self.tables >= HEAD_TABLES
         )
@@ -43,18 +57,42 @@ class SchemaState:
 
 
 def read_state(conn: Connection) -> SchemaState:
-    """Read the Alembic revision, the spec's schema version and the table names (no writes)."""
+    """Read the Alembic revision, the spec's schema version and the table names (no writes).
+
+    ``alembic_version`` holds one row per branch head: kube9_store's is the one whose id
+    starts with ``kube9_store_`` (or an id from before the revisions were a branch); the other
+    rows are an application's, whose Alembic environment includes kube9_store's revisions."""
     tables = frozenset(t for t in inspect(conn).get_table_names() if not t.startswith("sqlite_"))
     revision: str | None = None
+    legacy: str | None = None
+    others: tuple[str, ...] = ()
     if "alembic_version" in tables:
-        revisions = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
-        if len(revisions) > 1:
-            raise SchemaError(f"alembic_version holds several revisions {revisions}; expected one")
-        revision = revisions[0] if revisions else None
+        rows = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        ours = [r for r in rows if is_own_revision(r)]
+        if len(ours) > 1:
+            raise SchemaError(
+                f"alembic_version holds several revisions of kube9_store's branch {ours}; "
+                "expected one"
+            )
+        if ours:
+            revision = ours[0]
+            others = tuple(sorted(r for r in rows if r != revision))
+        elif len(rows) == 1:
+            revision = rows[0]  # a database of one chain: an id from before the branch, or not ours
+        else:
+            others = tuple(sorted(rows))
     version: int | None = None
     if "schema_version" in tables:
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
-    return SchemaState(revision=revision, version=version, tables=tables)
+    if revision is not None and is_legacy_revision(revision, version):
+        legacy, revision = revision, LEGACY_REVISIONS[revision]
+    return SchemaState(
+        revision=revision,
+        version=version,
+        tables=tables,
+        legacy_revision=legacy,
+        other_revisions=others,
+    )
 
 
 def difference(found: dict[str, Any], expected: dict[str, Any]) -> str:

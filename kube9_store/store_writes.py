@@ -17,6 +17,7 @@ from kube9_store.event import Event
 from kube9_store.filters import shape_and_values, statement_for
 from kube9_store.ids import event_id_at
 from kube9_store.instrumentation import instrumented
+from kube9_store.mappings import NewEventDict
 from kube9_store.models import EventFilter, NewEvent, check_batch, check_event
 from kube9_store.redaction import report as report_redactions
 from kube9_store.rows import (
@@ -53,7 +54,7 @@ class StoreWrites(StoreCore):
     # -- writing -----------------------------------------------------------------------------
 
     @offered("write", "record event")
-    def record(self, event: NewEvent | Mapping[str, Any]) -> Event:
+    def record(self, event: NewEvent | NewEventDict) -> Event:
         """Validate, redact and store one event in its own transaction; return it as stored."""
         started = perf_counter()  # instrumented as @instrumented would, with one metrics call
         try:
@@ -88,7 +89,7 @@ class StoreWrites(StoreCore):
     @overload
     def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: Literal[True] = True,
@@ -97,7 +98,7 @@ class StoreWrites(StoreCore):
     @overload
     def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: Literal[False],
@@ -106,7 +107,7 @@ class StoreWrites(StoreCore):
     @offered("write", "record events")
     def record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         *,
         skip_existing: bool = False,
         return_events: bool = True,
@@ -124,7 +125,7 @@ class StoreWrites(StoreCore):
     @instrumented("insert")
     def _record_many(
         self,
-        batch: Iterable[NewEvent | Mapping[str, Any]],
+        batch: Iterable[NewEvent | NewEventDict],
         skip_existing: bool,
         return_events: bool,
     ) -> list[Event] | list[str]:

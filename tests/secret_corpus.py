@@ -604,8 +604,472 @@ def _structures() -> list[Structure]:
     return out
 
 
+def _tooling_shapes() -> list[Shape]:
+    """What Kubernetes and the tools around it print: XML settings, Ruby/PHP/Go prints, JSON as
+    Jackson and kubectl write it, YAML in messages, .netrc, URLs and headers, webhooks, and the
+    token formats of gitleaks' and detect-secrets' rules."""
+    out: list[Shape] = []
+
+    def add(name: str, template: str, secret: str, kept: str = "") -> None:
+        out.append(Shape(f"{name} (tooling)", template.replace("{S}", secret), secret, kept))
+
+    # XML: Maven and Jenkins settings, .NET configuration, Java properties
+    add(
+        "maven settings",
+        "<server><id>nexus</id><username>deploy</username><password>{S}</password></server>",
+        password(),
+        "<id>nexus</id>",
+    )
+    add(
+        "jenkins credential",
+        "<com.cloudbees.Creds><id>gh</id><secret>{S}</secret></com.cloudbees.Creds>",
+        fake(ALNUM, 24),
+        "<id>gh</id>",
+    )
+    add("xml namespaced token", "<cfg:apiToken>{S}</cfg:apiToken>", fake(ALNUM, 32))
+    add(
+        "xml client secret",
+        '<oauth provider="x"><client-secret>{S}</client-secret></oauth>',
+        fake(ALNUM, 30),
+        'provider="x"',
+    )
+    add(
+        ".NET appSettings",
+        '<appSettings><add key="DbPassword" value="{S}"/></appSettings>',
+        password(),
+        "<appSettings>",
+    )
+    add(
+        ".NET setting name",
+        '<setting name="ApiToken" serializeAs="String" value="{S}" />',
+        fake(ALNUM, 28),
+    )
+    add(".NET add single quotes", "<add key='StorageAccountKey' value='{S}'/>", fake(B64, 44))
+    add(
+        "java properties xml",
+        '<entry key="jdbc.password">{S}</entry>',
+        password(),
+        '<entry key="jdbc.password">',
+    )
+    add("xml cdata", "<password><![CDATA[{S}]]></password>", password())
+    add("spring property", '<property name="password" value="{S}"/>', password())
+    add(
+        "phpunit env",
+        '<env name="DB_PASSWORD" value="{S}" force="true"/>',
+        password(),
+        'force="true"',
+    )
+    add("php config index", "$config['db_password'] = '{S}';", password(), "$config")
+    add("python environ", 'os.environ["API_TOKEN"] = "{S}"', fake(ALNUM, 30), "os.environ")
+    add(
+        "go http header",
+        "headers: map[Content-Type:[application/json] X-Api-Key:[{S}]]",
+        fake(HEX, 32),
+        "Content-Type:[application/json]",
+    )
+    add("xml passphrase", "<keystore><passphrase>{S}</passphrase></keystore>", password())
+    # Ruby and PHP hashes
+    add("ruby hash", '{"password"=>"{S}", "user"=>"app"}', password(), '"user"=>"app"')
+    add("ruby symbol hash", '{:user=>"app", :password=>"{S}"}', password(), ":user")
+    add("ruby 1.9 hash", '{user: "app", api_key: "{S}"}', fake(ALNUM, 32), 'user: "app"')
+    add("php array", "array('host' => 'db', 'password' => '{S}')", password(), "'host' => 'db'")
+    add("php short array", "['secret' => '{S}', 'ttl' => 60]", fake(ALNUM, 24), "'ttl' => 60")
+    add("php array spaced", "'db_password'  =>  '{S}',", password())
+    add("ruby inspect token", '#<Config token="{S}" host="api">', fake(ALNUM, 32), 'host="api"')
+    # JSON as Jackson's pretty printer and kubectl write it
+    add("jackson space before colon", '{"user" : "app", "password" : "{S}"}', password(), '"user"')
+    add(
+        "jackson pretty",
+        '{\n  "clientSecret" : "{S}",\n  "clientId" : "web"\n}',
+        fake(ALNUM, 32),
+        '"clientId"',
+    )
+    add("json tab before colon", '{"apiKey"\t:\t"{S}"}', fake(ALNUM, 32))
+    add(
+        "kubectl escaped token",
+        'error when applying patch:\n{\\"data\\":{\\"token\\":\\"{S}\\"}}\nto:\n'
+        'Resource: "/v1, Resource=secrets"',
+        fake(B64, 40),
+        'Resource: "/v1, Resource=secrets"',
+    )
+    add(
+        "kubectl escaped secret data",
+        'Error from server: {\\"kind\\":\\"Secret\\",\\"data\\":{\\"url\\":\\"{S}\\"}}',
+        b64("https://" + fake(ALNUM, 20)),
+        "Error from server",
+    )
+    add(
+        "kubectl escaped env",
+        'patch {\\"spec\\":{\\"containers\\":[{\\"env\\":[{\\"name\\":\\"DB_PASSWORD\\",'
+        '\\"value\\":\\"{S}\\"}]}]}} rejected',
+        password(),
+        "rejected",
+    )
+    add("escaped json twice", '{"msg":"{\\"auth\\":{\\"password\\":\\"{S}\\"}}"}', password())
+    add(
+        "json after many brackets",
+        " ".join(f"[step{i}]" for i in range(24)) + ' {"env":[{"name":"API_TOKEN","value":"{S}"}]}',
+        fake(ALNUM, 30),
+        "[step23]",
+    )
+    add(
+        "secret after many brackets",
+        "[a] " * 20 + '{"kind":"Secret","data":{"config":"{S}"}} applied',
+        b64("dsn=" + fake(ALNUM, 20)),
+        "applied",
+    )
+    # YAML in a message
+    add(
+        "yaml env list",
+        "env:\n- name: LOG_LEVEL\n  value: debug\n- name: DB_PASSWORD\n  value: {S}\n",
+        password(),
+        "LOG_LEVEL",
+    )
+    add("yaml env quoted", '- name: "API_TOKEN"\n  value: "{S}"', fake(ALNUM, 32), "API_TOKEN")
+    add(
+        "yaml secret manifest",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\ndata:\n  dsn: {S}\n",
+        b64("postgres://" + fake(ALNUM, 16)),
+        "name: db",
+    )
+    add(
+        "yaml secret stringData",
+        "kind: Secret\nstringData:\n  config.json: {S}\n",
+        fake(ALNUM, 30),
+        "kind: Secret",
+    )
+    add(
+        "yaml secret block scalar",
+        "kind: Secret\nstringData:\n  app.conf: |\n    url={S}\n",
+        fake(ALNUM, 30),
+    )
+    add("yaml secret kind last", "data:\n  creds: {S}\nkind: Secret\n", b64(fake(ALNUM, 24)))
+    add("yaml secret flow data", "kind: Secret\ndata: {cfg: {S}}\n", b64(fake(ALNUM, 26)))
+    add("helm values", "auth:\n  enabled: true\n  rootPassword: {S}\n", password(), "enabled: true")
+    add("yaml flow mapping", "cfg {user: app, password: {S}} applied", password(), "} applied")
+    add("yaml flow list", "[token: {S}, replicas: 3]", fake(ALNUM, 30), "replicas: 3")
+    # .netrc
+    add(
+        "netrc one line",
+        "machine api.github.com login octocat password {S}",
+        fake(ALNUM, 40),
+        "machine api.github.com",
+    )
+    add(
+        "netrc lines",
+        "machine registry.example.com\n  login deploy\n  password {S}\n",
+        password(),
+        "login deploy",
+    )
+    add("netrc default", "default login anonymous password {S}", password(), "login anonymous")
+    # URLs
+    add(
+        "token as url user",
+        "git clone https://{S}@github.com/org/repo.git",
+        fake(HEX, 40),
+        "github.com/org/repo.git",
+    )
+    add(
+        "token user with x-oauth-basic",
+        "https://{S}:x-oauth-basic@github.com/org/repo",
+        fake(ALNUM, 40),
+        "github.com/org/repo",
+    )
+    add(
+        "git+https token user",
+        "pip install git+https://{S}@gitlab.example.com/g/p.git",
+        fake(ALNUM, 26) + "7",
+        "pip install",
+    )
+    add(
+        "oauth code",
+        "GET /callback?code={S}&state=af0ifjsldkj HTTP/1.1",
+        fake(B64URL, 30),
+        "state=af0ifjsldkj",
+    )
+    add(
+        "google key param",
+        "https://maps.googleapis.com/maps/api/geocode/json?key={S}",
+        fake(ALNUM, 30),
+        "maps.googleapis.com",
+    )
+    add(
+        "azure sas sig",
+        "https://acct.blob.core.windows.net/c/f.tgz?sv=2022-11-02&se=2026-01-01&sp=r&sig={S}",
+        fake(ALNUM, 30) + "%2B" + fake(ALNUM, 8) + "%3D",
+        "sv=2022-11-02",
+    )
+    add(
+        "s3 presigned",
+        "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature={S}",
+        fake(HEX, 64),
+        "X-Amz-Algorithm",
+    )
+    add(
+        "gcs signed",
+        "https://storage.googleapis.com/b/o?X-Goog-Signature={S}&X-Goog-Expires=900",
+        fake(HEX, 64),
+        "X-Goog-Expires=900",
+    )
+    add("access_token param", "/api/v1/me?access_token={S}&fields=id", fake(ALNUM, 40), "fields=id")
+    add("api_key param", "GET /v2/data?api_key={S}", fake(HEX, 32), "/v2/data")
+    add("password param", "/login?user=admin&password={S}", password(), "user=admin")
+    add(
+        "client_secret param",
+        "token?grant_type=client_credentials&client_secret={S}",
+        fake(ALNUM, 36),
+        "grant_type=client_credentials",
+    )
+    add(
+        "ticket param",
+        "https://cas.example.com/validate?service=x&ticket={S}",
+        "ST-" + fake(ALNUM, 30),
+        "service=x",
+    )
+    add("session param", "/app;jsessionid=1&session={S}", fake(HEX, 32))
+    # headers
+    add("apim header", "Ocp-Apim-Subscription-Key: {S}", fake(HEX, 32))
+    add(
+        "apim header mid-text",
+        "request with Ocp-Apim-Subscription-Key: {S} was throttled",
+        fake(HEX, 32),
+        "was throttled",
+    )
+    add(
+        "x-api-key curl",
+        'curl -H "X-API-Key: {S}" https://api.example.com',
+        fake(ALNUM, 32),
+        "https://api.example.com",
+    )
+    add("azure functions key", "x-functions-key: {S}", fake(B64URL, 54))
+    add(
+        "azure openai api-key",
+        "sent api-key: {S} to the endpoint",
+        fake(HEX, 32),
+        "to the endpoint",
+    )
+    add("gitlab private token", "PRIVATE-TOKEN: {S}", fake(ALNUM, 20) + "9")
+    add("vault token header", "X-Vault-Token: {S}", fake(ALNUM, 26))
+    add("datadog key header", "DD-API-KEY: {S}", fake(HEX, 32))
+    add("datadog app key header", "DD-APPLICATION-KEY: {S}", fake(HEX, 40))
+    add("csrf header", "X-CSRFToken: {S}", fake(ALNUM, 32))
+    add("xsrf cookie", "Cookie: XSRF-TOKEN={S}; lang=en", fake(B64URL, 40))
+    # webhooks whose secret is the path
+    add(
+        "teams webhook",
+        "posting to https://contoso.webhook.office.com/webhookb2/{S} failed",
+        f"{fake(HEX, 8)}-{fake(HEX, 4)}@{fake(HEX, 8)}/IncomingWebhook/{fake(HEX, 32)}/"
+        f"{fake(HEX, 8)}",
+        "failed",
+    )
+    add(
+        "teams legacy webhook",
+        "https://outlook.office.com/webhook/{S}",
+        f"{fake(HEX, 8)}@{fake(HEX, 8)}/IncomingWebhook/{fake(HEX, 32)}/{fake(HEX, 8)}",
+    )
+    add(
+        "slack webhook",
+        "notify https://hooks.slack.com/services/{S} 404",
+        f"T{fake(UPPER32, 8)}/B{fake(UPPER32, 8)}/{fake(ALNUM, 24)}",
+        "404",
+    )
+    add(
+        "slack workflow webhook",
+        "https://hooks.slack.com/workflows/{S}",
+        f"T{fake(UPPER32, 8)}/A{fake(UPPER32, 8)}/{fake(HEX, 18)}/{fake(ALNUM, 24)}",
+    )
+    add(
+        "discord webhook",
+        "https://discord.com/api/webhooks/{S}",
+        f"{fake('0123456789', 18)}/{fake(B64URL, 68)}",
+    )
+    add(
+        "discordapp webhook",
+        "hook https://discordapp.com/api/webhooks/{S} ok",
+        f"{fake('0123456789', 18)}/{fake(B64URL, 68)}",
+        " ok",
+    )
+    # Sentry's denylist as text keys
+    for key in (
+        "session",
+        "sessionid",
+        "csrftoken",
+        "x_csrftoken",
+        "set_cookie",
+        "x_api_key",
+        "aiohttp_session",
+        "connect.sid",
+        "csrf_token",
+        "csrf",
+        "_csrf",
+        "_csrf_token",
+        "PHPSESSID",
+        "_session",
+        "symfony",
+        "user_session",
+        "_xsrf",
+        "XSRF-TOKEN",
+        "mysql_pwd",
+        "privatekey",
+    ):
+        add(f"denylist {key}=", f"{key}={{S}}", fake(ALNUM, 26))
+    # Go's %+v and map prints
+    add("go struct", "config: {User:app Password:{S} Host:db}", password(), "Host:db")
+    add("go pointer struct", "&{Token:{S} Expiry:2026-01-01}", fake(ALNUM, 32), "Expiry")
+    add("go map", "map[password:{S} user:app]", password(), "user:app")
+    add("go name value", "{Name:DB_PASSWORD Value:{S} ValueFrom:nil}", password(), "ValueFrom:nil")
+    add("go secret field", "opts={Username:app Secret:{S}}", fake(ALNUM, 24), "Username:app")
+    # assignments in the languages detect-secrets' keyword plugin reads
+    add("go short assignment", 'apiKey := "{S}"', fake(ALNUM, 32))
+    add("php variable", "$db_password = '{S}';", password())
+    add("shell export", "export AWS_SECRET_ACCESS_KEY={S}", fake(B64, 40))
+    add("ini", "[db]\npassword = {S}\n", password(), "[db]")
+    add("toml", 'token = "{S}"', fake(ALNUM, 30))
+    add("docker env flag", "docker run -e DB_PASSWORD={S} app", password(), "docker run")
+    add(
+        "npmrc auth token",
+        "//registry.npmjs.org/:_authToken={S}",
+        f"{fake(HEX, 8)}-{fake(HEX, 4)}-{fake(HEX, 4)}-{fake(HEX, 4)}-{fake(HEX, 12)}",
+    )
+    add("pip index url", "--index-url https://user:{S}@pypi.example.com/simple", password())
+    add("redis url no user", "redis://:{S}@redis:6379/0", password(), "redis:6379/0")
+    add("amqp url", "amqp://guest:{S}@rabbit:5672/", password())
+    add("mongo srv", "mongodb+srv://app:{S}@cluster0.example.net/db", password())
+    add("jdbc password", "jdbc:sqlserver://db;user=sa;password={S};", password())
+    add(
+        "azure storage string",
+        "DefaultEndpointsProtocol=https;AccountName=a;AccountKey={S};",
+        fake(B64, 86) + "==",
+        "AccountName=a",
+    )
+    add(
+        "azure service bus",
+        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=R;SharedAccessKey={S}",
+        fake(B64, 43) + "=",
+        "SharedAccessKeyName=R",
+    )
+    # provider formats (gitleaks' and detect-secrets' rules)
+    providers = [
+        ("alibaba", "LTAI" + fake(ALNUM, 20)),
+        ("clojars", "CLOJARS_" + fake(HEX + "ghijklmnopqrstuvwxyz", 60)),
+        ("duffel", "duffel_test_" + fake(B64URL, 43)),
+        ("easypost", "EZAK" + fake(ALNUM, 54)),
+        ("flutterwave", "FLWSECK_TEST-" + fake("abcdef0123456789", 32) + "-X"),
+        ("frameio", "fio-u-" + fake(B64URL, 64)),
+        ("harness", f"pat.{fake(B64URL, 22)}.{fake(ALNUM, 24)}.{fake(ALNUM, 20)}"),
+        ("infracost", "ico-" + fake(ALNUM, 32)),
+        ("mapbox", f"sk.eyJ{fake(B64URL, 60)}.{fake(B64URL, 22)}"),
+        ("new relic insert", "NRII-" + fake(B64URL, 32)),
+        ("new relic browser", "NRJS-" + fake(HEX, 19)),
+        ("1password", "ops_eyJ" + fake(B64, 200)),
+        ("openshift", "sha256~" + fake(B64URL, 43)),
+        (
+            "plaid",
+            f"access-sandbox-{fake(HEX, 8)}-{fake(HEX, 4)}-{fake(HEX, 4)}-"
+            f"{fake(HEX, 4)}-{fake(HEX, 12)}",
+        ),
+        ("planetscale", "pscale_tkn_" + fake(ALNUM, 43)),
+        ("prefect", "pnu_" + fake(ALNUM, 36)),
+        ("readme", "rdme_" + fake(HEX + "ghijklmnopqrstuvwxyz", 70)),
+        ("rubygems", "rubygems_" + fake(HEX, 48)),
+        ("scalingo", "tk-us-" + fake(B64URL, 48)),
+        ("brevo", f"xkeysib-{fake(HEX, 64)}-{fake(ALNUM, 16)}"),
+        ("shippo", "shippo_live_" + fake(HEX, 40)),
+        ("typeform", "tfp_" + fake(ALNUM, 59)),
+        ("cloudflare origin ca", f"v1.0-{fake(HEX, 24)}-{fake(HEX, 146)}"),
+        ("octopus", "API-" + fake(string.ascii_uppercase + string.digits, 26)),
+        ("notion", "ntn_" + fake("0123456789", 11) + fake(ALNUM, 35)),
+        ("notion legacy", "secret_" + fake(ALNUM, 43)),
+        ("groq", "gsk_" + fake(ALNUM, 52)),
+        ("replicate", "r8_" + fake(ALNUM, 37)),
+        ("tailscale", f"tskey-auth-{fake(ALNUM, 12)}-{fake(ALNUM, 30)}"),
+        ("supabase", "sbp_" + fake(HEX, 40)),
+        ("netlify", "nfp_" + fake(ALNUM, 36)),
+        ("buildkite", "bkua_" + fake(HEX, 40)),
+        ("perplexity", "pplx-" + fake(ALNUM, 48)),
+        ("xai", "xai-" + fake(ALNUM, 80)),
+        ("langsmith", f"lsv2_pt_{fake(HEX, 32)}_{fake(HEX, 10)}"),
+        ("yandex api key", "AQVN" + fake(B64URL, 36)),
+        ("intra42", "s-s4t2ud-" + fake(HEX, 64)),
+        ("github app", "ghs_" + fake(ALNUM, 36)),
+        ("github refresh", "ghr_" + fake(ALNUM, 36)),
+        ("gitlab deploy", "gldt-" + fake(B64URL, 20)),
+        ("gitlab runner", "glrt-" + fake(B64URL, 20)),
+        ("slack bot", "xoxb-" + fake("0123456789", 12) + "-" + fake(ALNUM, 24)),
+        ("slack user", "xoxp-" + fake("0123456789", 12) + "-" + fake(ALNUM, 32)),
+        ("stripe restricted", "rk_live_" + fake(ALNUM, 24)),
+        ("anthropic", "sk-ant-api03-" + fake(B64URL, 90)),
+        ("openai project", "sk-proj-" + fake(B64URL, 48)),
+        ("vault batch", "hvb." + fake(B64URL, 90)),
+        ("doppler", "dp.st." + fake(ALNUM, 43)),
+        ("sentry user", "sntryu_" + fake(HEX, 64)),
+        ("docker hub", "dckr_pat_" + fake(B64URL, 27)),
+    ]
+    for name, token in providers:
+        add(f"{name} token", "configured client with {S} for the sync", token, "for the sync")
+    return out
+
+
+def _sentry_structures() -> list[Structure]:
+    """Sentry's DEFAULT_DENYLIST as metadata keys, and pairs and Secrets in other casings."""
+    out: list[Structure] = []
+    for key in (
+        "password",
+        "passwd",
+        "secret",
+        "api_key",
+        "apikey",
+        "auth",
+        "credentials",
+        "mysql_pwd",
+        "privatekey",
+        "private_key",
+        "token",
+        "session",
+        "csrftoken",
+        "sessionid",
+        "x_csrftoken",
+        "x_forwarded_for",
+        "set_cookie",
+        "cookie",
+        "authorization",
+        "x_api_key",
+        "aiohttp_session",
+        "connect.sid",
+        "csrf_token",
+        "csrf",
+        "_csrf",
+        "_csrf_token",
+        "PHPSESSID",
+        "_session",
+        "symfony",
+        "user_session",
+        "_xsrf",
+        "XSRF-TOKEN",
+    ):
+        value = fake(ALNUM, 22)
+        out.append(
+            Structure(
+                f"denylist key {key!r}", {"request": {key: value, "n": 7}}, value, ("request",)
+            )
+        )
+    for key in (
+        "Ocp-Apim-Subscription-Key",
+        "x-functions-key",
+        "DD-APPLICATION-KEY",
+        "integrationKey",
+        "consumer_key",
+        "adminKey",
+    ):
+        value = fake(HEX, 32)
+        out.append(Structure(f"header key {key!r}", {"headers": {key: value}}, value))
+    return out
+
+
 TEXT_SHAPES = _text_shapes()
 STRUCTURES = _structures()
+TEXT_SHAPES += _tooling_shapes()
+STRUCTURES += _sentry_structures()
 
 #: Free text and values that hold no secret and must be stored exactly as given.
 ORDINARY_TEXTS = [
@@ -662,6 +1126,60 @@ ORDINARY_TEXTS = [
     '{"kind": "ConfigMap", "data": {"config.yaml": "replicas: 3"}}',
     "config hash sha256:4f2b8c1d",
     "Bearer token authentication is required for this endpoint",
+    # names and sentences that resemble a secret (issue: over-redaction)
+    "existingSecret: db-credentials",
+    "accessKeyId: AKIDEXAMPLE0000",
+    "tokens: 1200",
+    "usage: prompt_tokens=800 completion_tokens=400 tokens: 1200",
+    "Password: must be at least 12 characters",
+    "password: must contain a digit and a symbol",
+    "password_history=5",
+    "password_expiry_days=90",
+    "Bot deploybot42 joined the channel",
+    "Bot renovate2024 opened pull request #42",
+    "sessionAffinity: ClientIP",
+    "session_timeout: 30m",
+    "secrets: 3",
+    "max_tokens=4096",
+    "tokenExpirationSeconds: 3600",
+    "existingSecretPasswordKey: password",
+    # structured text with ordinary keys
+    "<passwordPolicy>strict</passwordPolicy>",
+    "<name>db-password</name>",
+    '<add key="LogLevel" value="Debug"/>',
+    '<add key="PasswordMinLength" value="12"/>',
+    "<tokenEndpoint>https://login.example.com/oauth2/token</tokenEndpoint>",
+    '{"user"=>"app", "password_file"=>"/run/secrets/db"}',
+    "'password_min' => 12,",
+    '{"password_min_length" : 12}',
+    'patch {\\"data\\":{\\"log_level\\":\\"debug\\"}} applied',
+    "- name: PASSWORD_FILE\n  value: /run/secrets/db",
+    "- name: LOG_LEVEL\n  value: debug",
+    "secretKeyRef:\n  name: db\n  key: password",
+    "kind: ConfigMap\ndata:\n  token_ttl: 3600\n  log_level: debug",
+    "{User:app Host:db Port:5432}",
+    "map[replicas:3 tier:web]",
+    "&{Name:web Replicas:3}",
+    # URLs and headers with ordinary parts
+    "https://github.com/org/repo/pulls?state=open&page=2",
+    "https://firstname.lastname@example.com/path",
+    "https://deploy@git.example.com/org/repo.git",
+    "https://outlook.office.com/mail/inbox",
+    "https://hooks.example.com/services/build",
+    "container exited with code=137",
+    "/api/v1/namespaces/default/configmaps?labelSelector=app%3Dweb&limit=50",
+    "X-Request-Id: 5f1c7a1e-4b7d-4c1e-9a3b-0d1e2f3a4b5c",
+    "Content-Type: application/json",
+    "machine worker-1 is ready",
+    "machine learning job finished in 42 minutes",
+    "default backend is ready",
+    "key rotation: next run 2026-02-01",
+    "secret db-credentials mounted read-only",
+    "the session was closed by the peer",
+    "token bucket refilled: 10 per second",
+    "Unauthorized: token expired",
+    "JSON Web Token validation failed: signature mismatch",
+    "retry after 3 attempts; sessions=4",
 ]
 
 #: Metadata keys that describe, count or merely resemble a secret, kept with their values.
@@ -720,6 +1238,25 @@ ORDINARY_KEYS = [
     "uid",
     "passwordless",
     "authenticated",
+    "existingSecret",
+    "existingSecretPasswordKey",
+    "useExistingSecret",
+    "accessKeyId",
+    "AWS_ACCESS_KEY_ID",
+    "password_history",
+    "passwordHistory",
+    "password_expiry_days",
+    "session_timeout",
+    "sessionAffinityConfig",
+    "sessionCount",
+    "csrf_enabled",
+    "xsrf_header_name",
+    "token_url",
+    "password_reset_url",
+    "secret_store",
+    "keyAlgorithm",
+    "hookUrl",
+    "bot_name",
 ]
 
 #: Structures that must be stored exactly as given.
@@ -751,6 +1288,14 @@ ORDINARY_STRUCTURES: list[dict[str, Any]] = [
     {"flags": {"auth_enabled": True, "password": None, "token": False}},
     {"imagePullSecrets": [{"name": "regcred"}], "envFrom": [{"secretRef": {"name": "app"}}]},
     {"args": ["--token-file", "/var/run/token", "--password-min-length", "12", "-v", "debug"]},
+    {"usage": {"tokens": 1200, "prompt_tokens": 800, "completion_tokens": 400}},
+    {"db": {"existingSecret": "db-credentials", "existingSecretPasswordKey": "password"}},
+    {"aws": {"accessKeyId": "AKIDEXAMPLE0000", "region": "eu-west-1"}},
+    {"policy": {"password_history": 5, "passwordMinLength": 12}},
+    {"service": {"sessionAffinity": "ClientIP", "sessionAffinityConfig": {"timeout": 10800}}},
+    {"bot": {"name": "deploybot42", "title": "Bot deploybot42"}},
+    {"secrets": 3, "tokens": 10},
+    {"usage": {"total_tokens": "1200", "cached_tokens": 0.0}},
 ]
 
 

@@ -277,7 +277,7 @@ def test_db_commands(runner: CliRunner, db_path: Path, tmp_path: Path) -> None:
     r = invoke(runner, "db", "upgrade", "--db", str(db_path), "--revision", "0002")
     assert json.loads(r.stdout)["schema_version"] == 2
     status = json.loads(invoke(runner, "db", "status", "--db", str(db_path)).stdout)
-    assert status["revision"] == "0002"
+    assert status["revision"] == "kube9_store_0002"
     assert status["at_head"] is False
     up = json.loads(invoke(runner, "db", "upgrade", "--db", str(db_path)).stdout)
     assert (up["revision"], up["schema_version"], up["at_head"]) == (

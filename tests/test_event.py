@@ -7,6 +7,7 @@ import copy
 import json
 import pickle
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from kube9_store import Event, EventStore, NewEvent, ValidationError
 from kube9_store.event import EVENT_FIELDS, parse_metadata
+from kube9_store.frozen import thaw
 from kube9_store.schema import EVENT_COLUMNS
 from tests.helpers import event_data
 
@@ -172,3 +174,47 @@ def test_an_event_built_by_hand_refuses_metadata_that_is_not_json(
         )
     assert info.value.fields == ["metadata"]
     assert rule in str(info.value)
+
+
+def test_metadata_is_read_only_all_the_way_down() -> None:
+
+    event = Event(
+        id="evt_20251202_103045_abcdef",
+        event_type="system",
+        severity="info",
+        title="t",
+        metadata={"a": [1, {"b": 2}]},
+        created_at="2025-12-02T10:30:45.123Z",
+    )
+    metadata = event.metadata
+    assert metadata is not None
+    for change in (
+        lambda: metadata.__setitem__("c", 3),  # type: ignore[attr-defined]
+        lambda: metadata["a"].append(3),
+        lambda: metadata["a"][1].update(c=3),
+        lambda: metadata.pop("a"),  # type: ignore[attr-defined]
+    ):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    assert event.to_dict()["metadata"] == {"a": [1, {"b": 2}]} == metadata
+    assert json.loads(json.dumps(metadata)) == {"a": [1, {"b": 2}]}
+    assert pickle.loads(pickle.dumps(event)) == event
+    assert copy.deepcopy(metadata) == metadata
+    plain = thaw(metadata)
+    plain["a"].append(3)
+    assert event.metadata == {"a": [1, {"b": 2}]}
+
+
+def test_metadata_read_back_is_read_only(tmp_path: Path) -> None:
+    with EventStore.open(tmp_path / "k.db") as store:
+        given = {"k": {"v": [1]}}
+        recorded = store.record(
+            {"event_type": "system", "severity": "info", "title": "t", "metadata": given}
+        )
+        given["k"]["v"].append(2)  # the caller's dict is not the event's
+        assert recorded.metadata == {"k": {"v": [1]}}
+        read = store.get(recorded.id)
+        assert read is not None and read.metadata is not None
+        with pytest.raises(TypeError, match="read-only"):
+            read.metadata["k"]["v"].append(2)
+        assert read.to_dict()["metadata"] == {"k": {"v": [1]}}

@@ -199,13 +199,13 @@ def test_unparseable_metadata_is_named_by_event(tmp_path: Path) -> None:
         assert store.get(ROWS[0][0]) is not None
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002", "0003"])
+@pytest.mark.parametrize("revision", ["kube9_store_0001", "kube9_store_0002", "kube9_store_0003"])
 def test_own_database_behind_head_is_read_as_its_schema_has_it(
     db_path: Path, revision: str
 ) -> None:
     upgrade(db_path, revision)
     con = sqlite3.connect(db_path)
-    has_ack = revision != "0001"
+    has_ack = revision != "kube9_store_0001"
     cols = "id, event_type, severity, title, created_at" + (", acknowledged" if has_ack else "")
     for i in range(30):
         values = [f"evt_20251202_1000{i:02d}_aaaaaa", "system", "info", f"e{i}"]

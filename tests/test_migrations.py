@@ -20,7 +20,8 @@ from kube9_store.backends import backend_for
 from kube9_store.backends.sqlite_files import describe
 from kube9_store.config import sqlite_url
 from kube9_store.migrate import Migrator
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, metadata
+from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
+from kube9_store.schema import sqlite_metadata as metadata
 from tests.helpers import REPO, TESTS, build_spec_db, file_fingerprint
 
 FAILING = str(TESTS / "revisions_failing")
@@ -63,7 +64,9 @@ def test_versions_are_one_to_n_with_a_single_head(migrator: Migrator) -> None:
     assert heads == [HEAD_REVISION]
     revisions = list(reversed(list(migrator.script.walk_revisions())))
     assert [int(r.module.SCHEMA_VERSION) for r in revisions] == list(range(1, len(revisions) + 1))
-    assert [r.revision for r in revisions] == [f"{v:04d}" for v in range(1, len(revisions) + 1)]
+    assert [r.revision for r in revisions] == [
+        f"kube9_store_{v:04d}" for v in range(1, len(revisions) + 1)
+    ]
     assert migrator.head_version == HEAD_VERSION
     assert revisions[0].module.DESCRIPTION == "Initial schema with events table"
 
@@ -131,7 +134,7 @@ def test_upgrade_downgrade_upgrade_is_stable(migrator: Migrator, db_path: Path) 
 
 
 def test_schema_version_follows_every_step(migrator: Migrator, db_path: Path) -> None:
-    chain = [f"{v:04d}" for v in range(1, HEAD_VERSION + 1)]
+    chain = [f"kube9_store_{v:04d}" for v in range(1, HEAD_VERSION + 1)]
     for i, rev in enumerate(chain, start=1):
         migrator.upgrade(rev)
         assert [v for v, _ in schema_rows(db_path)] == list(range(1, i + 1))
@@ -169,7 +172,7 @@ def test_alembic_cli_from_the_repo_root(tmp_path: Path) -> None:
     assert alembic_revision(target) == HEAD_REVISION
     assert [v for v, _ in schema_rows(target)] == list(range(1, HEAD_VERSION + 1))
     down = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "0001"],
+        [sys.executable, "-m", "alembic", "upgrade", "kube9_store_0001"],
         cwd=REPO,
         env={**env, "KUBE9_DB_URL": f"sqlite:///{target}"},
         capture_output=True,
@@ -178,14 +181,14 @@ def test_alembic_cli_from_the_repo_root(tmp_path: Path) -> None:
     )
     assert down.returncode != 0 or alembic_revision(target) == HEAD_REVISION
     subprocess.run(
-        [sys.executable, "-m", "alembic", "downgrade", "0001"],
+        [sys.executable, "-m", "alembic", "downgrade", "kube9_store@-3"],
         cwd=REPO,
         env={**env, "KUBE9_DB_URL": f"sqlite:///{target}"},
         check=True,
         capture_output=True,
     )
     assert [v for v, _ in schema_rows(target)] == [1]
-    assert alembic_revision(target) == "0001"
+    assert alembic_revision(target) == "kube9_store_0001"
 
 
 # -- connection settings ------------------------------------------------------------------------
@@ -339,8 +342,8 @@ def test_failing_revision_rolls_back_whole(db_path: Path, caplog: pytest.LogCapt
         s.record({"event_type": "system", "severity": "info", "title": "kept"})
     with caplog.at_level(logging.ERROR), pytest.raises(MigrationError) as info:
         EventStore.open(db_path, extra_version_locations=[FAILING])
-    assert info.value.revision == "0005"
-    assert "revision 0005 failed and was rolled back" in str(info.value)
+    assert info.value.revision == "kube9_store_0005"
+    assert "revision kube9_store_0005 failed and was rolled back" in str(info.value)
     assert any("0005" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     with sqlite3.connect(db_path) as con:
         columns = [r[1] for r in con.execute("PRAGMA table_info(events)")]

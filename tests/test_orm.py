@@ -366,3 +366,57 @@ def test_a_session_stores_exactly_what_record_stores(
         assert {k: getattr(got, k) for k in compared} == {k: getattr(expected, k) for k in compared}
         if fields["created_at"] is not None:
             assert got.created_at == expected.created_at
+
+
+# -- nothing changed in place is lost ------------------------------------------------------------
+
+
+def test_metadata_changed_in_place_is_refused_loudly(store: EventStore, engine: Engine) -> None:
+    recorded = store.record(
+        {"event_type": "insight", "severity": "info", "title": "Tip", "metadata": {"a": [1]}}
+    )
+    with Session(engine) as session:
+        row = session.get_one(EventRow, recorded.id)
+        metadata = row.event_metadata
+        assert metadata == {"a": [1]}
+        with pytest.raises(TypeError, match="read-only"):
+            metadata["b"] = 2  # type: ignore[index]
+        with pytest.raises(TypeError, match="read-only"):
+            metadata["a"].append(2)
+        row.event_metadata = {**metadata, "b": 2}  # a new mapping is saved
+        session.commit()
+    changed = store.get(recorded.id)
+    assert changed is not None and changed.metadata == {"a": [1], "b": 2}
+
+
+def test_acknowledged_is_a_bool_on_load_and_after_a_flush(
+    store: EventStore, engine: Engine
+) -> None:
+    recorded = store.record({"event_type": "insight", "severity": "info", "title": "Tip"})
+    with Session(engine) as session:
+        row = session.get_one(EventRow, recorded.id)
+        assert row.acknowledged is False
+        row.acknowledged = True
+        session.flush()
+        assert row.acknowledged is True
+        session.commit()
+        assert row.acknowledged is True  # reloaded after the commit
+        new = EventRow(event_type="system", severity="info", title="new")
+        session.add(new)
+        session.commit()
+        assert new.acknowledged is False
+        acked = session.scalars(select(EventRow).where(EventRow.acknowledged == 1)).all()
+        assert [r.id for r in acked] == [recorded.id]
+    assert not session.is_modified(row)
+
+
+def test_event_metadata_and_metadata_json_together_are_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        EventRow(
+            event_type="system",
+            severity="info",
+            title="both",
+            event_metadata={"a": 1},
+            metadata_json='{"a": 1}',
+        )
+    assert info.value.fields == ["metadata"]

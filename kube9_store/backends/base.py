@@ -30,7 +30,7 @@ from kube9_store.errors import (
     error_for,
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
-from kube9_store.schema import server_metadata
+from kube9_store.schema import metadata
 from kube9_store.sortkey import BY_TEXT, SortKey
 from kube9_store.state import SchemaState, read_state
 
@@ -54,7 +54,7 @@ class Backend(abc.ABC):
     #: The newest-first order its indexes serve (queries are ordered and bounded on it).
     sort_key: ClassVar[SortKey] = BY_TEXT
     #: The tables and indexes the revision chain builds here at head.
-    head_metadata: ClassVar[MetaData] = server_metadata
+    head_metadata: ClassVar[MetaData] = metadata
 
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:
         self.url = url

@@ -31,7 +31,7 @@ from kube9_store.errors import (
     SchemaError,
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
-from kube9_store.schema import metadata
+from kube9_store.schema import sqlite_metadata
 from kube9_store.sortkey import BY_ROWID
 from kube9_store.state import SchemaState, read_state
 
@@ -70,7 +70,7 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
     sort_key = BY_ROWID
-    head_metadata = metadata
+    head_metadata = sqlite_metadata
 
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:
         super().__init__(url, settings)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 import click
 
 from kube9_store.cli.common import reporting
 from kube9_store.rendering import table_width, to_table
 
+if TYPE_CHECKING:
+    from kube9_store.mappings import NewEventDict
+
 SAMPLE = "k8s-events-sample.json"
 
-LIFECYCLE = [
+LIFECYCLE: list[NewEventDict] = [
     {
         "event_type": "operator",
         "severity": "info",

@@ -1,14 +1,16 @@
 """A revision that fails after some DDL, to prove the whole revision rolls back.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: kube9_store_0005
+Revises: kube9_store_0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+from kube9_store.schema_versions import record_version
+
+revision = "kube9_store_0005"
+down_revision = "kube9_store_0004"
 branch_labels = None
 depends_on = None
 
@@ -19,6 +21,7 @@ DESCRIPTION = "Deliberately failing revision"
 def upgrade() -> None:
     op.add_column("events", sa.Column("doomed", sa.Integer))
     op.create_index("idx_events_doomed", "events", ["doomed"])
+    record_version(SCHEMA_VERSION, DESCRIPTION)
     op.execute("INSERT INTO no_such_table VALUES (1)")
 
 

@@ -1,14 +1,16 @@
 """A revision that records the connection settings it runs under, for the PRAGMA tests.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: kube9_store_0005
+Revises: kube9_store_0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+from kube9_store.schema_versions import forget_version, record_version
+
+revision = "kube9_store_0005"
+down_revision = "kube9_store_0004"
 branch_labels = None
 depends_on = None
 
@@ -37,7 +39,9 @@ def upgrade() -> None:
             + ", ".join(f"('{k}', '{v}')" for k, v in seen.items())
         )
     )
+    record_version(SCHEMA_VERSION, DESCRIPTION)
 
 
 def downgrade() -> None:
+    forget_version(SCHEMA_VERSION)
     op.drop_table("pragma_seen")

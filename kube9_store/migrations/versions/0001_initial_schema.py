@@ -1,6 +1,6 @@
 """Initial schema with events table (the spec's version 1, exactly).
 
-Revision ID: 0001
+Revision ID: kube9_store_0001
 Revises:
 Create Date: 2025-12-02
 """
@@ -12,9 +12,11 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0001"
+from kube9_store.schema_versions import record_version
+
+revision: str = "kube9_store_0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("kube9_store",)
 depends_on: str | Sequence[str] | None = None
 
 SCHEMA_VERSION = 1
@@ -51,6 +53,7 @@ def upgrade() -> None:
     op.create_index(
         "idx_events_object", "events", ["object_kind", "object_namespace", "object_name"]
     )
+    record_version(SCHEMA_VERSION, DESCRIPTION)
 
 
 def downgrade() -> None:

@@ -1,7 +1,7 @@
 """Added acknowledged field to events table (the spec's example version 2).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: kube9_store_0002
+Revises: kube9_store_0001
 Create Date: 2025-12-02
 """
 
@@ -12,8 +12,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+from kube9_store.schema_versions import forget_version, record_version
+
+revision: str = "kube9_store_0002"
+down_revision: str | None = "kube9_store_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -24,9 +26,11 @@ DESCRIPTION = "Added acknowledged field to events table"
 def upgrade() -> None:
     op.add_column("events", sa.Column("acknowledged", sa.Integer, server_default=sa.text("0")))
     op.create_index("idx_events_acknowledged", "events", ["acknowledged"])
+    record_version(SCHEMA_VERSION, DESCRIPTION)
 
 
 def downgrade() -> None:
+    forget_version(SCHEMA_VERSION)
     op.drop_index("idx_events_acknowledged", table_name="events")
     with op.batch_alter_table("events") as batch:
         batch.drop_column("acknowledged")

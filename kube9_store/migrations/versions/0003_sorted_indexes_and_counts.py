@@ -11,8 +11,8 @@ the acknowledged events, the rare side (unacknowledged pages read idx_events_cre
 ``event_counts`` holds exact per (event_type, severity) counts kept by triggers, so counting
 reads a handful of rows whoever wrote the events.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: kube9_store_0003
+Revises: kube9_store_0002
 Create Date: 2026-11-28
 """
 
@@ -23,8 +23,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+from kube9_store.schema_versions import forget_version, record_version
+
+revision: str = "kube9_store_0003"
+down_revision: str | None = "kube9_store_0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -146,9 +148,11 @@ def upgrade() -> None:
     postgresql = op.get_context().dialect.name == "postgresql"
     for ddl in POSTGRESQL_TRIGGERS if postgresql else SQLITE_TRIGGERS:
         op.execute(ddl)
+    record_version(SCHEMA_VERSION, DESCRIPTION)
 
 
 def downgrade() -> None:
+    forget_version(SCHEMA_VERSION)
     postgresql = op.get_context().dialect.name == "postgresql"
     for name in TRIGGER_NAMES:
         op.execute(f"DROP TRIGGER IF EXISTS {name}" + (" ON events" if postgresql else ""))

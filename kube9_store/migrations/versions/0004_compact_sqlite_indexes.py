@@ -9,8 +9,8 @@ partial acknowledged index (time key), and every filtered, newest-first page is 
 range scan with no sort. PostgreSQL has no rowid: its (columns, created_at, id) indexes stay as
 revision 0003 made them, and this revision only moves its schema_version.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: kube9_store_0004
+Revises: kube9_store_0003
 Create Date: 2026-12-01
 """
 
@@ -20,8 +20,10 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+from kube9_store.schema_versions import forget_version, record_version
+
+revision: str = "kube9_store_0004"
+down_revision: str | None = "kube9_store_0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -65,7 +67,9 @@ def _rebuild(indexes: dict[str, str]) -> None:
 
 def upgrade() -> None:
     _rebuild(COMPACT)
+    record_version(SCHEMA_VERSION, DESCRIPTION)
 
 
 def downgrade() -> None:
+    forget_version(SCHEMA_VERSION)
     _rebuild(SORTED)
