@@ -382,6 +382,8 @@ class Reader:
         revisions = con.execute("SELECT version_num FROM alembic_version").fetchall()
         version = con.execute(SCHEMA_VERSION).fetchone()
         if revisions != [(facts.HEAD_REVISION,)] or version != (facts.HEAD_VERSION,):
+            # behind, stamped with an id from before the branch (read as behind until a
+            # read-write open renames it), or an application's revisions beside ours
             raise Declined("not at head")
 
     def fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:

@@ -248,6 +248,29 @@ def test_status_and_health_print_what_the_full_cli_prints(
     assert _steady(answer(health, {}) + "\n") == _steady(full_cli(health))
 
 
+def test_a_database_stamped_before_the_branch_is_left_to_the_full_cli(
+    varied_db: Path, tmp_path: Path
+) -> None:
+    """A head database whose alembic_version still holds the id from before the revisions
+    were a branch (the full CLI reads it with a notice until a read-write open renames the
+    id), and one with an application's revision beside ours."""
+    import shutil
+    import sqlite3
+
+    legacy = tmp_path / "legacy.db"
+    shared = tmp_path / "shared.db"
+    for path in (legacy, shared):
+        shutil.copyfile(varied_db, path)
+    with sqlite3.connect(legacy) as con:
+        old = facts.HEAD_REVISION.removeprefix(facts.REVISION_PREFIX)
+        con.execute("UPDATE alembic_version SET version_num = ?", (old,))
+    with sqlite3.connect(shared) as con:
+        con.execute("INSERT INTO alembic_version (version_num) VALUES ('app_0001')")
+    for path in (legacy, shared):
+        with pytest.raises(Declined):
+            answer(["events", "count", "--db", str(path)], {})
+
+
 def test_the_location_is_the_full_clis(varied_db: Path, tmp_path: Path) -> None:
     """$DB_PATH, $KUBE9_DB_URL (a sqlite:/// path) and a relative --db name the same file."""
     args = ["events", "count"]
