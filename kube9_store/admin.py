@@ -4,6 +4,8 @@ and moving it along the revision chain on request."""
 from __future__ import annotations
 
 import os
+import time
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -13,6 +15,13 @@ from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
 from kube9_store.errors import SchemaError
 from kube9_store.migrate import Migrator
 from kube9_store.opening import open_database
+from kube9_store.operations_state import (
+    BACKUP_LAST,
+    SNAPSHOT_LAST,
+    Facts,
+    now_fact,
+    record_with_engine,
+)
 from kube9_store.results import BackupResult
 from kube9_store.results import DatabaseStatus as DatabaseStatus
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, events
@@ -107,8 +116,10 @@ def downgrade(db: DbLocation | None, revision: str) -> DatabaseStatus:
 def backup(db: DbLocation | None, dest: str | os.PathLike[str]) -> BackupResult:
     """A verified copy of any kube9 database (even one behind, or of another lineage such as
     the reference operator's) at ``dest``, or a timestamped snapshot in ``dest`` when it is a
-    directory. The database is opened read-only and never
-    migrated or written: the copy holds its own schema version (``schema_version`` says which).
+    directory. The database is opened read-only and never migrated: the copy holds its own
+    schema version (``schema_version`` says which). One at head afterwards records the time of
+    the backup in its ``operations_state`` (for every process's metrics); nothing else is
+    written.
     """
     target = checks.path("dest", dest)
     backend = backend_for(resolve_url(db), ConnectionSettings(read_only=True))
@@ -129,7 +140,22 @@ def backup(db: DbLocation | None, dest: str | os.PathLike[str]) -> BackupResult:
             return backend.backup(checks.path("dest", path), head_version=head)
 
         if target.is_dir():
-            return snapshots.take_snapshot(copy, target, now=utcnow())
-        return copy(target)
+            result = snapshots.take_snapshot(copy, target, now=utcnow())
+            facts = Facts(set={name: time.time() for name in (BACKUP_LAST, SNAPSHOT_LAST)})
+        else:
+            result = copy(target)
+            facts = now_fact(BACKUP_LAST)
     finally:
         backend.close()
+    if state is not None and state.at_package_head:
+        _record(backend.url, facts)
+    return result
+
+
+def _record(url: Any, facts: Facts) -> None:
+    """Keep the facts of a backup in the database (at head only: one behind has no table)."""
+    writer = backend_for(url)
+    try:
+        record_with_engine(writer.engine, facts)
+    finally:
+        writer.dispose()

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, overload
 
@@ -122,6 +122,15 @@ class AsyncStoreMethods(AsyncWorkers):
         trigger-maintained counts without reading the events."""
         return await self._read("count events", self.store.count, flt)
 
+    async def count_by(
+        self, fields: str | Sequence[str], flt: EventFilter | Mapping[str, Any] | None = None
+    ) -> dict[Any, int]:
+        """How many events match ``flt``, per group of ``fields`` (``type``, ``severity``, ``kind``,
+        ``namespace``, ``object``; see :mod:`kube9_store.grouping`), exact, the largest groups
+        first. One field gives its values as keys; a sequence gives tuples, a value per field.
+        Groups with no event are left out."""
+        return await self._read("count events", self.store.count_by, fields, flt)
+
     async def count_by_type(self) -> dict[str, int]:
         """Events per event_type (types with none are left out)."""
         return await self._read("count events", self.store.count_by_type)
@@ -161,6 +170,11 @@ class AsyncStoreMethods(AsyncWorkers):
             vacuum_free_share=vacuum_free_share,
             progress=progress,
         )
+
+    async def maintenance_facts(self) -> dict[str, float]:
+        """The durable facts of maintenance recorded in the database, by name (see
+        :mod:`kube9_store.operations_state`); none in a database behind head."""
+        return await self._read("read maintenance facts", self.store.maintenance_facts)
 
     async def recount(self) -> dict[str, int]:
         """Rebuild ``event_counts`` from the events in one transaction, for when something bypassed

@@ -28,6 +28,8 @@ class Observed(Protocol):
 
     def storage_budget(self) -> int | None: ...
 
+    def maintenance_facts(self) -> dict[str, float]: ...
+
 
 class Hooks(Protocol):
     """What the store reports; :class:`kube9_store.metrics.StoreMetrics` implements it."""

@@ -2,19 +2,23 @@
 with the query contract's fields; ``id`` and ``created_at`` are required (so importing the same
 lines again stores nothing new) and ``acknowledged`` is kept. Lines are read as a stream and
 stored in batches through the same insert-if-absent as ``copy``; each line is validated like
-any new event, and a malformed one is reported by its line number and skipped.
+any new event, and a malformed one is reported by its line number and skipped (or, with
+``strict``, every line is checked first and one malformed line means nothing is written).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from kube9_store.errors import ValidationError
+from kube9_store.errors import FieldProblem, ValidationError
 from kube9_store.models import NewEvent
 from kube9_store.rows import stored_values
 from kube9_store.streaming import DEFAULT_BATCH, Progress, Row
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Fields a line must carry besides the event's required ones.
 REQUIRED = ("id", "created_at")
+#: Refused lines a strict import names in its error (all are counted).
+STRICT_SHOWN = 5
 
 
 @dataclass
@@ -74,10 +80,22 @@ def import_jsonl(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     on_invalid: Callable[[dict[str, Any]], None] | None = None,
+    strict: bool = False,
 ) -> JsonlImportReport:
     """Store every valid event line of ``source`` whose id is not stored yet, ``batch_size``
     lines per transaction. ``on_invalid`` hears of each refused line as it is found;
-    ``progress`` gets (bytes read, size) when the size is known (a file), else (bytes, 0)."""
+    ``progress`` gets (bytes read, size) when the size is known (a file), else (bytes, 0).
+
+    ``strict`` checks every line before storing any: one refused line raises
+    ValidationError (naming the first refused lines) and nothing is written. A source that
+    cannot be read twice (a pipe) is spooled to a temporary file for the second pass."""
+    if not isinstance(strict, bool):
+        raise ValidationError.single("strict", "must be True or False")
+    if strict:
+        with _rereadable(source) as (again, start):
+            _check_every_line(again, on_invalid)
+            again.seek(start)
+            return import_jsonl(store, again, batch_size=batch_size, progress=progress)
     report = JsonlImportReport()
     loader = RowLoader(store)
     total = _size(source)
@@ -108,6 +126,44 @@ def import_jsonl(
     finally:
         loader.close()
     return report
+
+
+def _check_every_line(
+    source: IO[bytes], on_invalid: Callable[[dict[str, Any]], None] | None
+) -> None:
+    """Raise ValidationError naming the first refused lines, if any line is refused."""
+    problems: list[FieldProblem] = []
+    refused = 0
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        try:
+            row_from_line(line)
+        except ValidationError as exc:
+            refused += 1
+            if len(problems) < STRICT_SHOWN:
+                problems.append(FieldProblem(f"line {number}", str(exc)))
+            if on_invalid is not None:
+                on_invalid({"line": number, "error": str(exc)})
+    if refused:
+        problems.append(FieldProblem("strict", f"{refused} line(s) refused; nothing imported"))
+        raise ValidationError(problems)
+
+
+@contextmanager
+def _rereadable(source: IO[bytes]) -> Iterator[tuple[IO[bytes], int]]:
+    """``source`` and where it starts when it can seek back, else a temporary copy of it."""
+    try:
+        start = source.tell() if source.seekable() else None
+    except (OSError, ValueError):
+        start = None
+    if start is not None:
+        yield source, start
+        return
+    with tempfile.TemporaryFile() as copy:
+        shutil.copyfileobj(source, copy)
+        copy.seek(0)
+        yield copy, 0
 
 
 def _flush(loader: RowLoader, batch: list[Row], report: JsonlImportReport) -> None:

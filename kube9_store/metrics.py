@@ -1,6 +1,8 @@
 """Prometheus metrics: the spec's five names plus what an operator of the store wants beside
 them. Operation counters count successes only; failures have their own counter, so a failed
-insert is never reported as stored. Sizes and stored-event gauges are read at scrape time.
+insert is never reported as stored. Sizes and stored-event gauges are read at scrape time, and
+so are retention's, the backups' and VACUUM's, from the facts the database keeps
+(:mod:`kube9_store.operations_state`): whichever process did the work, every exposition agrees.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -25,7 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from kube9_store import redaction
+from kube9_store import operations_state, redaction
 from kube9_store.errors import ValidationError
 from kube9_store.instrumentation import Observed
 from kube9_store.results import RetentionResult
@@ -39,12 +41,14 @@ DURATION_BUCKETS = (
 
 
 class _ScrapeCollector(Collector):
-    """Reads every tracked store when scraped: storage size, stored events, schema version."""
+    """Reads every tracked store when scraped: storage size, stored events, schema version,
+    and the maintenance facts its database keeps (retention, backups, VACUUM), so every
+    process that reads the database reports the same."""
 
     def __init__(self) -> None:
         self.stores: weakref.WeakSet[Observed] = weakref.WeakSet()
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         size = GaugeMetricFamily(
             "kube9_events_storage_size_bytes",
             "Size of the event database file plus its -wal file, in bytes.",
@@ -75,8 +79,40 @@ class _ScrapeCollector(Collector):
             "The size budget retention keeps the database under, in bytes (absent: none).",
             labels=["database"],
         )
+        budget_used = GaugeMetricFamily(
+            "kube9_storage_budget_used_bytes",
+            "Bytes the database used when the last retention run with a budget ended.",
+            labels=["database"],
+        )
+        last_times = [
+            (
+                GaugeMetricFamily(
+                    f"kube9_database_last_{what}_timestamp",
+                    f"When the last {what} of the database finished (Unix time; absent: none"
+                    " recorded), whichever process did it.",
+                    labels=["database"],
+                ),
+                fact,
+            )
+            for what, fact in (
+                ("backup", operations_state.BACKUP_LAST),
+                ("snapshot", operations_state.SNAPSHOT_LAST),
+                ("vacuum", operations_state.VACUUM_LAST),
+            )
+        ]
+        facts: list[dict[str, float]] = []
         for store in list(self.stores):
             name = store.location
+            try:
+                found_facts = store.maintenance_facts()
+            except Exception:  # a database that cannot be read now: nothing to tell
+                found_facts = {}
+            facts.append(found_facts)
+            for family, fact in last_times:
+                if fact in found_facts:
+                    family.add_metric([name], found_facts[fact])
+            if operations_state.BUDGET_USED in found_facts:
+                budget_used.add_metric([name], found_facts[operations_state.BUDGET_USED])
             try:
                 found = store.volume()
                 if found is not None:
@@ -95,10 +131,62 @@ class _ScrapeCollector(Collector):
                 version.add_metric([name], store.schema_version())
             except Exception:  # a scrape must not fail because one store is unavailable
                 continue
-        yield from (size, wal, stored, version, volume_free, budget)
+        yield from (size, wal, stored, version, volume_free, budget, budget_used)
+        yield from (family for family, _ in last_times)
+        yield from _retention_families(facts)
 
     def describe(self) -> Iterable[Any]:
         return []
+
+
+def _retention_families(
+    facts: list[dict[str, float]],
+) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """The retention metrics from the facts of every tracked database: the spec's two gauges
+    from the most recent run (0 when none ran), totals summed."""
+    runs = [f for f in facts if operations_state.RETENTION_LAST_RUN in f]
+    last = max(runs, key=lambda f: f[operations_state.RETENTION_LAST_RUN], default={})
+    last_run = GaugeMetricFamily(
+        "kube9_events_retention_cleanup_last_run_timestamp",
+        "When the last retention run finished (Unix time), whichever process ran it.",
+    )
+    last_run.add_metric([], last.get(operations_state.RETENTION_LAST_RUN, 0.0))
+    deleted = GaugeMetricFamily(
+        "kube9_events_retention_cleanup_events_deleted",
+        "Events the last retention run deleted.",
+    )
+    deleted.add_metric([], last.get(operations_state.RETENTION_LAST_DELETED, 0.0))
+    yield last_run
+    yield deleted
+    for name, help_text, prefix, labels in (
+        (
+            "kube9_events_retention_deleted",
+            "Events deleted by retention, by severity.",
+            operations_state.RETENTION_DELETED,
+            ["severity"],
+        ),
+        (
+            "kube9_events_retention_budget_deleted",
+            "Events deleted to keep the database under its size budget, by severity (also"
+            " counted in kube9_events_retention_deleted).",
+            operations_state.BUDGET_DELETED,
+            ["severity"],
+        ),
+        (
+            "kube9_maintenance_skipped",
+            "Maintenance that was due but skipped, by operation and reason.",
+            operations_state.SKIPPED,
+            ["operation", "reason"],
+        ),
+    ):
+        family = CounterMetricFamily(name, help_text, labels=labels)
+        summed: dict[str, float] = {}
+        for found in facts:
+            for key, n in operations_state.totals(found, prefix).items():
+                summed[key] = summed.get(key, 0.0) + n
+        for key, n in sorted(summed.items()):
+            family.add_metric(key.split(".", len(labels) - 1), n)
+        yield family
 
 
 class _RedactionCollector(Collector):
@@ -239,35 +327,6 @@ class StoreMetrics:
         # every record reports here: the collector's own method, with no call in between
         self.recorded_one: Callable[[str, str, float], None] = self._operations.recorded_one
         registry.register(self._operations)
-        self.retention_last_run = Gauge(
-            "kube9_events_retention_cleanup_last_run_timestamp",
-            "When the last retention run finished (Unix time).",
-            registry=registry,
-        )
-        self.retention_deleted = Gauge(
-            "kube9_events_retention_cleanup_events_deleted",
-            "Events the last retention run deleted.",
-            registry=registry,
-        )
-        self.retention_deleted_total = Counter(
-            "kube9_events_retention_deleted",
-            "Events deleted by retention, by severity.",
-            ["severity"],
-            registry=registry,
-        )
-        self.retention_budget_deleted = Counter(
-            "kube9_events_retention_budget_deleted",
-            "Events deleted to keep the database under its size budget, by severity (also"
-            " counted in kube9_events_retention_deleted).",
-            ["severity"],
-            registry=registry,
-        )
-        self.maintenance_skipped = Counter(
-            "kube9_maintenance_skipped",
-            "Maintenance that was due but skipped, by operation and reason.",
-            ["operation", "reason"],
-            registry=registry,
-        )
         self.scrape = _ScrapeCollector()
         registry.register(self.scrape)
         registry.register(_RedactionCollector())
@@ -289,17 +348,8 @@ class StoreMetrics:
         self.scrape.stores.discard(store)
 
     def retention_ran(self, result: RetentionResult) -> None:
-        if result.dry_run:
-            return
-        self.retention_last_run.set(time.time())
-        self.retention_deleted.set(result.deleted)
-        for severity, n in result.by_severity.items():
-            self.retention_deleted_total.labels(severity).inc(n)
-        for severity, n in result.budget_by_severity.items():
-            self.retention_deleted_total.labels(severity).inc(n)
-            self.retention_budget_deleted.labels(severity).inc(n)
-        if result.vacuum_skipped is not None:
-            self.maintenance_skipped.labels("vacuum", "not_enough_space").inc()
+        """Nothing to count here: the store records a run's facts in the database, where
+        every process's scrape reads them (:mod:`kube9_store.operations_state`)."""
 
 
 def _kind(exc: BaseException) -> str:

@@ -7,9 +7,10 @@ rules: before every flush, each ``events`` row added or changed is validated and
 secrets by the model :meth:`EventStore.record` uses, gets a generated id and the canonical
 timestamp when missing, and an invalid one fails the flush with
 :class:`~kube9_store.errors.ValidationError` (nothing is written). The count triggers see ORM
-writes like any other, so counts stay exact. ``event_counts`` and ``schema_version`` are
-read-only here (triggers and migrations own them), and bulk INSERT or UPDATE statements on
-``events`` through a Session, which would skip the checks, are refused.
+writes like any other, so counts stay exact. ``event_counts``, ``schema_version`` and
+``operations_state`` are read-only here (triggers, migrations and the store own them), and
+bulk INSERT or UPDATE statements on ``events`` through a Session, which would skip the
+checks, are refused.
 
 Importing this module installs the hooks on :class:`sqlalchemy.orm.Session` (which
 ``AsyncSession`` runs on); they touch nothing but these classes and the ``events`` table.
@@ -41,7 +42,14 @@ from kube9_store.ids import event_id_at
 from kube9_store.models import EventType, NewEvent, Severity
 from kube9_store.timestamps import format_timestamp, parse_timestamp, utcnow
 
-__all__ = ["Base", "EventCountRow", "EventRow", "ReadOnlyTableError", "SchemaVersionRow"]
+__all__ = [
+    "Base",
+    "EventCountRow",
+    "EventRow",
+    "OperationStateRow",
+    "ReadOnlyTableError",
+    "SchemaVersionRow",
+]
 
 
 class ReadOnlyTableError(Kube9StoreError):
@@ -175,7 +183,20 @@ class SchemaVersionRow(Base):
     description: Mapped[str | None]
 
 
-_READ_ONLY = (EventCountRow, SchemaVersionRow)
+class OperationStateRow(Base):
+    """A row of ``operations_state``: one durable fact of maintenance (kept by the store;
+    read-only through a Session)."""
+
+    __table__ = schema.operations_state
+
+    name: Mapped[str]
+    value: Mapped[float]
+    updated_at: Mapped[str]
+
+
+_READ_ONLY = (EventCountRow, SchemaVersionRow, OperationStateRow)
+#: The tables the store keeps itself: no Session writes them.
+STORE_KEPT = frozenset(row.__table__.name for row in _READ_ONLY)
 
 
 def _metadata_value(row: EventRow) -> Any:
@@ -300,5 +321,5 @@ def _refuse_unchecked_writes(state: ORMExecuteState) -> None:
                 "add or change EventRow objects and flush, or use EventStore.record_many, "
                 "acknowledge_many or acknowledge_matching",
             )
-        if name in (schema.event_counts.name, schema.schema_version.name):
+        if name in STORE_KEPT:
             raise ReadOnlyTableError(f"{name} is kept by the store; not written")

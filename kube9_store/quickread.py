@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from kube9_store import facts
 from kube9_store.plain import cursor_key, cursor_text, row_dict
-from kube9_store.rendering import FORMATS, json_document, render, table_width
+from kube9_store.rendering import (
+    FORMATS,
+    WIDE_COLUMNS,
+    json_document,
+    parse_columns,
+    render,
+    table_width,
+)
 from kube9_store.sqlite_plain import (
     integrity_of,
     journal_path,
@@ -52,6 +59,8 @@ LIMIT_RANGE = (1, 1000)
 MAX_OFFSET = 2**63 - 1
 #: ``--cursor`` for the first page.
 CURSOR_START = "start"
+#: The exit status when stdout's reader went away (the full CLI's ``ExitCode.BROKEN_PIPE``).
+BROKEN_PIPE = 141
 
 
 class Declined(Exception):
@@ -177,11 +186,13 @@ class Command(NamedTuple):
 
 COMMANDS: dict[tuple[str, ...], Command] = {
     ("query", "events", "list"): Command(
-        frozenset({"--db", *_FILTER_VALUES, "--limit", "--offset", "--cursor", "--format"}),
+        frozenset(
+            {"--db", *_FILTER_VALUES, "--limit", "--offset", "--cursor", "--format", "--columns"}
+        ),
         {**_FILTER_FLAGS, **_WIDE},
         0,
     ),
-    ("query", "events", "get"): Command(frozenset({"--db", "--format"}), _WIDE, 1),
+    ("query", "events", "get"): Command(frozenset({"--db", "--format", "--columns"}), _WIDE, 1),
     ("events", "count"): Command(frozenset({"--db", *_FILTER_VALUES}), _FILTER_FLAGS, 0),
     ("db", "status"): Command(frozenset({"--db"}), {}, 0),
     ("health",): Command(frozenset({"--db"}), {}, 0),
@@ -412,6 +423,18 @@ def _shown(rows: list[Any]) -> list[dict[str, Any]]:
     return [row_dict(r, None if r[8] is None else loads(r[8])) for r in rows]
 
 
+def _columns(options: dict[str, Any]) -> tuple[str, ...] | None:
+    """The table's columns as the full CLI takes them: ``--columns``, else every one with
+    ``--wide``, else the default ones (None)."""
+    value = options.get("columns")
+    if value is not None:
+        try:
+            return parse_columns(value)
+        except Exception:
+            raise Declined("--columns the full CLI refuses") from None
+    return WIDE_COLUMNS if options.get("wide", False) else None
+
+
 def _format(options: dict[str, Any]) -> str:
     fmt: str = options.get("format", "json")
     if fmt not in FORMATS:
@@ -449,7 +472,8 @@ def list_events(reader: Reader, options: dict[str, Any], _args: list[str]) -> st
         pagination["next_cursor"] = next_cursor
     shown = _shown(rows)
     payload = {"events": shown, "pagination": pagination}
-    return render(payload, shown, fmt, table_width(wide=options.get("wide", False)))
+    width = table_width(wide=options.get("wide", False))
+    return render(payload, shown, fmt, width, _columns(options))
 
 
 def get_event(reader: Reader, options: dict[str, Any], args: list[str]) -> str:
@@ -459,7 +483,8 @@ def get_event(reader: Reader, options: dict[str, Any], args: list[str]) -> str:
     if not rows:
         raise Declined("not found")
     shown = _shown(rows)[0]
-    return render(shown, [shown], fmt, table_width(wide=options.get("wide", False)))
+    width = table_width(wide=options.get("wide", False))
+    return render(shown, [shown], fmt, width, _columns(options))
 
 
 def count_events(reader: Reader, options: dict[str, Any], _args: list[str]) -> str:
@@ -613,5 +638,5 @@ def main() -> None:
             raise
         # The reader went away (`| head`): nothing more can be shown.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
+        sys.exit(BROKEN_PIPE)
     sys.exit(0)

@@ -5,7 +5,9 @@ sort key (so every filtered, newest-first page is an index range scan with no so
 ``event_counts`` table that triggers keep exact, so counting never scans the events
 (see revision 0003 for the reasoning behind each index). Version 4 makes the SQLite indexes
 compact: the sort key is the timestamp as integer milliseconds and the rowid (see revision 0004
-and :mod:`kube9_store.sortkey`); PostgreSQL keeps the version 3 indexes.
+and :mod:`kube9_store.sortkey`); PostgreSQL keeps the version 3 indexes. Version 5 adds
+``operations_state``: the durable facts of maintenance (retention, backups, VACUUM), so every
+process's metrics tell the same (see :mod:`kube9_store.operations_state`).
 The revisions in ``kube9_store/migrations/versions`` build this; a test checks they agree.
 """
 
@@ -17,6 +19,7 @@ from sqlalchemy import (
     DDL,
     Column,
     ColumnElement,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -79,6 +82,16 @@ event_counts = Table(
     Column("severity", Text, primary_key=True),
     Column("n", Integer, nullable=False),
     sqlite_with_rowid=False,
+)
+
+#: The last retention run, backup, snapshot and VACUUM, and what retention deleted, written by
+#: whichever process did the work (revision 0005); one number per fact.
+operations_state = Table(
+    "operations_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("updated_at", Text, nullable=False),
 )
 
 

@@ -55,6 +55,7 @@ class StoreCore:
         self._to_event = event_from_tuple if trusted else checked_event_from_tuple
         self._to_events = events_from_rows if trusted else checked_events_from_rows
         self._shapes: dict[Shape, CompiledSQL] = {}
+        self._grouped: dict[tuple[tuple[str, ...], Shape], CompiledSQL] = {}
         self.metrics: Hooks = metrics if metrics is not None else NoMetrics()
 
     @property

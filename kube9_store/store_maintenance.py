@@ -12,6 +12,16 @@ from typing import Any
 from kube9_store import checks, snapshots
 from kube9_store.errors import NotEnoughSpaceError, ValidationError
 from kube9_store.instrumentation import instrumented
+from kube9_store.operations_state import (
+    BACKUP_LAST,
+    SNAPSHOT_LAST,
+    VACUUM_LAST,
+    Facts,
+    now_fact,
+    read_facts,
+    record_with_engine,
+    retention_facts,
+)
 from kube9_store.results import BackupResult, IntegrityResult, RetentionResult, SizeInfo, VolumeInfo
 from kube9_store.retention import (
     VACUUM_FREE_SHARE,
@@ -98,7 +108,25 @@ class StoreMaintenance(StoreReads):
                 result.vacuum_skipped = str(exc)
                 log.warning("VACUUM after retention skipped: %s", exc)
         self.metrics.retention_ran(result)
+        if not dry_run:
+            used = self.backend.used_bytes() if chosen.max_bytes is not None else None
+            self._record(retention_facts(result, used))
         return result
+
+    def _record(self, facts: Facts) -> None:
+        """Keep maintenance facts in the database for every process's metrics (a store that
+        cannot write, or a database without the table, keeps none)."""
+        if facts and not self.read_only and self.read_model.at_head:
+            record_with_engine(self.backend.writer, facts)
+
+    @offered("read", "read maintenance facts")
+    def maintenance_facts(self) -> dict[str, float]:
+        """The durable facts of maintenance recorded in the database, by name (see
+        :mod:`kube9_store.operations_state`); none in a database behind head."""
+        if not self.read_model.at_head or self.read_model.foreign:
+            return {}
+        with self._run.reading("read maintenance facts") as conn:
+            return read_facts(conn)
 
     def _nth_oldest(self, group: tuple[str, str], skip: int) -> str | None:
         values = {"severity_0": group[0], "severity_1": group[1], "skip": skip}
@@ -126,6 +154,7 @@ class StoreMaintenance(StoreReads):
         """Give the space of deleted events back to the filesystem; returns the new sizes."""
         self._run.check_writable("vacuum")
         self.backend.vacuum()
+        self._record(now_fact(VACUUM_LAST))
         return self.size_bytes()
 
     @offered("read", "integrity check")
@@ -159,7 +188,9 @@ class StoreMaintenance(StoreReads):
         (DestinationExistsError); what crashed backups left in its directory is removed. A
         database of another lineage is copied as it is, whatever its own version numbers."""
         head = None if self.read_model.foreign else HEAD_VERSION
-        return self.backend.backup(checks.path("dest", dest), head_version=head)
+        result = self.backend.backup(checks.path("dest", dest), head_version=head)
+        self._record(now_fact(BACKUP_LAST))
+        return result
 
     @offered("finish", "backup snapshot")
     def backup_snapshot(
@@ -167,9 +198,11 @@ class StoreMaintenance(StoreReads):
     ) -> BackupResult:
         """A timestamped backup in ``directory`` (a name of its own even when another was
         taken the same second); snapshots older than ``keep_days`` go."""
-        return snapshots.take_snapshot(
+        result = snapshots.take_snapshot(
             self.backup,
             checks.path("directory", directory),
             now=self.clock(),
             keep_days=keep_days,
         )
+        self._record(now_fact(SNAPSHOT_LAST))
+        return result

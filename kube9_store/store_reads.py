@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kube9_store import checks
@@ -119,6 +119,33 @@ class StoreReads(StoreCore):
             return int(self._run.fetch(self.sql.count_all, {}, "count events")[0][0])
         with self._run.reading("count events") as conn:
             return int(conn.execute(counted_statement(f)).scalar_one())
+
+    @offered("read", "count events")
+    @instrumented("select")
+    def count_by(
+        self,
+        fields: str | Sequence[str],
+        flt: EventFilter | Mapping[str, Any] | None = None,
+    ) -> dict[Any, int]:
+        """How many events match ``flt``, per group of ``fields`` (``type``, ``severity``,
+        ``kind``, ``namespace``, ``object``; see :mod:`kube9_store.grouping`), exact, the
+        largest groups first. One field gives its values as keys; a sequence gives tuples,
+        a value per field. Groups with no event are left out."""
+        from kube9_store.grouping import group_fields, group_key, grouped_statement
+
+        names = group_fields(fields)
+        f = EventFilter.parse(flt) if flt is not None else None
+        shape, values = shape_and_values(f, count=True)
+        compiled = self._grouped.get((names, shape))
+        if compiled is None:
+            stmt = grouped_statement(names, shape, self.sort_key, self.read_model)
+            compiled = CompiledSQL.of(stmt, self.engine.dialect)
+            self._grouped[(names, shape)] = compiled
+        rows = self._run.fetch(compiled, values, "count events")
+        counts = [(group_key(names, r[:-1]), int(r[-1])) for r in rows]
+        counts.sort(key=lambda kn: (-kn[1], tuple((k is None, k or "") for k in kn[0])))
+        single = isinstance(fields, str)
+        return {(k[0] if single else k): n for k, n in counts if n > 0}
 
     @offered("read", "count events")
     @instrumented("select")

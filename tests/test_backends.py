@@ -19,7 +19,7 @@ from kube9_store.backends import backend_for
 from kube9_store.cli import cli
 from kube9_store.health import check_health
 from kube9_store.migrate import Migrator
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
+from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, REVISION_PREFIX
 from tests.helpers import TESTS, event_data
 
 FAILING = str(TESTS / "revisions_failing")
@@ -87,7 +87,7 @@ def test_failing_revision_rolls_back_on_every_backend(backend_url: URL) -> None:
         s.record(event_data(title="kept"))
     with pytest.raises(MigrationError) as info:
         EventStore.open(backend_url, extra_version_locations=[FAILING])
-    assert info.value.revision == "kube9_store_0005"
+    assert info.value.revision == f"{REVISION_PREFIX}{HEAD_VERSION + 1:04d}"
     engine = backend_for(backend_url).engine
     try:
         with engine.connect() as conn:

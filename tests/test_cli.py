@@ -205,7 +205,9 @@ def test_other_formats(runner: CliRunner, populated: Path, fmt: str) -> None:
         assert len(lines) == 4
     else:
         lines = r.stdout.splitlines()
-        assert lines[0].split() == ["ID", "TYPE", "SEVERITY", "TITLE", "CREATED"]
+        assert lines[0].split() == [
+            *("ID", "TYPE", "SEVERITY", "NAMESPACE", "OBJECT", "TITLE", "CREATED")
+        ]
         assert len(lines) == 4
         assert lines[1].endswith("2025-12-03 00:00:00")  # CREATED, readable
 
@@ -435,7 +437,7 @@ def test_import_skips_malformed_items_by_index(runner: CliRunner, db_path: Path)
     items.insert(3, "not an object")
     doc = json.dumps({"kind": "EventList", "items": items})
     r = invoke(runner, "import", "k8s-events", "-", "--db", str(db_path), input=doc)
-    assert r.exit_code == 0
+    assert r.exit_code == 3  # partial
     body = json.loads(r.stdout)
     assert body["imported"] == 3
     assert [p["index"] for p in body["invalid"]] == [1, 3]

@@ -20,7 +20,7 @@ from kube9_store.backends import backend_for
 from kube9_store.backends.sqlite_files import describe
 from kube9_store.config import sqlite_url
 from kube9_store.migrate import Migrator
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
+from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, REVISION_PREFIX
 from kube9_store.schema import sqlite_metadata as metadata
 from tests.helpers import REPO, TESTS, build_spec_db, file_fingerprint
 
@@ -342,9 +342,10 @@ def test_failing_revision_rolls_back_whole(db_path: Path, caplog: pytest.LogCapt
         s.record({"event_type": "system", "severity": "info", "title": "kept"})
     with caplog.at_level(logging.ERROR), pytest.raises(MigrationError) as info:
         EventStore.open(db_path, extra_version_locations=[FAILING])
-    assert info.value.revision == "kube9_store_0005"
-    assert "revision kube9_store_0005 failed and was rolled back" in str(info.value)
-    assert any("0005" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    failing = f"{REVISION_PREFIX}{HEAD_VERSION + 1:04d}"
+    assert info.value.revision == failing
+    assert f"revision {failing} failed and was rolled back" in str(info.value)
+    assert any(failing in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     with sqlite3.connect(db_path) as con:
         columns = [r[1] for r in con.execute("PRAGMA table_info(events)")]
         indexes = [r[1] for r in con.execute("PRAGMA index_list(events)")]

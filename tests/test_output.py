@@ -58,8 +58,15 @@ def test_within_a_width_the_title_takes_what_is_left() -> None:
     ]
     for width in (80, 120, 60):
         lines = to_table(events, width).splitlines()
-        assert all(len(line) <= max(width, 79) for line in lines), width
-        assert lines[1].endswith("…  2025-12-02 10:05:00") or width < 80
+        assert all(len(line) <= width for line in lines), width
+        assert "…" in lines[1]
+        title = lines[0].index("TITLE")
+        assert len(lines[1]) - title >= 20 or width < 80  # the title takes what is left
+    # wide enough for every default column: CREATED stays last
+    assert to_table(events, 120).splitlines()[1].endswith("…  2025-12-02 10:05:00")
+    # too narrow: columns go, the id first (as kubectl get events shows no name)
+    narrow = to_table(events, 80).splitlines()
+    assert narrow[0].split() == ["TYPE", "SEVERITY", "NAMESPACE", "OBJECT", "TITLE", "CREATED"]
     whole = to_table(events).splitlines()[1]
     assert " ".join(LONG.split()) in whole
 

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import sqlite
 
 from kube9_store import EventStore, facts, quickread
 from kube9_store.cli import cli
+from kube9_store.cli.exit_codes import ExitCode
 from kube9_store.console import LEAN_FIRST_WORDS
 from kube9_store.event import parse_metadata
 from kube9_store.filters import counted_statement, shape_and_values, statement_for
@@ -165,6 +166,9 @@ LIST_CASES: list[list[str]] = [
     ["--cursor=start", "--limit", "1000"],
     ["--cursor", "start", "--type", "cluster", "--since", "2025-12-01", "--acknowledged"],
     ["--wide"],
+    ["--columns", "id,title,ack"],
+    ["--columns=namespace,object,description", "--wide"],
+    ["--wide", "--columns", "created"],
     ["--type", "operator", "--severity", "info", "--object-kind", "Deployment"],
 ]
 FORMATS = ["json", "yaml", "csv", "table"]
@@ -197,8 +201,9 @@ def test_get_prints_what_the_full_cli_prints(varied_db: Path, fmt: str) -> None:
     for event_id in ids:
         args = ["query", "events", "get", event_id, "--format", fmt, "--db", str(varied_db)]
         assert answer(args, {}) + "\n" == full_cli(args)
-    args = ["query", "events", "get", "--db", str(varied_db), ids[0], "--wide"]
-    assert answer(args, {}) + "\n" == full_cli(args)
+    for flags in (["--wide"], ["--columns", "id,ack,description"]):
+        args = ["query", "events", "get", "--db", str(varied_db), ids[0], "--format", "table"]
+        assert answer([*args, *flags], {}) + "\n" == full_cli([*args, *flags])
 
 
 COUNT_CASES: list[list[str]] = [
@@ -363,6 +368,7 @@ def test_the_counts_are_the_stores() -> None:
 
 def test_the_console_script_sends_the_lean_paths_commands_to_it() -> None:
     assert {words[0] for words in quickread.COMMANDS} == LEAN_FIRST_WORDS
+    assert quickread.BROKEN_PIPE == ExitCode.BROKEN_PIPE
 
 
 def test_the_plain_facts_are_the_schemas() -> None:
@@ -405,8 +411,10 @@ def test_stdlib_json_reads_stored_metadata_as_the_store_does(value: dict[str, An
         ["-v", "query", "events", "list"],
         ["query", "events", "list", "--help"],
         ["query", "events", "list", "-h"],
-        ["query", "events", "list", "--columns", "id,title"],
+        ["query", "events", "list", "--columns", "id,nonsense"],
+        ["query", "events", "list", "--columns", "id,id"],
         ["query", "events", "list", "--follow"],
+        ["query", "events", "list", "-f"],
         ["query", "events", "list", "--limit", "0"],
         ["query", "events", "list", "--limit", "1001"],
         ["query", "events", "list", "--limit", "ten"],

@@ -1,6 +1,7 @@
 """The ``kube9-store`` command line: the reference operator's query contract plus admin
 commands. Each command opens the store, calls one library function, and turns library errors
-into a JSON line on stderr and exit code 1; usage errors are a JSON line too, with exit 2."""
+into a JSON line on stderr and exit code 1; usage errors are a JSON line too, with exit 2
+(every code: :class:`~kube9_store.cli.exit_codes.ExitCode`, docs/cli-exit-codes.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from kube9_store.cli.common import configure_logging, fail
 from kube9_store.cli.db import db, retention
 from kube9_store.cli.demo import demo
 from kube9_store.cli.events import events, import_group
+from kube9_store.cli.exit_codes import ExitCode
 from kube9_store.cli.observe import health, metrics
 from kube9_store.cli.query import query
 from kube9_store.cli.transfer import copy, export, import_jsonl
@@ -55,7 +57,7 @@ class JsonErrorsGroup(click.Group):
                 raise
             # The reader went away (`| head`): nothing more can be shown.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(1)
+            sys.exit(ExitCode.BROKEN_PIPE)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

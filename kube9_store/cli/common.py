@@ -39,6 +39,7 @@ FLAG_NAMES = {
     "metadata": "--metadata",
     "created_at": "--created-at",
     "id": "--id",
+    "fields": "--by",
     "db": "--db",
     "dest": "DEST",
     "directory": "DEST",
@@ -89,6 +90,11 @@ def db_option(func: F) -> F:
 
 def emit_json(payload: Any) -> None:
     click.echo(json_document(payload))
+
+
+def one_line_json(payload: Any) -> str:
+    """``payload`` as JSON on one line, safe to print (as :func:`warn` writes it)."""
+    return _printable(json.dumps(payload, ensure_ascii=False))
 
 
 def warn(payload: Mapping[str, Any]) -> None:

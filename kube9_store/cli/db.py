@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kube9_store.cli.common import db_option, emit_json, fail, open_store, path_argument, reporting
+from kube9_store.cli.exit_codes import ExitCode
 from kube9_store.cli.progress import ProgressBar, quiet_option
 
 
@@ -17,7 +18,8 @@ def db() -> None:
 @db_option
 def db_status(db: str | None) -> None:
     """Path, schema version, Alembic revision, whether at head, event count and size.
-    Read-only.
+    Read-only. Exit 1 when the store refuses the database (not a kube9 database, or one
+    from a newer package), 3 when it reads it but will never write it (another lineage).
 
     \b
     Example:
@@ -26,7 +28,12 @@ def db_status(db: str | None) -> None:
     from kube9_store.admin import status
 
     with reporting("Failed to read database status"):
-        emit_json(status(db).as_dict())
+        found = status(db)
+    emit_json(found.as_dict())
+    if found.lineage is None and found.note is not None:
+        fail({"error": "Database refused", "details": found.note})
+    if found.lineage == "other":
+        raise SystemExit(ExitCode.PARTIAL)
 
 
 @db.command("upgrade")

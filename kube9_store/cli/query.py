@@ -10,7 +10,41 @@ from kube9_store.cli.common import db_option, fail, open_store, reporting
 from kube9_store.rendering import FORMATS, render, table_width
 
 CURSOR_START = "start"
-WIDE_HELP = "Table: show every column whole in a terminal too (never cut when not a terminal)."
+WIDE_HELP = (
+    "Table: every column (ACK and DESCRIPTION too), whole in a terminal as well (a table is "
+    "never cut when not a terminal)."
+)
+COLUMNS_HELP = (
+    "Table: the columns to show, comma-separated, among id,type,severity,namespace,object,"
+    "title,created,ack,description."
+)
+
+
+class ShownRange(click.IntRange):
+    """An integer flag shown in ``--help`` with its range, whose value the command checks
+    itself, so a bad one is an error naming the flag like every other (exit 1, one JSON
+    line) rather than a usage error."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value if isinstance(value, str) else str(value)
+
+
+class ShownChoice(click.Choice):  # type: ignore[type-arg]
+    """A choice flag shown in ``--help`` with its choices, checked by the command (as
+    :class:`ShownRange`)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value if isinstance(value, str) else str(value)
+
+
+def columns_flag(value: str | None, wide: bool) -> tuple[str, ...] | None:
+    """The table's columns: those of ``--columns``, every one with ``--wide``, else None
+    (the default ones)."""
+    from kube9_store.rendering import WIDE_COLUMNS, parse_columns
+
+    if value is not None:
+        return parse_columns(value)
+    return WIDE_COLUMNS if wide else None
 
 
 def split_values(value: str | None) -> list[str] | None:
@@ -104,15 +138,36 @@ def query_events() -> None:
 @query_events.command("list")
 @db_option
 @filter_options
-@click.option("--limit", default="50", show_default=True, help="Page size, 1 to 1000.")
-@click.option("--offset", default="0", show_default=True, help="Rows to skip.")
+@click.option(
+    "--limit",
+    type=ShownRange(1, 1000),
+    default="50",
+    show_default=True,
+    help="Page size, 1 to 1000.",
+)
+@click.option("--offset", type=ShownRange(0), default="0", show_default=True, help="Rows to skip.")
 @click.option(
     "--cursor",
     default=None,
     help=f"Keyset paging: '{CURSOR_START}' for the first page, then the next_cursor printed.",
 )
-@click.option("--format", "fmt", default="json", show_default=True, help="json|yaml|table|csv")
+@click.option(
+    "--format",
+    "fmt",
+    type=ShownChoice(FORMATS),
+    default="json",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--wide", is_flag=True, help=WIDE_HELP)
+@click.option("--columns", metavar="COLUMNS", default=None, help=COLUMNS_HELP)
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Then print events as they are stored (by any process), until Ctrl-C; JSON and "
+    "YAML print one event per line or document.",
+)
 def list_events(
     db: str | None,
     limit: str,
@@ -120,6 +175,8 @@ def list_events(
     cursor: str | None,
     fmt: str,
     wide: bool,
+    columns: str | None,
+    follow: bool,
     **flags: Any,
 ) -> None:
     """List events, newest first, with the total number of matches.
@@ -134,10 +191,20 @@ def list_events(
         size = int_flag("--limit", limit, 1, 1000)
         skip = int_flag("--offset", offset, 0, None)
         flt = build_filter(**flags)
+        shown_columns = columns_flag(columns, wide)
         if cursor is not None and skip:
             from kube9_store.errors import ValidationError
 
             raise ValidationError.single("--cursor", "cannot be combined with --offset")
+        if follow:
+            from kube9_store.cli.follow import follow_events
+
+            if cursor is not None or skip:
+                from kube9_store.errors import ValidationError
+
+                raise ValidationError.single("--follow", "cannot be combined with paging")
+            follow_events(db, flt, size, fmt, table_width(wide=wide), shown_columns)
+            return
         with open_store(db, read_only=True) as store:
             pagination: dict[str, Any] = {"total": 0, "limit": size, "offset": skip}
             if cursor is not None:
@@ -151,15 +218,23 @@ def list_events(
             pagination["next_cursor"] = next_cursor
         shown = [e.to_dict() for e in events]
         payload = {"events": shown, "pagination": pagination}
-        click.echo(render(payload, shown, fmt, table_width(wide=wide)))
+        click.echo(render(payload, shown, fmt, table_width(wide=wide), shown_columns))
 
 
 @query_events.command("get")
 @db_option
 @click.argument("event_id")
-@click.option("--format", "fmt", default="json", show_default=True, help="json|yaml|table|csv")
+@click.option(
+    "--format",
+    "fmt",
+    type=ShownChoice(FORMATS),
+    default="json",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--wide", is_flag=True, help=WIDE_HELP)
-def get_event(db: str | None, event_id: str, fmt: str, wide: bool) -> None:
+@click.option("--columns", metavar="COLUMNS", default=None, help=COLUMNS_HELP)
+def get_event(db: str | None, event_id: str, fmt: str, wide: bool, columns: str | None) -> None:
     """Print one event.
 
     \b
@@ -168,10 +243,11 @@ def get_event(db: str | None, event_id: str, fmt: str, wide: bool) -> None:
     """
     with reporting("Failed to get event"):
         fmt = format_flag(fmt)
+        shown_columns = columns_flag(columns, wide)
         with open_store(db, read_only=True) as store:
             event = store.get(event_id)
         if event is not None:
             shown = event.to_dict()
-            click.echo(render(shown, [shown], fmt, table_width(wide=wide)))
+            click.echo(render(shown, [shown], fmt, table_width(wide=wide), shown_columns))
     if event is None:
         fail({"error": "Event not found", "event_id": event_id})

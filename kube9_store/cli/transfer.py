@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from kube9_store.cli.common import db_option, emit_json, fail, open_store, reporting
+from kube9_store.cli.exit_codes import ExitCode
 from kube9_store.cli.progress import ProgressBar, quiet_option
 from kube9_store.cli.query import build_filter, filter_options
 
@@ -22,9 +23,6 @@ DEFAULT_BATCH = 20_000
 EXPORT_BATCH = 5000
 MAX_BATCH = 1_000_000
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: The exit status of a process whose reader went away (as if killed by SIGPIPE).
-BROKEN_PIPE = 141
 
 
 def batch_option(default: int, what: str) -> Callable[[F], F]:
@@ -52,7 +50,8 @@ def copy(
     timestamps, acknowledgements and metadata. DEST is created or upgraded as needed; ids it
     already has are skipped, so running it again (or after an interruption) copies only what
     is missing. SOURCE may be any readable database, the reference operator's included. The
-    counts per type and severity are compared at the end; exit 1 when DEST lacks any.
+    counts per type and severity are compared at the end; exit 1 when DEST lacks any (a
+    --dry-run only counts, and exits 0).
 
     \b
     Example:
@@ -71,8 +70,8 @@ def copy(
                 src, destination, flt=flt, dry_run=dry_run, batch_size=batch_size, progress=bar
             )
     emit_json(result.as_dict())
-    if not result.complete:
-        sys.exit(1)
+    if not result.complete and not dry_run:
+        sys.exit(ExitCode.ERROR)
 
 
 @click.command("export")
@@ -141,18 +140,25 @@ def _to_stdout(write: Any) -> None:
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(BROKEN_PIPE)
+        sys.exit(ExitCode.BROKEN_PIPE)
 
 
 @click.command("jsonl")
 @db_option
 @click.argument("source", type=click.File("rb"))
 @batch_option(DEFAULT_BATCH, "one transaction each")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Check every line first; any malformed line is an error and nothing is imported.",
+)
 @quiet_option
-def import_jsonl(db: str | None, source: Any, batch_size: int, quiet: bool) -> None:
+def import_jsonl(db: str | None, source: Any, batch_size: int, strict: bool, quiet: bool) -> None:
     """Import JSON Lines as written by `kube9-store export` (a file, or - for stdin): one
     event object per line with its id and created_at. Idempotent: ids already stored are
-    skipped. Malformed lines are reported by line number on stderr and skipped.
+    skipped. Malformed lines are reported by line number on stderr and skipped; the exit
+    code is then 3 (partial), or 1 when no line was valid. With --strict, any malformed line
+    is an error (exit 1) and nothing is imported.
 
     \b
     Example:
@@ -162,14 +168,19 @@ def import_jsonl(db: str | None, source: Any, batch_size: int, quiet: bool) -> N
     from kube9_store.jsonl_import import import_jsonl as run_import
 
     def warn(problem: dict[str, Any]) -> None:
-        click.echo(json.dumps({"warning": "skipped malformed line", **problem}), err=True)
+        what = "refused malformed line" if strict else "skipped malformed line"
+        click.echo(json.dumps({"warning": what, **problem}), err=True)
 
     with (
         reporting("Failed to import JSON lines"),
         open_store(db) as store,
         ProgressBar("importing", quiet=quiet, unit="B") as bar,
     ):
-        report = run_import(store, source, batch_size=batch_size, progress=bar, on_invalid=warn)
+        report = run_import(
+            store, source, batch_size=batch_size, progress=bar, on_invalid=warn, strict=strict
+        )
     emit_json(report.as_dict())
     if report.read and not report.imported and not report.already_present:
         fail({"error": "Failed to import JSON lines", "details": "no valid line"})
+    if report.invalid_count:
+        sys.exit(ExitCode.PARTIAL)

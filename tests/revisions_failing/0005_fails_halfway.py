@@ -1,20 +1,21 @@
 """A revision that fails after some DDL, to prove the whole revision rolls back.
 
-Revision ID: kube9_store_0005
-Revises: kube9_store_0004
+It revises the package's head, whatever that is (``TEST_REVISION`` is the next number).
 """
 
 import sqlalchemy as sa
 from alembic import op
 
+from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, REVISION_PREFIX
 from kube9_store.schema_versions import record_version
 
-revision = "kube9_store_0005"
-down_revision = "kube9_store_0004"
+TEST_REVISION = f"{REVISION_PREFIX}{HEAD_VERSION + 1:04d}"
+revision = TEST_REVISION
+down_revision = HEAD_REVISION
 branch_labels = None
 depends_on = None
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = HEAD_VERSION + 1
 DESCRIPTION = "Deliberately failing revision"
 
 
