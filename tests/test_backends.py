@@ -63,8 +63,8 @@ def test_chain_up_down_up_keeps_schema_version_in_sync(backend_url: URL) -> None
     migrator = Migrator(backend)
     try:
         for v in range(1, HEAD_VERSION + 1):
-            migrator.upgrade(f"{v:04d}")
-            assert _state(backend_url)[:2] == (f"kube9_store_{v:04d}", list(range(1, v + 1)))
+            migrator.upgrade(f"{REVISION_PREFIX}{v:04d}")
+            assert _state(backend_url)[:2] == (f"{REVISION_PREFIX}{v:04d}", list(range(1, v + 1)))
         migrator.downgrade("base")
         rev, versions, tables = _state(backend_url)
         assert (rev, versions) == (None, [])

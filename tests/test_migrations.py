@@ -181,7 +181,7 @@ def test_alembic_cli_from_the_repo_root(tmp_path: Path) -> None:
     )
     assert down.returncode != 0 or alembic_revision(target) == HEAD_REVISION
     subprocess.run(
-        [sys.executable, "-m", "alembic", "downgrade", "kube9_store@-3"],
+        [sys.executable, "-m", "alembic", "downgrade", f"kube9_store@-{HEAD_VERSION - 1}"],
         cwd=REPO,
         env={**env, "KUBE9_DB_URL": f"sqlite:///{target}"},
         check=True,
