@@ -103,6 +103,9 @@ def downgrade(db: DbLocation | None, revision: str) -> DatabaseStatus:
     try:
         migrator = Migrator(backend)
         revision = migrator.check_revision(revision, allow=("base",))
+        state = backend.inspect()  # read-only: a database refused here is left as it was
+        if state is not None:
+            lineage.refuse_other_lineage(backend, state, migrator)
         with backend.translated("downgrade database"):
             state = migrator.state()
             migrator.check_known(state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -30,10 +31,18 @@ class WriteOutcome:
     committed: bool
     result: Any = None
     error: BaseException | None = None
+    #: A write made of batches committed one by one (retention) that failed after some of
+    #: them: what those batches stored (the rest was rolled back). None when nothing was.
+    partial: str | None = None
 
     def describe(self) -> str:
         if self.committed:
             return f"{self.action}: cancelled while running; it completed and is stored"
+        if self.partial is not None:
+            return (
+                f"{self.action}: cancelled while running; it failed after committing part of "
+                f"its work ({self.partial}); the rest was not written ({self.error!r})"
+            )
         if not self.started:
             return f"{self.action}: cancelled before it started; nothing was written"
         return (
@@ -49,9 +58,13 @@ def write_outcome(exc: BaseException) -> WriteOutcome | None:
     return outcome if isinstance(outcome, WriteOutcome) else None
 
 
-async def complete(action: str, work: Future[T]) -> T:
+async def complete(
+    action: str, work: Future[T], committed_part: Callable[[], str | None] | None = None
+) -> T:
     """Await ``work``; if the caller is cancelled, cancel it only when it has not started,
-    otherwise wait for it to end, then raise the CancelledError with the outcome attached."""
+    otherwise wait for it to end, then raise the CancelledError with the outcome attached.
+    ``committed_part`` (a write committed in batches) says what its committed batches stored
+    when it failed after some."""
     waiter = asyncio.wrap_future(work)
     try:
         return await asyncio.shield(waiter)
@@ -70,7 +83,13 @@ async def complete(action: str, work: Future[T]) -> T:
             outcome = (
                 WriteOutcome(action, started=True, committed=True, result=waiter.result())
                 if error is None
-                else WriteOutcome(action, started=True, committed=False, error=error)
+                else WriteOutcome(
+                    action,
+                    started=True,
+                    committed=False,
+                    error=error,
+                    partial=committed_part() if committed_part is not None else None,
+                )
             )
         setattr(cancelled, _OUTCOME_ATTR, outcome)
         cancelled.add_note(outcome.describe())

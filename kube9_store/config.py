@@ -79,8 +79,13 @@ def to_url(db: DbLocation, *, source: str = "db") -> URL:
     if "://" in raw:
         try:
             return make_url(raw)
-        except ArgumentError as exc:
-            raise ValidationError.single(source, f"is not a valid SQLAlchemy URL: {exc}") from exc
+        except ArgumentError:
+            from kube9_store.display import masked_url
+
+            shown = masked_url(raw)
+            raise ValidationError.single(
+                source, f"is not a valid SQLAlchemy URL: {shown}"
+            ) from None
     return sqlite_url(raw)
 
 

@@ -64,7 +64,9 @@ class Executor:
         held: tuple[PoolProxiedConnection, Any, int] | None = local.get("held")
         process = forks.generation()
         if held is not None and held[2] == process:
-            return held[0], held[1]
+            if not self.backend.stale(held[0]):
+                return held[0], held[1]
+            self._drop(held[0])  # the file changed under an immutable read: read it anew
         if self._process != process:  # a forked child: the pool's connections are the parent's
             self._process = process
             self._local = threading.local()

@@ -5,29 +5,32 @@ Each JSON line is one object with the query contract's event fields, in the cont
 ``metadata`` as an object and ``acknowledged`` as a boolean. Rows this package wrote are
 trusted: their stored metadata text is already compact JSON and goes into the line as it is,
 so an export read back by ``import jsonl`` stores the very same text. Rows of a database
-another program wrote have their metadata parsed (an event whose metadata is not a JSON object
-stops the export, naming the event).
+another program wrote go through the inbound gate (:mod:`kube9_store.inbound`) as a copy's do:
+validated, scrubbed, timestamps in the stored form; one that is not a valid event is left out
+and reported by id.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from kube9_store.display import csv_cell, printable_json_bytes
 from kube9_store.errors import Kube9StoreError, ValidationError
+from kube9_store.files import replacing, same_file
+from kube9_store.inbound import OnInvalid
 from kube9_store.models import EventFilter
 from kube9_store.schema import EVENT_COLUMNS
-from kube9_store.streaming import Progress, Row, row_batches
+from kube9_store.streaming import Progress, Row, source_batches
 
 if TYPE_CHECKING:
     from kube9_store.store import EventStore
@@ -37,6 +40,8 @@ FORMATS = ("jsonl", "csv")
 EXPORT_BATCH = 5000
 #: The fields of a line, in the contract's order, as plain strings (orjson takes no subclass).
 FIELDS = tuple(str(name) for name in EVENT_COLUMNS)
+#: How many left-out rows a result names (the rest are only counted).
+MAX_PROBLEMS = 100
 #: The fields before ``metadata``.
 _HEAD = FIELDS[:8]
 
@@ -48,9 +53,21 @@ class ExportResult:
     events: int
     format: str
     seconds: float
+    #: Rows of a database another program wrote left out as not valid events (with why, by
+    #: id, at most MAX_PROBLEMS), and how many.
+    invalid: tuple[dict[str, str], ...] = ()
+    invalid_count: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"events": self.events, "format": self.format, "seconds": round(self.seconds, 3)}
+        out: dict[str, Any] = {
+            "events": self.events,
+            "format": self.format,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.invalid_count:
+            out["invalid"] = list(self.invalid)
+            out["invalid_count"] = self.invalid_count
+        return out
 
 
 def export_events(
@@ -62,20 +79,36 @@ def export_events(
     newest_first: bool = False,
     batch_size: int = EXPORT_BATCH,
     progress: Progress | None = None,
+    on_invalid: OnInvalid | None = None,
 ) -> ExportResult:
     """Write every event matching ``flt`` to ``out`` (a binary stream, UTF-8), oldest first
-    unless ``newest_first``."""
+    unless ``newest_first``. Rows of a database another program wrote pass the inbound gate
+    first (validated, scrubbed, timestamps normalised); one that is not a valid event is left
+    out, counted in the result and passed to ``on_invalid`` (id, why)."""
     if fmt not in FORMATS:
         raise ValidationError.single("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
     started = time.perf_counter()
     f = EventFilter.parse(flt) if flt is not None else None
     total = store.count(f) if progress is not None else 0
-    encode = _line_encoder(store.read_model.trusted) if fmt == "jsonl" else None
-    writer = _CsvWriter(out, store.read_model.trusted) if fmt == "csv" else None
+    encode = _trusted_line if fmt == "jsonl" else None
+    writer = _CsvWriter(out) if fmt == "csv" else None
     done = 0
-    for batch in row_batches(store, f, oldest_first=not newest_first, batch_size=batch_size):
+    invalid: list[dict[str, str]] = []
+    skipped = 0
+
+    def left_out(event_id: str, why: str) -> None:
+        nonlocal skipped
+        skipped += 1
+        if len(invalid) < MAX_PROBLEMS:
+            invalid.append({"id": event_id, "error": why})
+        if on_invalid is not None:
+            on_invalid(event_id, why)
+
+    for batch in source_batches(
+        store, f, oldest_first=not newest_first, batch_size=batch_size, on_invalid=left_out
+    ):
         if encode is not None:
-            out.write(b"".join([encode(row) for row in batch]))
+            out.write(printable_json_bytes(b"".join([encode(row) for row in batch])))
         else:
             assert writer is not None
             writer.write(batch)
@@ -83,11 +116,13 @@ def export_events(
         if progress is not None:
             progress(done, total)
     out.flush()
-    return ExportResult(events=done, format=fmt, seconds=time.perf_counter() - started)
-
-
-def _line_encoder(trusted: bool) -> Callable[[Row], bytes]:
-    return _trusted_line if trusted else _checked_line
+    return ExportResult(
+        events=done,
+        format=fmt,
+        seconds=time.perf_counter() - started,
+        invalid=tuple(invalid),
+        invalid_count=skipped,
+    )
 
 
 def _trusted_line(row: Row) -> bytes:
@@ -132,20 +167,19 @@ def _metadata(row: Row) -> Any:
 
 class _CsvWriter:
     """A header of the event fields, then one row per event: metadata as its JSON text, None
-    as an empty cell, acknowledged as True or False (as ``query events list --format csv``)."""
+    as an empty cell, acknowledged as True or False, control characters escaped by the output
+    gate (as ``query events list --format csv``)."""
 
-    def __init__(self, out: IO[bytes], trusted: bool) -> None:
+    def __init__(self, out: IO[bytes]) -> None:
         self._out = out
         self._text = io.StringIO()
         self._csv = csv.writer(self._text, lineterminator="\n")
-        self._trusted = trusted
         self._csv.writerow(FIELDS)
         self._flush()
 
     def write(self, batch: Iterable[Row]) -> None:
         for row in batch:
-            meta = row[8] if self._trusted or row[8] is None else _metadata_text(row)
-            self._csv.writerow((*row[:8], meta, row[9], bool(row[10])))
+            self._csv.writerow([csv_cell(v) for v in row[:10]] + [bool(row[10])])
         self._flush()
 
     def _flush(self) -> None:
@@ -154,28 +188,17 @@ class _CsvWriter:
         self._text.truncate()
 
 
-def _metadata_text(row: Row) -> str:
-    return json.dumps(_metadata(row), ensure_ascii=False, separators=(",", ":"))
-
-
 def export_to_file(
     store: EventStore,
     path: str | os.PathLike[str],
     **options: Any,
 ) -> ExportResult:
     """:func:`export_events` into the file ``path``, which appears only once it is complete
-    (written beside it under a temporary name, flushed to disk, then renamed over it)."""
+    (through :func:`kube9_store.files.replacing`: owner-only, created exclusively under an
+    unpredictable temporary name, fsynced, then renamed over it)."""
     target = Path(path)
-    if target.is_dir():
-        raise ValidationError.single("output", f"{target} is a directory")
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as out:
-            result = export_events(store, out, **options)
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    return result
+    database = store.backend.path
+    if database is not None and same_file(target, database):
+        raise ValidationError.single("output", f"{target} is the database being exported")
+    with replacing(target, field="output", action="export events") as out:
+        return export_events(store, out, **options)

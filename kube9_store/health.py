@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kube9_store.display import masked_url
 from kube9_store.errors import Kube9StoreError, UnsupportedOperationError
 from kube9_store.facts import HEAD_VERSION
 
@@ -56,7 +57,7 @@ def check_health(db: DbLocation | None = None) -> HealthReport:
     from kube9_store.store import EventStore
 
     url = resolve_url(db)
-    report = HealthReport(database=url.render_as_string())
+    report = HealthReport(database=masked_url(url))
     try:
         report.database = backend_for(url).location
         store = EventStore.open(url, read_only=True, metrics=False)

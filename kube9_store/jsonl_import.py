@@ -27,6 +27,11 @@ from kube9_store.transfer import MAX_PROBLEMS, RowLoader
 if TYPE_CHECKING:
     from kube9_store.store import EventStore
 
+#: The longest line read: far above the largest valid event (text limits, 10 KiB of
+#: metadata, every character escaped), so a longer one is refused without holding it whole.
+MAX_LINE = 1024 * 1024
+#: How much of a refused long line is read at a time.
+CHUNK = 64 * 1024
 #: Fields a line must carry besides the event's required ones.
 REQUIRED = ("id", "created_at")
 #: Refused lines a strict import names in its error (all are counted).
@@ -102,20 +107,20 @@ def import_jsonl(
     done = 0
     batch: list[Row] = []
     try:
-        for number, line in enumerate(source, start=1):
-            done += len(line)
-            if not line.strip():
+        for number, size, row in _rows(source):
+            done += size
+            if row is None:
                 continue
             report.read += 1
-            try:
-                batch.append(row_from_line(line))
-            except ValidationError as exc:
-                problem = {"line": number, "error": str(exc)}
+            if isinstance(row, ValidationError):
+                problem = {"line": number, "error": str(row)}
                 report.invalid_count += 1
                 if len(report.invalid) < MAX_PROBLEMS:
                     report.invalid.append(problem)
                 if on_invalid is not None:
                     on_invalid(problem)
+            else:
+                batch.append(row)
             if len(batch) >= batch_size:
                 _flush(loader, batch, report)
                 if progress is not None:
@@ -134,17 +139,13 @@ def _check_every_line(
     """Raise ValidationError naming the first refused lines, if any line is refused."""
     problems: list[FieldProblem] = []
     refused = 0
-    for number, line in enumerate(source, start=1):
-        if not line.strip():
-            continue
-        try:
-            row_from_line(line)
-        except ValidationError as exc:
+    for number, _, row in _rows(source):
+        if isinstance(row, ValidationError):
             refused += 1
             if len(problems) < STRICT_SHOWN:
-                problems.append(FieldProblem(f"line {number}", str(exc)))
+                problems.append(FieldProblem(f"line {number}", str(row)))
             if on_invalid is not None:
-                on_invalid({"line": number, "error": str(exc)})
+                on_invalid({"line": number, "error": str(row)})
     if refused:
         problems.append(FieldProblem("strict", f"{refused} line(s) refused; nothing imported"))
         raise ValidationError(problems)
@@ -164,6 +165,44 @@ def _rereadable(source: IO[bytes]) -> Iterator[tuple[IO[bytes], int]]:
         shutil.copyfileobj(source, copy)
         copy.seek(0)
         yield copy, 0
+
+
+def _rows(source: IO[bytes]) -> Iterator[tuple[int, int, Row | ValidationError | None]]:
+    """Each line's number, its size in bytes, and its row, or the ValidationError that refused
+    it (None for a blank line): what an import stores and a strict check looks at."""
+    for number, (line, size) in enumerate(_lines(source), start=1):
+        if line is not None and not line.strip():
+            yield number, size, None
+            continue
+        try:
+            if line is None:
+                raise ValidationError.single(
+                    "line",
+                    f"is {size} bytes, longer than any event can be ({MAX_LINE} bytes at "
+                    "most); skipped without being read whole",
+                )
+            yield number, size, row_from_line(line)
+        except ValidationError as exc:
+            yield number, size, exc
+
+
+def _lines(source: IO[bytes]) -> Iterator[tuple[bytes | None, int]]:
+    """Each line of ``source`` with its size in bytes; a line longer than :data:`MAX_LINE` is
+    read past in chunks and given as None, so memory stays bounded whatever the input."""
+    while True:
+        line = source.readline(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) <= MAX_LINE or line.endswith(b"\n"):
+            yield line, len(line)
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = source.readline(CHUNK)
+            if not line:
+                break
+            size += len(line)
+        yield None, size
 
 
 def _flush(loader: RowLoader, batch: list[Row], report: JsonlImportReport) -> None:

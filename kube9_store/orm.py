@@ -34,7 +34,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import set_attribute, set_committed_value
 
-from kube9_store import schema
+from kube9_store import orm_guards, schema
 from kube9_store.errors import Kube9StoreError, ValidationError
 from kube9_store.event import Event
 from kube9_store.frozen import freeze
@@ -323,3 +323,12 @@ def _refuse_unchecked_writes(state: ORMExecuteState) -> None:
             )
         if name in STORE_KEPT:
             raise ReadOnlyTableError(f"{name} is kept by the store; not written")
+
+
+orm_guards.install(
+    event_row=EventRow,
+    kept=_READ_ONLY,
+    keep_rules=keep_the_store_rules,
+    acknowledged_value=_acknowledged_value,
+    refused=ReadOnlyTableError,
+)

@@ -43,8 +43,10 @@ from kube9_store.sqlite_plain import (
     integrity_of,
     journal_path,
     lock_path,
+    quiescent,
     read_only_uri,
-    read_write_uri,
+    reader_uri,
+    settle_side_files,
     sizes_of,
     used_bytes_of,
     volume,
@@ -339,6 +341,7 @@ class Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._quiet_at_hold = False
         self._lock: int | None = None
         self.found: sqlite3.Connection | None = None
         self.con: sqlite3.Connection | None = None
@@ -352,8 +355,11 @@ class Reader:
             raise Declined("a rollback journal")
         try:
             self._hold(lock_path(path))
+            # as a read-only store: the side files its reads make beside a database that had
+            # none are removed when it closes
+            self._quiet_at_hold = quiescent(path)
             self._check_head(path)
-            con = sqlite3.connect(read_write_uri(path), uri=True, isolation_level=None)
+            con = sqlite3.connect(reader_uri(path), uri=True, isolation_level=None)
             self.con = con
             con.execute(f"PRAGMA busy_timeout = {int(facts.BUSY_TIMEOUT_S * 1000):d}")
         except BaseException:
@@ -406,10 +412,13 @@ class Reader:
         return int(self.con.execute(f"PRAGMA {name}").fetchone()[0])
 
     def close(self) -> None:
+        opened = self.con is not None
         for con in (self.found, self.con):
             if con is not None:
                 con.close()
         self.found = self.con = None
+        if opened and self._quiet_at_hold and not quiescent(self.path):
+            settle_side_files(self.path)
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None

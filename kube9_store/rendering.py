@@ -6,38 +6,19 @@ renders with it too): what only one format needs is imported by that format."""
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from kube9_store.display import escape_controls, printable
 
 FORMATS = ("json", "yaml", "table", "csv")
 MIN_TITLE_WIDTH = 10
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def escape_controls(text: str) -> str:
-    """``text`` with control characters (C0, DEL, C1, line and paragraph separators) shown as
-    ``\\xNN`` or ``\\uNNNN``."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
-
-
-#: Characters JSON may hold raw that still break a line or drive a terminal.
-_RAW_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """JSON text with DEL, C1 controls and line separators as ``\\uXXXX`` escapes, and lone
-    surrogates (user input the terminal cannot encode) as escapes too: one line, still JSON."""
-    text = _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def json_document(payload: Any) -> str:
     """A payload as a command prints it on its own (counts, status, health): indented JSON
-    text, :func:`printable`."""
+    text, :func:`~kube9_store.display.printable`."""
     return printable(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
@@ -89,7 +70,10 @@ def table_width(*, wide: bool = False) -> int | None:
 
 
 def readable_time(created_at: str) -> str:
-    """``2025-12-02T10:05:00.123Z`` as ``2025-12-02 10:05:00`` (UTC, as the reference shows it)."""
+    """``2025-12-02T10:05:00.123Z`` as ``2025-12-02 10:05:00`` (UTC, as the reference shows it);
+    what another program stored that is no time (NULL, other text) is shown as it is."""
+    if not isinstance(created_at, str) or len(created_at) < 19 or created_at[10] != "T":
+        return "" if created_at is None else str(created_at)
     return f"{created_at[:10]} {created_at[11:19]}"
 
 

@@ -78,12 +78,6 @@ def event_from_tuple(row: Sequence[Any]) -> Event:
     return Event.from_row(row)
 
 
-def checked_events_from_rows(rows: list[Any]) -> list[Event]:
-    """Rows of a database another program wrote, as Events (see
-    :func:`checked_event_from_tuple`)."""
-    return [checked_event_from_tuple(row) for row in rows]
-
-
 def checked_event_from_tuple(row: Sequence[Any]) -> Event:
     """A row of a database another program wrote, as an Event: its metadata must be a JSON
     object (or NULL), else the error names the event."""

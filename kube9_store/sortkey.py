@@ -54,3 +54,14 @@ ROWID: ColumnClause[Any] = literal_column("events.rowid")
 BY_TEXT = SortKey(time=_same, tiebreak=events.c.id, tiebreak_of=_same)
 #: ``(time_key(created_at), rowid)``: SQLite's compact key.
 BY_ROWID = SortKey(time=time_key, tiebreak=ROWID, tiebreak_of=_rowid_of)
+
+
+def _utc_text(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """SQLite's reading of any ISO 8601 text (a space for ``T``, an offset, no fraction) as
+    the stored form; NULL when it is not a time."""
+    return func.strftime("%Y-%m-%dT%H:%M:%fZ", value)
+
+
+#: ``(the time in the stored form, id)``: how SQLite reads a database another program wrote,
+#: whose timestamps may be in other text forms (the inbound gate's normalisation, in SQL).
+BY_NORMALISED_TEXT = SortKey(time=_utc_text, tiebreak=events.c.id, tiebreak_of=_same)

@@ -6,6 +6,8 @@ build on these, and so does the CLI's lean read path."""
 from __future__ import annotations
 
 import contextlib
+import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,17 +44,66 @@ def quiescent(path: Path) -> bool:
     return not any(p.exists() for p in (wal_path(path), shm_path(path), journal_path(path)))
 
 
-def read_write_uri(path: Path) -> str:
-    """The URI of a read-only connection that sees writers (through the -wal)."""
-    return f"{path.absolute().as_uri()}?mode=ro"
+def fingerprint(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, modification time in ns) of the file: what an immutable reader assumes
+    stays the same (None when it is gone)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def in_wal_mode(path: Path) -> bool:
+    """The file's header says WAL (bytes 18 and 19 are 2): a read-only connection to it would
+    create a -wal and -shm beside it."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[18] == 2 and header[19] == 2
 
 
 def read_only_uri(path: Path) -> str:
-    """The URI that reads ``path`` without writing anything beside it. A file with no side
-    files is read as immutable (a read-only connection to a WAL database would otherwise create
-    a -wal and -shm and leave them); one in use is read through its -wal."""
-    uri = read_write_uri(path)
-    return uri + "&immutable=1" if quiescent(path) else uri
+    """The URI that reads ``path`` without writing anything beside it. A WAL file with no
+    side files is read as immutable (a read-only connection to it would otherwise create a
+    -wal and -shm and leave them); one in use is read through its -wal. A file in rollback
+    mode is read with ordinary locks (it gets no side file from a reader, and a writer that
+    starts meanwhile is waited for instead of read half-written)."""
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    return uri + "&immutable=1" if quiescent(path) and in_wal_mode(path) else uri
+
+
+def reader_uri(path: Path) -> str:
+    """The URI of a read-only store's connections: ``mode=ro``; on a directory nobody can
+    write (a read-only filesystem, where SQLite cannot make the -shm a WAL reader needs, and
+    no writer can exist), immutable when no WAL content is waiting to be read."""
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    if os.access(path.parent, os.W_OK):
+        return uri
+    try:
+        wal = wal_path(path).stat().st_size
+    except FileNotFoundError:
+        wal = 0
+    return uri + "&immutable=1" if wal == 0 else uri
+
+
+def settle_side_files(path: Path) -> None:
+    """Remove the -wal and -shm a read-only store's connections made beside an idle WAL
+    database: a read-write connection that only reads, closed, deletes them when it is the
+    last one (SQLite checks under its own lock; with another connection open they stay)."""
+    if not os.access(path.parent, os.W_OK) or not path.exists():
+        return
+    try:
+        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=0.1)
+        try:
+            con.execute("PRAGMA query_only = ON")
+            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return  # busy or unreadable: the files stay, as a live reader's would
 
 
 def sizes_of(pragma: Pragma, path: Path | None) -> SizeInfo:

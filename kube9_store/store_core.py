@@ -15,12 +15,12 @@ from kube9_store.backends import Backend
 from kube9_store.event import events_from_rows
 from kube9_store.executor import Executor
 from kube9_store.filters import Shape
+from kube9_store.inbound import checked_events
 from kube9_store.instrumentation import Hooks, NoMetrics
 from kube9_store.readmodel import HEAD_MODEL, ReadModel
 from kube9_store.retention import RetentionPolicy
 from kube9_store.rows import (
     checked_event_from_tuple,
-    checked_events_from_rows,
     event_from_tuple,
 )
 from kube9_store.sortkey import BY_TEXT
@@ -46,14 +46,21 @@ class StoreCore:
         self._run = Executor(backend)
         #: How this database is read (decided at open: what its schema has).
         self.read_model = read_model
-        #: The order its indexes serve: the backend's at head, (created_at, id) before.
-        self.sort_key = backend.sort_key if read_model.at_head else BY_TEXT
+        #: The order its indexes serve: the backend's at head, (created_at, id) before, and
+        #: for rows another program wrote, their times as the stored form where SQL can.
+        self.sort_key = (
+            backend.sort_key
+            if read_model.at_head
+            else BY_TEXT
+            if read_model.trusted
+            else backend.foreign_sort_key
+        )
         self.sql = Statements(
             backend.engine.dialect, self.sort_key, backend=backend, model=read_model
         )
         trusted = read_model.trusted
         self._to_event = event_from_tuple if trusted else checked_event_from_tuple
-        self._to_events = events_from_rows if trusted else checked_events_from_rows
+        self._to_events = events_from_rows if trusted else checked_events
         self._shapes: dict[Shape, CompiledSQL] = {}
         self._grouped: dict[tuple[tuple[str, ...], Shape], CompiledSQL] = {}
         self.metrics: Hooks = metrics if metrics is not None else NoMetrics()

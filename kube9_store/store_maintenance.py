@@ -30,6 +30,7 @@ from kube9_store.retention import (
     enforce_budget,
 )
 from kube9_store.schema import HEAD_VERSION, event_counts
+from kube9_store.space import check_budget
 from kube9_store.store_reads import StoreReads
 from kube9_store.surface import offered
 
@@ -80,6 +81,8 @@ class StoreMaintenance(StoreReads):
             return int(self._run.fetch(count, values, "count expired")[0][0])
 
         chosen = policy or self.retention
+        if chosen.max_bytes is not None:
+            check_budget(self.backend, chosen.max_bytes)
         result = apply_retention(
             chosen,
             now=now if now is not None else self.clock(),

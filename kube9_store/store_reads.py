@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kube9_store import checks
+from kube9_store.errors import SchemaError
 from kube9_store.event import Event
 from kube9_store.filters import (
     Page,
@@ -170,4 +171,11 @@ class StoreReads(StoreCore):
     @offered("read", "read schema version")
     def schema_version(self) -> int:
         """The schema version recorded in the spec's schema_version table."""
-        return int(self._run.fetch(self.sql.schema_version, {}, "read schema version")[0][0])
+        rows = self._run.fetch(self.sql.schema_version, {}, "read schema version")
+        value: Any = rows[0][0] if rows else None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise SchemaError(
+                f"{self.location}: schema_version holds {value!r}, not a schema version number"
+            ) from None

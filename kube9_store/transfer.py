@@ -16,24 +16,33 @@ and per severity of source and destination are compared.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from kube9_store import space
 from kube9_store.backends import backend_for
 from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
 from kube9_store.errors import SchemaError, ValidationError
-from kube9_store.event import parse_metadata
 from kube9_store.executor import Executor
-from kube9_store.ids import event_id_at
-from kube9_store.models import EVENT_TYPES, SEVERITIES, EventFilter, NewEvent
-from kube9_store.rows import stored_values
+from kube9_store.files import same_file
+from kube9_store.inbound import checked_row, matches
+from kube9_store.models import EVENT_TYPES, SEVERITIES, EventFilter
 from kube9_store.schema import EVENT_COLUMNS, events
-from kube9_store.streaming import DEFAULT_BATCH, Progress, Row, prefetched, row_batches
+from kube9_store.streaming import (
+    DEFAULT_BATCH,
+    Progress,
+    Row,
+    foreign_batches,
+    prefetched,
+    source_batches,
+)
 
 if TYPE_CHECKING:
+    from kube9_store.backends.base import Backend
     from kube9_store.store import EventStore
 
 #: How many problems a result keeps (the rest are only counted).
@@ -65,38 +74,6 @@ class RowLoader:
         self._run.close()
 
 
-def checked_row(row: Row) -> Row:
-    """A row from a database this package did not write, validated as a new event would be
-    (secrets scrubbed, ``created_at`` in the stored form, metadata a JSON object), with its
-    id, ``created_at`` and ``acknowledged`` kept. Raises ValidationError naming the field."""
-    try:
-        metadata = parse_metadata(row[8])
-    except ValueError as exc:
-        raise ValidationError.single("metadata", f"is not JSON: {exc}") from None
-    new = NewEvent.parse(
-        {
-            "id": row[0],
-            "event_type": row[1],
-            "severity": row[2],
-            "title": row[3],
-            "description": row[4],
-            "object_kind": row[5],
-            "object_namespace": row[6],
-            "object_name": row[7],
-            "metadata": metadata,
-            "created_at": row[9],
-        }
-    )
-    acknowledged = row[10]
-    if acknowledged not in (None, 0, 1):  # True and False are 1 and 0
-        raise ValidationError.single(
-            "acknowledged", f"must be 0 or 1 (or NULL), got {acknowledged!r}"
-        )
-    at = new.created_at or row[9]
-    event_id = new.id or event_id_at(at)
-    return stored_values(new.__dict__, event_id, new.metadata_json, at, 1 if acknowledged else 0)
-
-
 @dataclass
 class CopyResult:
     """What a copy did (or, with ``dry_run``, would do)."""
@@ -113,6 +90,10 @@ class CopyResult:
     #: Source rows left out because they are not valid events, by id (at most MAX_PROBLEMS).
     invalid: list[dict[str, str]] = field(default_factory=list)
     invalid_count: int = 0
+    #: Ids the destination holds with another event than the source's (not overwritten; at
+    #: most MAX_PROBLEMS), and how many: such a copy is not complete.
+    conflicts: list[str] = field(default_factory=list)
+    conflict_count: int = 0
     #: Per event_type and per severity: matching events in the source and in the destination.
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -121,7 +102,7 @@ class CopyResult:
     def complete(self) -> bool:
         """The destination holds at least as many matching events of every type and severity
         as the source (it may hold others from before)."""
-        return all(
+        return self.conflict_count == 0 and all(
             c["destination"] >= c["source"] for by in self.counts.values() for c in by.values()
         )
 
@@ -135,6 +116,8 @@ class CopyResult:
             "already_present": self.already_present,
             "invalid": self.invalid,
             "invalid_count": self.invalid_count,
+            "conflicts": self.conflicts,
+            "conflict_count": self.conflict_count,
             "counts": self.counts,
             "complete": self.complete,
             "seconds": round(self.seconds, 3),
@@ -161,9 +144,11 @@ def copy_events(
     close_dst = False
     try:
         preflight(src, destination)
-        matched = src.count(f)
+        tally = None if src.read_model.trusted else _tally(src, f, batch_size)
+        matched = src.count(f) if tally is None else sum(tally["event_type"].values())
+        room = None
         if not dry_run:
-            require_room(src, destination, matched)
+            room = require_room(src, destination, matched)
         if dry_run:
             dst, close_dst = _existing(destination)
         else:
@@ -172,8 +157,8 @@ def copy_events(
         if dst is None:  # a dry run into a database that does not exist yet
             result.copied = result.matched
         else:
-            _stream(src, dst, f, result, batch_size, progress)
-        result.counts = _compare(src, dst, f)
+            _stream(src, dst, f, result, batch_size, progress, room)
+        result.counts = _compare(src, dst, f, tally)
         result.seconds = time.perf_counter() - started
         return result
     finally:
@@ -187,29 +172,34 @@ def preflight(src: EventStore, destination: DbLocation | EventStore) -> None:
     """Checks that must pass before a copy writes anything (the place for more, such as the
     room the destination needs): the destination is not the source itself."""
     dest = _location(destination)
-    if dest == src.location:
+    dest_path = _backend(destination).path
+    src_path = src.backend.path
+    if dest == src.location or (
+        src_path is not None and dest_path is not None and same_file(src_path, dest_path)
+    ):
         raise ValidationError.single("destination", f"is the source database itself ({dest})")
 
 
-def require_room(src: EventStore, destination: DbLocation | EventStore, matched: int) -> None:
-    """Refuse a copy into a database file whose filesystem cannot hold the ``matched`` events,
-    estimated at the source's bytes per event, before anything is written (NotEnoughSpaceError
-    names the path, the bytes needed and the bytes free). A server's disks are its own."""
+def require_room(
+    src: EventStore, destination: DbLocation | EventStore, matched: int
+) -> space.CopySpace | None:
+    """Refuse a copy into a database file whose filesystem cannot hold the ``matched`` events
+    (estimated by the space gate from the source's events, indexes and WAL included), before
+    anything is written; returns the estimate, which the copy checks again after each batch.
+    A server's disks are its own."""
+    backend = _backend(destination)
+    room = space.copy_space(src, backend, matched)
+    space.require(backend, room, "copy")
+    return room
+
+
+def _backend(db: DbLocation | EventStore) -> Backend:
+    """The store's backend, or an unopened one for a location (nothing is connected)."""
     from kube9_store.store import EventStore
 
-    if isinstance(destination, EventStore):
-        backend = destination.backend
-    else:
-        backend = backend_for(resolve_url(destination))
-    path = backend.path
-    if path is None or matched == 0:
-        return
-    stored = src.count()
-    per_event = src.backend.used_bytes() / stored if stored else 0
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    backend.require_free_space("copy", {existing: int(per_event * matched)})
+    if isinstance(db, EventStore):
+        return db.backend
+    return backend_for(resolve_url(db))
 
 
 def _location(db: DbLocation | EventStore) -> str:
@@ -263,41 +253,57 @@ def _stream(
     result: CopyResult,
     batch_size: int,
     progress: Progress | None,
+    room: space.CopySpace | None = None,
 ) -> None:
-    trusted = src.read_model.trusted
     loader = None if result.dry_run else RowLoader(dst)
-    present = None if loader is not None else Executor(dst.backend)
+    present = Executor(dst.backend)
     done = 0
     try:
-        for batch in prefetched(row_batches(src, flt, batch_size=batch_size)):
-            rows = batch if trusted else _valid_rows(batch, result)
+        batches = source_batches(
+            src, flt, batch_size=batch_size, on_invalid=lambda i, why: _invalid(result, i, why)
+        )
+        for rows in prefetched(batches):
             if loader is not None:
                 new = loader.load(rows)
             else:
-                assert present is not None
                 new = len(rows) - _count_present(present, rows)
+            held = _held_elsewhere(present, rows) if new < len(rows) else []
+            if held:
+                result.conflict_count += len(held)
+                result.conflicts.extend(held[: MAX_PROBLEMS - len(result.conflicts)])
             result.copied += new
             result.already_present += len(rows) - new
-            done += len(batch)
+            done += len(rows)
+            if loader is not None and room is not None and done < result.matched:
+                space.require(dst.backend, room, "copy (the rest of it)", done)
             if progress is not None:
                 progress(done, result.matched)
     finally:
         if loader is not None:
             loader.close()
-        if present is not None:
-            present.close()
+        present.close()
 
 
-def _valid_rows(batch: list[Row], result: CopyResult) -> list[Row]:
-    rows: list[Row] = []
-    for row in batch:
-        try:
-            rows.append(checked_row(row))
-        except ValidationError as exc:
-            result.invalid_count += 1
-            if len(result.invalid) < MAX_PROBLEMS:
-                result.invalid.append({"id": str(row[0]), "error": str(exc)})
-    return rows
+def _invalid(result: CopyResult, event_id: str, why: str) -> None:
+    result.invalid_count += 1
+    if len(result.invalid) < MAX_PROBLEMS:
+        result.invalid.append({"id": event_id, "error": why})
+
+
+def _held_elsewhere(run: Executor, rows: Sequence[Row]) -> list[str]:
+    """The ids of ``rows`` the destination already holds with another event (any field but
+    ``acknowledged`` differs): an insert-if-absent leaves them, so the copy is not whole."""
+    wanted = {row[0]: row for row in rows}
+    ids = list(wanted)
+    differ: list[str] = []
+    with run.reading("compare event ids") as conn:
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            stmt = select(*events.c).where(events.c.id.in_(chunk))
+            for held in conn.execute(stmt):
+                if tuple(held[:10]) != tuple(wanted[held[0]][:10]):
+                    differ.append(str(held[0]))
+    return differ
 
 
 def _count_present(run: Executor, rows: Sequence[Row]) -> int:
@@ -310,11 +316,33 @@ def _count_present(run: Executor, rows: Sequence[Row]) -> int:
     return found
 
 
+def _tally(src: EventStore, flt: EventFilter | None, batch_size: int) -> dict[str, Counter[str]]:
+    """A source another program wrote, counted per event_type and per severity after the
+    inbound gate (what SQL on its raw text would miscount): the rows that match once
+    normalised, and the rows left out as invalid under the type and severity they claim."""
+    tally: dict[str, Counter[str]] = {"event_type": Counter(), "severity": Counter()}
+    for raw in foreign_batches(src, batch_size):
+        for row in raw:
+            try:
+                normal = checked_row(row)
+            except ValidationError:
+                normal = row  # left out: still missing from the destination
+            else:
+                if not matches(flt, normal):
+                    continue
+            tally["event_type"][str(normal[1])] += 1
+            tally["severity"][str(normal[2])] += 1
+    return tally
+
+
 def _compare(
-    src: EventStore, dst: EventStore | None, flt: EventFilter | None
+    src: EventStore,
+    dst: EventStore | None,
+    flt: EventFilter | None,
+    tally: dict[str, Counter[str]] | None = None,
 ) -> dict[str, dict[str, dict[str, int]]]:
-    """Matching events per event_type and per severity, in the source and the destination
-    (None: none there yet)."""
+    """Matching events per event_type and per severity, in the source (``tally`` for one
+    another program wrote) and the destination (None: none there yet)."""
     out: dict[str, dict[str, dict[str, int]]] = {}
     for name, values in (("event_type", EVENT_TYPES), ("severity", SEVERITIES)):
         by: dict[str, dict[str, int]] = {}
@@ -323,7 +351,7 @@ def _compare(
             if narrowed is None:
                 continue
             counts = {
-                "source": src.count(narrowed),
+                "source": src.count(narrowed) if tally is None else tally[name][value],
                 "destination": dst.count(narrowed) if dst is not None else 0,
             }
             if counts["source"] or counts["destination"]:

@@ -95,8 +95,8 @@ BACKEND_QUESTIONS = re.compile(
 
 #: Beside the backends: the CLI's lean read path, which reads a SQLite file at head with the
 #: standard library's driver alone (importing a backend would import SQLAlchemy) and leaves
-#: every other database to the full CLI.
-SQLITE_READERS = {"kube9_store.quickread"}
+#: every other database to the full CLI, and the SQLite file helpers both share.
+SQLITE_READERS = {"kube9_store.quickread", "kube9_store.sqlite_plain"}
 
 
 def test_only_backends_ask_which_backend_it_is() -> None:

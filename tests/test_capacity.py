@@ -317,7 +317,8 @@ def test_status_and_health_on_a_nearly_full_volume(small_tmpfs: Callable) -> Non
     assert found is not None
     usage = shutil.disk_usage(volume)
     assert found["volume"]["total_bytes"] == usage.total
-    assert abs(found["volume"]["free_bytes"] - usage.free) <= 8192
+    # measured while the read had its -shm (32 KiB) beside the file; it is gone afterwards
+    assert abs(found["volume"]["free_bytes"] - usage.free) <= 8192 + 32768
     assert found["events"] == 500 and found["inserted_last_24h"] == 500
     assert found["bytes_per_event"] == round(found["used_bytes"] / 500)
     assert found["projected_events"] == 250 * 7 + 250 * 30

@@ -203,13 +203,21 @@ def test_an_export_to_a_file_appears_only_when_complete(tmp_path: Path) -> None:
     target = tmp_path / "out" / "events.jsonl"
     target.parent.mkdir()
     target.write_text("previous\n")
+
+    def stop(done: int, _total: int) -> None:
+        raise Kube9StoreError(f"stopped after {done}")
+
     with (
         EventStore.open(source, read_only=True, metrics=False) as store,
-        pytest.raises(Kube9StoreError, match="evt_20251203_000000_badbad"),
+        pytest.raises(Kube9StoreError, match="stopped after 10"),
     ):
-        export_to_file(store, target)
+        export_to_file(store, target, batch_size=10, progress=stop)
     assert target.read_text() == "previous\n"
     assert os.listdir(target.parent) == ["events.jsonl"]
+    with EventStore.open(source, read_only=True, metrics=False) as store:
+        result = export_to_file(store, target)  # the bad row: reported by id, left out
+    assert result.events == 50 and result.invalid_count == 1
+    assert result.invalid[0]["id"] == "evt_20251203_000000_badbad"
     r = run("export", "--db", str(source), "--output", str(target), "--until", "2025-12-03")
     assert r.exit_code == 0, r.output
     lines = [json.loads(line) for line in target.read_bytes().splitlines()]

@@ -396,12 +396,13 @@ def test_a_full_disk_stops_the_copy_between_batches(tmp_path: Path, small_tmpfs:
     """The destination's volume fills up mid-copy: the error says so, the batches already
     written stay whole (counts and events agree), and nothing half-written remains."""
     source = filled_store(tmp_path / "src.db", 12_000)
-    volume = small_tmpfs(8 << 20)
+    volume = small_tmpfs(32 << 20)
     target = volume / "kube9.db"
 
     def fill_the_volume(done: int, _total: int) -> None:
         if done == 1000:  # after the first batch, something else takes the room
-            (volume / "other.bin").write_bytes(b"\0" * (6 << 20))
+            st = os.statvfs(volume)
+            (volume / "other.bin").write_bytes(b"\0" * (st.f_bavail * st.f_frsize - (1 << 20)))
 
     with pytest.raises(StorageFullError):
         copy_events(source, target, batch_size=1000, progress=fill_the_volume)

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Connection, Engine, MetaData, Table
+from sqlalchemy import Connection, Engine, MetaData, Table, func
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import URL
@@ -53,6 +53,9 @@ class Backend(abc.ABC):
     maintenance_hint: ClassVar[str] = ""
     #: The newest-first order its indexes serve (queries are ordered and bounded on it).
     sort_key: ClassVar[SortKey] = BY_TEXT
+    #: The order of a database another program wrote (its times read in the stored form
+    #: where the backend can do that in SQL).
+    foreign_sort_key: ClassVar[SortKey] = BY_TEXT
     #: The tables and indexes the revision chain builds here at head.
     head_metadata: ClassVar[MetaData] = metadata
 
@@ -70,7 +73,9 @@ class Backend(abc.ABC):
     @property
     def location(self) -> str:
         """The database as a person would name it (a file path, or the URL without password)."""
-        return self.url.render_as_string()
+        from kube9_store.display import masked_url
+
+        return masked_url(self.url)
 
     @property
     def path(self) -> Path | None:
@@ -312,6 +317,20 @@ class Backend(abc.ABC):
         """The space the data and indexes use now (what a size budget limits)."""
         info = self.size_info()
         return info.database_bytes - info.free_bytes
+
+    def stale(self, connection: Any) -> bool:
+        """Whether a held connection may no longer be used because the database changed in a
+        way it cannot see (SQLite's immutable reads); then it is replaced."""
+        return False
+
+    def byte_length(self, column: Any) -> Any:
+        """The SQL expression of a text column's length in bytes (the space gate's measure)."""
+        return func.octet_length(column)
+
+    def empty_bytes(self) -> int:
+        """The least space the database takes with no event in it (what a size budget must
+        leave room for); 0 where the backend does not say."""
+        return 0
 
     def volume(self) -> VolumeInfo | None:
         """The filesystem holding the database, for backends that keep a file; None on a

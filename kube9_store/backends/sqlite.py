@@ -11,7 +11,8 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, LargeBinary, Table, cast, create_engine, event, func
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import QueuePool, StaticPool
@@ -32,7 +33,7 @@ from kube9_store.errors import (
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
 from kube9_store.schema import sqlite_metadata
-from kube9_store.sortkey import BY_ROWID
+from kube9_store.sortkey import BY_NORMALISED_TEXT, BY_ROWID
 from kube9_store.state import SchemaState, read_state
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
     sort_key = BY_ROWID
+    foreign_sort_key = BY_NORMALISED_TEXT
     head_metadata = sqlite_metadata
 
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:
@@ -77,6 +79,7 @@ class SQLiteBackend(Backend):
         self._path = database_file(url)
         self._use: UseLock | None = None
         self._as_found = False
+        self._quiet_at_hold = False
 
     @property
     def path(self) -> Path | None:
@@ -84,7 +87,9 @@ class SQLiteBackend(Backend):
 
     @property
     def location(self) -> str:
-        return str(self._path) if self._path is not None else self.url.render_as_string()
+        from kube9_store.display import masked_url
+
+        return str(self._path) if self._path is not None else masked_url(self.url)
 
     # -- engines -----------------------------------------------------------------------------
 
@@ -100,19 +105,52 @@ class SQLiteBackend(Backend):
             kwargs = {"poolclass": QueuePool, "max_overflow": -1}
             if read_only:
                 path = self._path
+                immutable: dict[int, tuple[int, int, int] | None] = {}
 
                 def connect() -> sqlite3.Connection:
                     uri = (
                         files.read_only_uri(path)
                         if untouched or self._as_found
-                        else files.read_write_uri(path)
+                        else files.reader_uri(path)
                     )
-                    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+                    con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                    if "immutable=1" in uri:
+                        immutable[id(con)] = files.fingerprint(path)
+                    return con
 
                 kwargs["creator"] = connect
         engine = create_engine(self.url, **kwargs)
         self._install_pragmas(engine, read_only=read_only)
+        if read_only and self._path is not None:
+            self._drop_stale_immutable(engine, self._path, immutable)
         return engine
+
+    @staticmethod
+    def _drop_stale_immutable(
+        engine: Engine, path: Path, immutable: dict[int, tuple[int, int, int] | None]
+    ) -> None:
+        """An immutable connection is used only while the file is as it was when it was made:
+        once a writer starts using the file (side files appear, or the file changes), the pool
+        replaces it with one that reads through the writer's locks and -wal, instead of
+        serving stale pages or "database disk image is malformed"."""
+
+        @event.listens_for(engine, "connect")
+        def _remember(dbapi_connection: Any, record: Any) -> None:
+            record.info["immutable"] = immutable.pop(id(dbapi_connection), None)
+
+        @event.listens_for(engine, "checkout")
+        def _check(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            if SQLiteBackend._changed(path, record.info):
+                raise sa_exc.DisconnectionError(f"{path} changed under an immutable read")
+
+    @staticmethod
+    def _changed(path: Path, info: dict[str, Any]) -> bool:
+        seen = info.get("immutable")
+        return seen is not None and (not files.quiescent(path) or files.fingerprint(path) != seen)
+
+    def stale(self, connection: Any) -> bool:
+        path = self._path
+        return path is not None and self._changed(path, connection.info)
 
     def read_as_found(self) -> None:
         """A file nobody has open is read immutable from now on (nothing created beside it);
@@ -198,11 +236,26 @@ class SQLiteBackend(Backend):
         self._use = use
         if not self.settings.read_only:
             clean_stale(path.parent)
+        self._quiet_at_hold = files.quiescent(path)
 
     def release(self, *, refused: bool = False) -> None:
         use, self._use = self._use, None
         if use is not None:
             use.release(refused=refused)
+
+    def close(self) -> None:
+        """As every backend; a read-only store also removes the -wal and -shm its reads made
+        beside a database that had none (a reader leaves the directory as it found it)."""
+        super().close()
+        path = self._path
+        if (
+            self.settings.read_only
+            and path is not None
+            and self._quiet_at_hold
+            and not self._as_found  # never a read-write connection to a file read as found
+            and not files.quiescent(path)
+        ):
+            files.settle_side_files(path)
 
     def inspect(self) -> SchemaState | None:
         path = self._path
@@ -342,6 +395,18 @@ class SQLiteBackend(Backend):
     def used_bytes(self) -> int:
         with self.translated("read size"), self.engine.connect() as conn:
             return files.used_bytes(conn)
+
+    def byte_length(self, column: Any) -> Any:
+        return func.length(cast(column, LargeBinary))
+
+    def empty_bytes(self) -> int:
+        """The header page and one page per table and index: the file with no row."""
+        with self.translated("read size"), self.engine.connect() as conn:
+            tables = conn.exec_driver_sql(
+                "SELECT COUNT(*) FROM sqlite_master WHERE rootpage > 0"
+            ).scalar_one()
+            page = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+        return (1 + int(tables)) * int(page)
 
     def volume(self) -> VolumeInfo | None:
         return files.volume(self._path) if self._path is not None else None

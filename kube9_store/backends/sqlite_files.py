@@ -30,11 +30,14 @@ from kube9_store.errors import (
     SchemaError,
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.sqlite_plain import fingerprint as fingerprint
+from kube9_store.sqlite_plain import in_wal_mode as in_wal_mode
 from kube9_store.sqlite_plain import integrity_of, sizes_of, used_bytes_of
 from kube9_store.sqlite_plain import journal_path as journal_path
 from kube9_store.sqlite_plain import quiescent as quiescent
 from kube9_store.sqlite_plain import read_only_uri as read_only_uri
-from kube9_store.sqlite_plain import read_write_uri as read_write_uri
+from kube9_store.sqlite_plain import reader_uri as reader_uri
+from kube9_store.sqlite_plain import settle_side_files as settle_side_files
 from kube9_store.sqlite_plain import shm_path as shm_path
 from kube9_store.sqlite_plain import volume as volume
 from kube9_store.sqlite_plain import wal_path as wal_path
@@ -167,6 +170,12 @@ def verify_database_file(
         con.close()
     if version is None:
         raise SchemaError(f"{name} has no schema version")
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise SchemaError(
+            f"{name}: schema_version holds {version!r}, not a schema version number"
+        ) from None
     if head_version is not None and version > head_version:
         raise SchemaError(
             f"{name} is at schema version {version}, newer than this package "

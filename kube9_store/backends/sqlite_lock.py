@@ -16,8 +16,9 @@ import os
 import time
 from pathlib import Path
 
-from kube9_store.backends.sqlite_temporaries import FILE_MODE, private_directory, same_file
-from kube9_store.errors import DatabaseLockedError
+from kube9_store import files
+from kube9_store.backends.sqlite_temporaries import private_directory, same_file
+from kube9_store.errors import DatabaseLockedError, DatabaseUnavailableError
 from kube9_store.sqlite_plain import LOCK_SUFFIX as LOCK_SUFFIX
 from kube9_store.sqlite_plain import lock_path
 
@@ -69,20 +70,24 @@ class UseLock:
         if create:
             private_directory(self.db.parent)
             try:
-                flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-                fd = os.open(self.path, flags, FILE_MODE)
-                os.fchmod(fd, FILE_MODE)
-                return fd, True
+                return files.create_private(self.path), True
             except FileExistsError:
                 pass
             except OSError:
                 return None
         for flags in (os.O_RDWR, os.O_RDONLY):
             try:
-                return os.open(self.path, flags | os.O_CLOEXEC), False
+                return files.open_no_follow(self.path, flags), False
             except FileNotFoundError:
-                return self._open(create) if create else None
-            except OSError:
+                if create and not files.is_symlink(self.path):
+                    return self._open(create)  # removed meanwhile by a refused open
+                return None
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise DatabaseUnavailableError(
+                        f"the lock file {self.path} is a symlink; refusing to use it "
+                        "(remove it: the package makes its own)"
+                    ) from None
                 continue
         return None
 

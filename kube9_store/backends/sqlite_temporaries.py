@@ -19,9 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from kube9_store import files
 from kube9_store.errors import DatabaseUnavailableError, DestinationExistsError
 
-FILE_MODE = 0o600
+FILE_MODE = files.FILE_MODE
 DIR_MODE = 0o700
 TEMP_MARK = ".kube9-tmp-"
 #: SQLite's files beside a database, by suffix.
@@ -61,18 +62,12 @@ def private_directory(directory: Path) -> None:
 
 
 def create_private_file(path: Path) -> int:
-    """A new file (never an existing one), 0600 whatever the umask; returns its descriptor."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
-    os.fchmod(fd, FILE_MODE)
-    return fd
+    """A new file (never an existing one, never through a symlink), 0600 whatever the umask;
+    returns its descriptor (the package's one gate for new files)."""
+    return files.create_private(path)
 
 
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+fsync_directory = files.fsync_directory
 
 
 def same_file(fd: int, path: Path) -> bool:
@@ -93,7 +88,10 @@ class Temporary:
         private_directory(final.parent)
         while True:
             path = final.with_name(f".{final.name}{TEMP_MARK}{os.getpid()}-{time.monotonic_ns()}")
-            fd = create_private_file(path)
+            try:
+                fd = create_private_file(path)
+            except OSError as exc:
+                raise files.file_error(exc, f"create {final}", path) from None
             fcntl.flock(fd, fcntl.LOCK_EX)
             if same_file(fd, path):
                 break
@@ -119,13 +117,15 @@ class Temporary:
         """Give the finished file its final name, which must not exist (DestinationExistsError):
         synced, linked (a link never replaces a file), and the temporary name removed. Every
         SQLite connection to it must be closed first."""
-        self.sync()
         try:
+            self.sync()
             os.link(self.path, self.final)
         except FileExistsError:
             raise DestinationExistsError.single(
                 "dest", f"{self.final} already exists; choose a new name"
             ) from None
+        except OSError as exc:
+            raise files.file_error(exc, f"create {self.final}", self.final) from None
         self.discard()
         fsync_directory(self.final.parent)
 

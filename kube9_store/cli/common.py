@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from kube9_store.rendering import json_document
-from kube9_store.rendering import printable as _printable
 
 if TYPE_CHECKING:
     from kube9_store.store import EventStore
@@ -86,6 +85,13 @@ def db_option(func: F) -> F:
         help="Database file or SQLAlchemy URL. Default: $KUBE9_DB_URL, else $DB_PATH/kube9.db, "
         "else /data/kube9.db.",
     )(func)
+
+
+def _printable(text: str) -> str:
+    """Text for the terminal, through the package's one output gate."""
+    from kube9_store.display import printable
+
+    return printable(text)
 
 
 def emit_json(payload: Any) -> None:
@@ -187,5 +193,5 @@ def open_store(db: str | None, *, read_only: bool = False, registry: Any = None)
     )
     notice = store.read_model.notice
     if notice is not None:
-        click.echo(json.dumps({"notice": notice}, ensure_ascii=False), err=True)
+        warn({"notice": notice})
     return store

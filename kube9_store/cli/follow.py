@@ -130,7 +130,8 @@ class _NewEvents:
         self.stmt = stmt
 
     def next_batch(self) -> list[Any]:
-        from kube9_store.rows import checked_events_from_rows, event_from_tuple
+        from kube9_store.inbound import checked_events
+        from kube9_store.rows import event_from_tuple
 
         with self.store.engine.connect() as conn:
             rows = [tuple(r) for r in conn.execute(self.stmt, self.values)]
@@ -143,7 +144,7 @@ class _NewEvents:
             self.values["cursor_created_at"], self.values["cursor_id"] = rows[-1][9], rows[-1][0]
         if self._trusted:
             return [event_from_tuple(r) for r in rows]
-        return checked_events_from_rows(rows)
+        return checked_events(rows)
 
 
 class _Printer:

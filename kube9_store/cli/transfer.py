@@ -3,7 +3,6 @@ tools people read events with."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from kube9_store.cli.common import db_option, emit_json, fail, open_store, reporting
+from kube9_store.cli.common import warn as warn_line
 from kube9_store.cli.exit_codes import ExitCode
 from kube9_store.cli.progress import ProgressBar, quiet_option
 from kube9_store.cli.query import build_filter, filter_options
@@ -121,6 +121,9 @@ def export(
             "fmt": fmt,
             "newest_first": newest_first,
             "batch_size": batch_size,
+            "on_invalid": lambda i, why: warn_line(
+                {"warning": "skipped invalid event", "id": i, "error": why}
+            ),
         }
         with open_store(db, read_only=True) as store:
             if output is None:
@@ -169,7 +172,7 @@ def import_jsonl(db: str | None, source: Any, batch_size: int, strict: bool, qui
 
     def warn(problem: dict[str, Any]) -> None:
         what = "refused malformed line" if strict else "skipped malformed line"
-        click.echo(json.dumps({"warning": what, **problem}), err=True)
+        warn_line({"warning": what, **problem})
 
     with (
         reporting("Failed to import JSON lines"),
