@@ -465,6 +465,18 @@ def test_it_leaves_other_databases_to_the_full_cli(tmp_path: Path) -> None:
     assert not (tmp_path / "v1.db-wal").exists()  # judged without a side file, as the store does
 
 
+def test_a_read_leaves_the_directory_as_it_found_it(varied_db: Path, tmp_path: Path) -> None:
+    """As a read-only store: no -wal or -shm stays beside a database that had none."""
+    import shutil
+
+    copy = tmp_path / "kube9.db"
+    shutil.copyfile(varied_db, copy)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kube9.db"]
+    answer(["query", "events", "list", "--db", str(copy)], {})
+    answer(["db", "status", "--db", str(copy)], {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kube9.db"]
+
+
 def test_it_waits_for_no_restore(varied_db: Path) -> None:
     """A restore holds the lock file exclusively: the full CLI waits for it or says so."""
     import fcntl
@@ -546,6 +558,7 @@ def test_a_read_imports_nothing_heavy(varied_db: Path, args: list[str]) -> None:
     assert set(report["ours"]) <= {
         "kube9_store",
         "kube9_store.capacity",
+        "kube9_store.display",
         "kube9_store.errors",
         "kube9_store.facts",
         "kube9_store.health",
