@@ -8,7 +8,6 @@ a misspelt import is an error there too.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -199,6 +198,8 @@ if not TYPE_CHECKING:  # hidden from type checkers: a name not imported above is
         home = _HOMES.get(name)
         if home is None:
             raise AttributeError(f"module 'kube9_store' has no attribute {name!r}")
+        import importlib
+
         value = getattr(importlib.import_module(f"kube9_store.{home}"), name)
         globals()[name] = value
         return value

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,34 +23,10 @@ from kube9_store.operations_state import (
     record_with_engine,
 )
 from kube9_store.results import BackupResult
+from kube9_store.results import DatabaseStatus as DatabaseStatus
 from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, events
 from kube9_store.state import SchemaState, read_state
 from kube9_store.timestamps import utcnow
-
-
-@dataclass(frozen=True)
-class DatabaseStatus:
-    """Where a database is on the chain, and how big it is."""
-
-    database: str
-    schema_version: int | None
-    revision: str | None
-    head_revision: str
-    head_schema_version: int
-    at_head: bool
-    event_count: int | None
-    database_bytes: int | None
-    wal_bytes: int | None
-    #: Volume, bytes per event, free pages, projection and budget (at head only).
-    capacity: dict[str, Any] | None = None
-    #: ``kube9_store`` (this package's, possibly behind head), ``other`` (another program's
-    #: lineage, read-only), or None (no event database, or one that cannot be read).
-    lineage: str | None = None
-    #: What the database is when it is not at head, and what to do about it.
-    note: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def status(db: DbLocation | None = None) -> DatabaseStatus:

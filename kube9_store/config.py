@@ -17,11 +17,12 @@ from sqlalchemy.exc import ArgumentError
 
 from kube9_store import checks
 from kube9_store.errors import ValidationError
+from kube9_store.facts import BUSY_TIMEOUT_S, DEFAULT_DB_FILE
+from kube9_store.facts import DB_FILE_NAME as DB_FILE_NAME
+from kube9_store.facts import ENV_DB_PATH as ENV_DB_PATH
+from kube9_store.facts import ENV_DB_URL as ENV_DB_URL
 
-DEFAULT_DB_PATH = Path("/data/kube9.db")
-DB_FILE_NAME = "kube9.db"
-ENV_DB_URL = "KUBE9_DB_URL"
-ENV_DB_PATH = "DB_PATH"
+DEFAULT_DB_PATH = Path(DEFAULT_DB_FILE)
 
 DbLocation = str | os.PathLike[str] | URL
 
@@ -36,7 +37,7 @@ class ConnectionSettings:
 
     read_only: bool = False
     synchronous: Synchronous = "NORMAL"
-    busy_timeout: float = 5.0
+    busy_timeout: float = BUSY_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if not isinstance(self.read_only, bool):

@@ -8,10 +8,11 @@ user info or in the query string."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from sqlalchemy.engine import URL, make_url
+if TYPE_CHECKING:  # SQLAlchemy is imported by masked_url: the lean read path prints without it
+    from sqlalchemy.engine import URL
 
 #: C0 controls, DEL, C1 controls, line and paragraph separators.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -68,6 +69,8 @@ def csv_cell(value: Any) -> Any:
 def masked_url(url: URL | str) -> str:
     """``url`` as it may be shown: the password of the user info and the value of every query
     parameter naming a credential (``password``, ``sslpassword``, ``token`` ...) as ``***``."""
+    from sqlalchemy.engine import URL, make_url
+
     if isinstance(url, URL):
         parsed: URL | None = url
     else:

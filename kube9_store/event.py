@@ -18,6 +18,7 @@ from pydantic_core import core_schema, from_json
 from kube9_store.errors import ValidationError
 from kube9_store.frozen import freeze
 from kube9_store.models import EventFields, EventType, Severity, dump_metadata
+from kube9_store.plain import row_dict
 from kube9_store.schema import EVENT_COLUMNS
 from kube9_store.timestamps import parse_timestamp
 
@@ -185,19 +186,7 @@ class Event:
         """The event as the CLI and JSON consumers see it: every field, metadata as an object
         of its own (changing it changes neither this event nor another dict)."""
         row = self._row
-        return {
-            "id": row[0],
-            "event_type": row[1],
-            "severity": row[2],
-            "title": row[3],
-            "description": row[4],
-            "object_kind": row[5],
-            "object_namespace": row[6],
-            "object_name": row[7],
-            "metadata": parse_metadata(row[8]),
-            "created_at": row[9],
-            "acknowledged": bool(row[10]),
-        }
+        return row_dict(row, parse_metadata(row[8]))
 
     def _values(self) -> tuple[Any, ...]:
         row = self._row

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -15,6 +12,7 @@ from kube9_store import checks
 from kube9_store.errors import ValidationError
 from kube9_store.event import Event
 from kube9_store.models import EventFilter
+from kube9_store.plain import cursor_key, cursor_text
 from kube9_store.readmodel import HEAD_MODEL, ReadModel
 from kube9_store.schema import event_counts, events
 from kube9_store.sortkey import BY_TEXT, SortKey
@@ -45,20 +43,14 @@ class Page:
 
 def encode_cursor(event: Event) -> str:
     """An opaque cursor pointing just after ``event`` in newest-first order."""
-    raw = json.dumps([event.created_at, event.id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursor_text(event.created_at, event.id)
 
 
 def decode_cursor(cursor: object) -> tuple[str, str]:
-    if isinstance(cursor, str):
-        try:
-            padded = cursor + "=" * (-len(cursor) % 4)
-            created_at, event_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-            if isinstance(created_at, str) and isinstance(event_id, str):
-                return checks.text("cursor", created_at), checks.text("cursor", event_id)
-        except (ValueError, TypeError, binascii.Error, UnicodeError):
-            pass
-    raise ValidationError.single("cursor", "is not a cursor returned by a previous page")
+    key = cursor_key(cursor)
+    if key is None:
+        raise ValidationError.single("cursor", "is not a cursor returned by a previous page")
+    return checks.text("cursor", key[0]), checks.text("cursor", key[1])
 
 
 def check_count(name: str, value: object, minimum: int) -> int:

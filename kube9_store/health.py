@@ -5,11 +5,14 @@ full or it uses more than its size budget. Read-only: a probe never writes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kube9_store.config import DbLocation
 from kube9_store.display import masked_url
 from kube9_store.errors import Kube9StoreError, UnsupportedOperationError
+from kube9_store.facts import HEAD_VERSION
+
+if TYPE_CHECKING:
+    from kube9_store.config import DbLocation
 
 #: Exit codes of ``kube9-store health``.
 EXIT_HEALTHY, EXIT_FAILING, EXIT_DEGRADED = 0, 1, 3
@@ -51,7 +54,6 @@ def check_health(db: DbLocation | None = None) -> HealthReport:
     """Run the checks in order; later checks are skipped once one fails."""
     from kube9_store.backends import backend_for
     from kube9_store.config import resolve_url
-    from kube9_store.schema import HEAD_VERSION
     from kube9_store.store import EventStore
 
     url = resolve_url(db)
@@ -63,27 +65,33 @@ def check_health(db: DbLocation | None = None) -> HealthReport:
         report.checks["open"] = {"ok": False, "detail": str(exc)}
         return report
     with store:
-        report.checks["open"] = {"ok": True, "detail": "opened read-only"}
-        try:
-            report.checks["query"] = {"ok": True, "detail": f"{store.count()} events"}
-            version = store.schema_version()
-            report.checks["schema"] = {
-                "ok": version == HEAD_VERSION,
-                "detail": f"schema version {version}, package head {HEAD_VERSION}",
-            }
-            report.checks["storage"] = _storage_check(store)
-            result = store.integrity_check(full=False)
-            report.checks["quick_check"] = {
-                "ok": result.ok,
-                "detail": "ok" if result.ok else "; ".join(result.problems[:5]),
-            }
-        except UnsupportedOperationError:
-            pass  # servers check themselves
-        except Kube9StoreError as exc:
-            report.checks.setdefault("query", {"ok": False, "detail": str(exc)})
-            if report.checks["query"]["ok"]:
-                report.checks["quick_check"] = {"ok": False, "detail": str(exc)}
+        run_checks(report, store)
     return report
+
+
+def run_checks(report: HealthReport, store: Any) -> None:
+    """The checks after the open, on an open read-only store (the CLI's lean read path runs
+    them on its own connection)."""
+    report.checks["open"] = {"ok": True, "detail": "opened read-only"}
+    try:
+        report.checks["query"] = {"ok": True, "detail": f"{store.count()} events"}
+        version = store.schema_version()
+        report.checks["schema"] = {
+            "ok": version == HEAD_VERSION,
+            "detail": f"schema version {version}, package head {HEAD_VERSION}",
+        }
+        report.checks["storage"] = _storage_check(store)
+        result = store.integrity_check(full=False)
+        report.checks["quick_check"] = {
+            "ok": result.ok,
+            "detail": "ok" if result.ok else "; ".join(result.problems[:5]),
+        }
+    except UnsupportedOperationError:
+        pass  # servers check themselves
+    except Kube9StoreError as exc:
+        report.checks.setdefault("query", {"ok": False, "detail": str(exc)})
+        if report.checks["query"]["ok"]:
+            report.checks["quick_check"] = {"ok": False, "detail": str(exc)}
 
 
 def _storage_check(store: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Required, Self, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Required, Self
 
 import orjson
 import pydantic
@@ -35,17 +35,16 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, SchemaValidator
 from typing_extensions import TypedDict
 
 from kube9_store.errors import FieldProblem, ValidationError
+from kube9_store.facts import EVENT_TYPES as EVENT_TYPES
+from kube9_store.facts import SEVERITIES as SEVERITIES
+from kube9_store.facts import EventType as EventType
+from kube9_store.facts import Severity as Severity
 from kube9_store.redaction import Gathered, Redaction, scrub_event, scrub_events, scrub_field
 from kube9_store.timestamps import (
     format_timestamp,
     normalize_timestamp,
     parse_moment,
 )
-
-EventType = Literal["cluster", "operator", "insight", "assessment", "health", "system"]
-Severity = Literal["info", "warning", "error", "critical"]
-EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-SEVERITIES: tuple[str, ...] = get_args(Severity)
 
 EVENT_ID_PATTERN = re.compile(r"evt_[0-9]{8}_[0-9]{6}_[a-z0-9]{6}")
 TITLE_MAX = 200

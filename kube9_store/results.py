@@ -3,7 +3,7 @@ the CLI's JSON."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -147,3 +147,28 @@ class RetentionResult:
             "dry_run": self.dry_run,
             "vacuumed": self.vacuumed,
         }
+
+
+@dataclass(frozen=True)
+class DatabaseStatus:
+    """Where a database is on the chain, and how big it is."""
+
+    database: str
+    schema_version: int | None
+    revision: str | None
+    head_revision: str
+    head_schema_version: int
+    at_head: bool
+    event_count: int | None
+    database_bytes: int | None
+    wal_bytes: int | None
+    #: Volume, bytes per event, free pages, projection and budget (at head only).
+    capacity: dict[str, Any] | None = None
+    #: ``kube9_store`` (this package's, possibly behind head), ``other`` (another program's
+    #: lineage, read-only), or None (no event database, or one that cannot be read).
+    lineage: str | None = None
+    #: What the database is when it is not at head, and what to do about it.
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -33,6 +33,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateIndex
 
+from kube9_store.facts import BRANCH as BRANCH
+
+# The plain facts, declared where they can be read without SQLAlchemy (re-exported here).
+from kube9_store.facts import EVENT_COLUMNS as EVENT_COLUMNS
+from kube9_store.facts import HEAD_REVISION as HEAD_REVISION
+from kube9_store.facts import HEAD_VERSION as HEAD_VERSION
+from kube9_store.facts import REVISION_PREFIX as REVISION_PREFIX
+
 metadata = MetaData()
 
 #: TEXT compared byte by byte on every backend (PostgreSQL's default collation follows the
@@ -161,17 +169,6 @@ event.listen(
 server_metadata = metadata
 
 
-#: Columns of ``events`` in the spec's order, as stored.
-EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)
-
-#: The head of the revision chain this metadata describes (a test checks it against Alembic).
-HEAD_REVISION = "kube9_store_0005"
-HEAD_VERSION = 5
-
-#: The Alembic branch label of kube9_store's revisions (``alembic downgrade kube9_store@-1``).
-BRANCH = "kube9_store"
-#: Every revision id of the branch starts so, and no application's can collide with it.
-REVISION_PREFIX = BRANCH + "_"
 #: The ids the revisions had before they became a labelled branch; a database stamped with
 #: one is read as the new id and renamed at its next read-write open or ``alembic upgrade``.
 LEGACY_REVISIONS: dict[str, str] = {f"{n:04d}": f"{REVISION_PREFIX}{n:04d}" for n in range(1, 5)}

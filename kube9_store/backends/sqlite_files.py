@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import sqlite3
 import stat
 import time
@@ -30,22 +29,21 @@ from kube9_store.errors import (
     NotEnoughSpaceError,
     SchemaError,
 )
-from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
+from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
+from kube9_store.sqlite_plain import fingerprint as fingerprint
+from kube9_store.sqlite_plain import in_wal_mode as in_wal_mode
+from kube9_store.sqlite_plain import integrity_of, sizes_of, used_bytes_of
+from kube9_store.sqlite_plain import journal_path as journal_path
+from kube9_store.sqlite_plain import quiescent as quiescent
+from kube9_store.sqlite_plain import read_only_uri as read_only_uri
+from kube9_store.sqlite_plain import reader_uri as reader_uri
+from kube9_store.sqlite_plain import settle_side_files as settle_side_files
+from kube9_store.sqlite_plain import shm_path as shm_path
+from kube9_store.sqlite_plain import volume as volume
+from kube9_store.sqlite_plain import wal_path as wal_path
 
 #: The first bytes of a rollback journal that SQLite would roll back (a "hot" journal).
 JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
-
-
-def wal_path(path: Path) -> Path:
-    return path.with_name(path.name + "-wal")
-
-
-def shm_path(path: Path) -> Path:
-    return path.with_name(path.name + "-shm")
-
-
-def journal_path(path: Path) -> Path:
-    return path.with_name(path.name + "-journal")
 
 
 def database_bytes(path: Path) -> int:
@@ -56,74 +54,6 @@ def database_bytes(path: Path) -> int:
         with contextlib.suppress(FileNotFoundError):
             total += part.stat().st_size
     return total
-
-
-def quiescent(path: Path) -> bool:
-    """No -wal, -shm or -journal beside the file: its whole content is in the file, and no
-    connection has it open."""
-    return not any(p.exists() for p in (wal_path(path), shm_path(path), journal_path(path)))
-
-
-def fingerprint(path: Path) -> tuple[int, int, int] | None:
-    """(inode, size, modification time in ns) of the file: what an immutable reader assumes
-    stays the same (None when it is gone)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def in_wal_mode(path: Path) -> bool:
-    """The file's header says WAL (bytes 18 and 19 are 2): a read-only connection to it would
-    create a -wal and -shm beside it."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(20)
-    except OSError:
-        return False
-    return len(header) == 20 and header[18] == 2 and header[19] == 2
-
-
-def read_only_uri(path: Path) -> str:
-    """The URI that reads ``path`` without writing anything beside it. A WAL file with no
-    side files is read as immutable (a read-only connection to it would otherwise create a
-    -wal and -shm and leave them); one in use is read through its -wal. A file in rollback
-    mode is read with ordinary locks (it gets no side file from a reader, and a writer that
-    starts meanwhile is waited for instead of read half-written)."""
-    uri = f"{path.absolute().as_uri()}?mode=ro"
-    return uri + "&immutable=1" if quiescent(path) and in_wal_mode(path) else uri
-
-
-def reader_uri(path: Path) -> str:
-    """The URI of a read-only store's connections: ``mode=ro``; on a directory nobody can
-    write (a read-only filesystem, where SQLite cannot make the -shm a WAL reader needs, and
-    no writer can exist), immutable when no WAL content is waiting to be read."""
-    uri = f"{path.absolute().as_uri()}?mode=ro"
-    if os.access(path.parent, os.W_OK):
-        return uri
-    try:
-        wal = wal_path(path).stat().st_size
-    except FileNotFoundError:
-        wal = 0
-    return uri + "&immutable=1" if wal == 0 else uri
-
-
-def settle_side_files(path: Path) -> None:
-    """Remove the -wal and -shm a read-only store's connections made beside an idle WAL
-    database: a read-write connection that only reads, closed, deletes them when it is the
-    last one (SQLite checks under its own lock; with another connection open they stay)."""
-    if not os.access(path.parent, os.W_OK) or not path.exists():
-        return
-    try:
-        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=0.1)
-        try:
-            con.execute("PRAGMA query_only = ON")
-            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return  # busy or unreadable: the files stay, as a live reader's would
 
 
 def has_hot_journal(path: Path) -> bool:
@@ -169,20 +99,8 @@ def _pragma(conn: Connection, name: str) -> int:
     return int(conn.exec_driver_sql(f"PRAGMA {name}").scalar_one())
 
 
-def file_sizes(conn: Connection, path: Path | None) -> tuple[int, int]:
-    """(page_count x page_size, size of the -wal file)."""
-    db = _pragma(conn, "page_count") * _pragma(conn, "page_size")
-    wal = 0
-    if path is not None:
-        with contextlib.suppress(FileNotFoundError):
-            wal = wal_path(path).stat().st_size
-    return db, wal
-
-
 def size_info(conn: Connection, path: Path | None) -> SizeInfo:
-    db, wal = file_sizes(conn, path)
-    free = _pragma(conn, "freelist_count") * _pragma(conn, "page_size")
-    return SizeInfo(database_bytes=db, wal_bytes=wal, free_bytes=free)
+    return sizes_of(lambda name: _pragma(conn, name), path)
 
 
 def free_share(conn: Connection) -> float:
@@ -207,34 +125,7 @@ def integrity_check(engine: Engine, *, full: bool) -> IntegrityResult:
     """quick_check (daily) or integrity_check (weekly); the full check also compares the
     trigger-maintained counts with the events."""
     with raw_connection(engine) as con:
-        pragma = "integrity_check" if full else "quick_check"
-        rows = [str(r[0]) for r in con.execute(f"PRAGMA {pragma}")]
-        problems = [] if rows == ["ok"] else rows
-        if full and not problems:
-            problems.extend(_count_mismatches(con))
-    return IntegrityResult(ok=not problems, problems=problems, full=full)
-
-
-def _count_mismatches(con: sqlite3.Connection) -> list[str]:
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "event_counts" not in tables:
-        return []
-    actual = dict(
-        ((t, s), n)
-        for t, s, n in con.execute(
-            "SELECT event_type, severity, COUNT(*) FROM events GROUP BY event_type, severity"
-        )
-    )
-    kept = {
-        (t, s): n
-        for t, s, n in con.execute("SELECT event_type, severity, n FROM event_counts WHERE n != 0")
-    }
-    if actual == kept:
-        return []
-    return [
-        f"event_counts disagrees with events: counted {kept}, actual {actual};"
-        " `kube9-store db recount` rebuilds it"
-    ]
+        return integrity_of(con, full=full)
 
 
 def vacuum(engine: Engine) -> None:
@@ -427,15 +318,6 @@ def sqlite_temp_directory(con: sqlite3.Connection, environ: Mapping[str, str]) -
     return Path.cwd()
 
 
-def volume(path: Path) -> VolumeInfo:
-    """The filesystem holding ``path`` (or its nearest existing parent)."""
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    usage = shutil.disk_usage(existing)
-    return VolumeInfo(path=path, total_bytes=usage.total, free_bytes=usage.free)
-
-
 def require_free_space(action: str, needs: Mapping[Path, int]) -> None:
     """Refuse ``action`` before it writes anything unless every filesystem it writes to has
     room: ``needs`` maps each path written to the bytes written there; needs of paths on the
@@ -456,5 +338,4 @@ def require_free_space(action: str, needs: Mapping[Path, int]) -> None:
 
 def used_bytes(conn: Connection) -> int:
     """The pages that hold data: the file less its free pages."""
-    pages = _pragma(conn, "page_count") - _pragma(conn, "freelist_count")
-    return pages * _pragma(conn, "page_size")
+    return used_bytes_of(lambda name: _pragma(conn, name))

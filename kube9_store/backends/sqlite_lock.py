@@ -19,13 +19,10 @@ from pathlib import Path
 from kube9_store import files
 from kube9_store.backends.sqlite_temporaries import private_directory, same_file
 from kube9_store.errors import DatabaseLockedError, DatabaseUnavailableError
+from kube9_store.sqlite_plain import LOCK_SUFFIX as LOCK_SUFFIX
+from kube9_store.sqlite_plain import lock_path
 
-LOCK_SUFFIX = ".lock"
 POLL_S = 0.02
-
-
-def lock_path(db: Path) -> Path:
-    return db.with_name(db.name + LOCK_SUFFIX)
 
 
 class UseLock:

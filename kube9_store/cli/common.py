@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from kube9_store.rendering import json_document
+
 if TYPE_CHECKING:
     from kube9_store.store import EventStore
 
@@ -93,7 +95,7 @@ def _printable(text: str) -> str:
 
 
 def emit_json(payload: Any) -> None:
-    click.echo(_printable(json.dumps(payload, indent=2, ensure_ascii=False)))
+    click.echo(json_document(payload))
 
 
 def one_line_json(payload: Any) -> str:

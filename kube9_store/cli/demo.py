@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from kube9_store.cli.common import reporting
-from kube9_store.cli.output import table_width, to_table
+from kube9_store.rendering import table_width, to_table
 
 if TYPE_CHECKING:
     from kube9_store.mappings import NewEventDict

@@ -157,14 +157,14 @@ class _Printer:
         columns: Sequence[str] | None,
         first: list[dict[str, Any]],
     ) -> None:
-        from kube9_store.cli.output import TableLayout
+        from kube9_store.rendering import TableLayout
 
         self.fmt = fmt
         self.layout = TableLayout(first, width, columns, typical=True) if fmt == "table" else None
         if self.layout is not None:
             self._out(self.layout.header())
         elif fmt == "csv":
-            from kube9_store.cli.output import to_csv
+            from kube9_store.rendering import to_csv
 
             self._out(to_csv([]))
         self.show(first)
@@ -176,11 +176,11 @@ class _Printer:
         if self.layout is not None:
             lines = [self.layout.row(e) for e in events]
         elif self.fmt == "csv":
-            from kube9_store.cli.output import to_csv
+            from kube9_store.rendering import to_csv
 
             lines = [to_csv(events).split("\n", 1)[1]]
         elif self.fmt == "yaml":
-            from kube9_store.cli.output import to_yaml
+            from kube9_store.rendering import to_yaml
 
             lines = [f"---\n{to_yaml(e)}" for e in events]
         else:

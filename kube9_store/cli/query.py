@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from kube9_store.cli.common import db_option, fail, open_store, reporting
-from kube9_store.cli.output import FORMATS, render, table_width
+from kube9_store.rendering import FORMATS, render, table_width
 
 CURSOR_START = "start"
 WIDE_HELP = (
@@ -40,7 +40,7 @@ class ShownChoice(click.Choice):  # type: ignore[type-arg]
 def columns_flag(value: str | None, wide: bool) -> tuple[str, ...] | None:
     """The table's columns: those of ``--columns``, every one with ``--wide``, else None
     (the default ones)."""
-    from kube9_store.cli.output import WIDE_COLUMNS, parse_columns
+    from kube9_store.rendering import WIDE_COLUMNS, parse_columns
 
     if value is not None:
         return parse_columns(value)

@@ -1,21 +1,25 @@
 """Rendering events as JSON (the contract), YAML, CSV, or a table that fits the terminal.
 The formats meant for people (table, CSV) show control characters escaped: stored text comes
-from Kubernetes and must not drive the terminal."""
+from Kubernetes and must not drive the terminal. Light to import (the CLI's lean read path
+renders with it too): what only one format needs is imported by that format."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kube9_store.display import escape_controls
+from kube9_store.display import escape_controls, printable
 
 FORMATS = ("json", "yaml", "table", "csv")
 MIN_TITLE_WIDTH = 10
+
+
+def json_document(payload: Any) -> str:
+    """A payload as a command prints it on its own (counts, status, health): indented JSON
+    text, :func:`~kube9_store.display.printable`."""
+    return printable(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
 def to_json(payload: Any) -> str:
@@ -31,9 +35,12 @@ def to_yaml(payload: Any) -> str:
 
 def to_csv(events: Sequence[dict[str, Any]]) -> str:
     """One header row of the event fields, then one row per event (metadata as JSON text)."""
-    from kube9_store.event import EVENT_FIELDS
+    import csv
+    import io
 
-    fields = list(EVENT_FIELDS)
+    from kube9_store.facts import EVENT_COLUMNS
+
+    fields = list(EVENT_COLUMNS)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -57,6 +64,8 @@ def table_width(*, wide: bool = False) -> int | None:
     None otherwise, so a pipe, a file or ``kubectl exec`` without a TTY gets every character."""
     if wide or not sys.stdout.isatty():
         return None
+    import shutil
+
     return shutil.get_terminal_size((80, 24)).columns
 
 
