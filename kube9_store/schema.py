@@ -5,7 +5,8 @@ sort key (so every filtered, newest-first page is an index range scan with no so
 ``event_counts`` table that triggers keep exact, so counting never scans the events
 (see revision 0003 for the reasoning behind each index). Version 4 makes the SQLite indexes
 compact: the sort key is the timestamp as integer milliseconds and the rowid (see revision 0004
-and :mod:`kube9_store.sortkey`); PostgreSQL keeps the version 3 indexes.
+and :mod:`kube9_store.sortkey`); PostgreSQL keeps the version 3 indexes. Version 5 adds the
+Kubernetes ingest's occurrence keys and watch checkpoints (revision 0005_ingest).
 The revisions in ``kube9_store/migrations/versions`` build this; a test checks they agree.
 """
 
@@ -70,6 +71,30 @@ event_counts = Table(
     sqlite_with_rowid=False,
 )
 
+#: One row per stored occurrence of a Kubernetes event (cluster, event uid, count as
+#: observed): the key every ingest path inserts first, so each occurrence is stored once
+#: (revision 0005_ingest, :mod:`kube9_store.ingest.writer`).
+k8s_event_keys = Table(
+    "k8s_event_keys",
+    metadata,
+    Column("cluster_uid", OrderedText, primary_key=True),
+    Column("event_uid", OrderedText, primary_key=True),
+    Column("count", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", OrderedText, nullable=False),
+    Column("created_at", OrderedText, nullable=False),
+)
+
+#: Where a watch of one resource of one cluster resumes (revision 0005_ingest).
+ingest_checkpoints = Table(
+    "ingest_checkpoints",
+    metadata,
+    Column("cluster_uid", Text, primary_key=True),
+    Column("resource", Text, primary_key=True),
+    Column("resource_version", Text, nullable=False),
+    Column("cluster_name", Text),
+    Column("updated_at", Text, nullable=False),
+)
+
 
 def time_key(value: ColumnElement[Any]) -> ColumnElement[int]:
     """A stored-form timestamp (``YYYY-MM-DDTHH:MM:SS.mmmZ``) as integer milliseconds since
@@ -127,5 +152,5 @@ events.append_constraint(
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)
 
 #: The head of the revision chain this metadata describes (a test checks it against Alembic).
-HEAD_REVISION = "0004"
-HEAD_VERSION = 4
+HEAD_REVISION = "0005_ingest"
+HEAD_VERSION = 5

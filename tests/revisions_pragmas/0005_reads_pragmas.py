@@ -1,18 +1,20 @@
 """A revision that records the connection settings it runs under, for the PRAGMA tests.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: one past the package's head
+Revises: the package's head (read from kube9_store.schema, so it follows the chain)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
+
+revision = "test_after_head"
+down_revision = HEAD_REVISION
 branch_labels = None
 depends_on = None
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = HEAD_VERSION + 1
 DESCRIPTION = "Records the PRAGMAs seen inside a migration"
 
 
