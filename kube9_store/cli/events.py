@@ -136,21 +136,34 @@ def import_group() -> None:
 @import_group.command("k8s-events")
 @db_option
 @click.argument("source", callback=path_argument)
-def import_k8s_events(db: str | None, source: str) -> None:
+@click.option(
+    "--cluster-uid",
+    metavar="UID",
+    help="The cluster's identity (its kube-system namespace's uid), as the ingester stores it.",
+)
+@click.option("--cluster-name", metavar="NAME", help="Display name beside --cluster-uid.")
+def import_k8s_events(
+    db: str | None, source: str, cluster_uid: str | None, cluster_name: str | None
+) -> None:
     """Import `kubectl get events -A -o json` output (a file, or - for stdin) as cluster
-    events. Idempotent: importing the same events again stores nothing new. Malformed items
-    are reported by index on stderr and skipped.
+    events. Idempotent: importing the same events again, or events `ingest kubernetes` stored
+    for the same --cluster-uid, stores nothing new. Malformed items are reported by index on
+    stderr and skipped.
 
     \b
     Example:
       kubectl get events -A -o json | kube9-store import k8s-events -
     """
+    from kube9_store.ingest.identity import UNKNOWN_CLUSTER, ClusterIdentity
     from kube9_store.k8s_import import import_events
 
     with reporting("Failed to import Kubernetes events"):
+        cluster = UNKNOWN_CLUSTER
+        if cluster_uid is not None or cluster_name is not None:
+            cluster = ClusterIdentity(cluster_uid or "", cluster_name)
         text = read_text("SOURCE", source)
         with open_store(db) as store:
-            report = import_events(store, text)
+            report = import_events(store, text, cluster)
     for problem in report.invalid:
         warn({"warning": "skipped malformed item", **problem})
     if report.read and not report.imported and not report.already_present:

@@ -140,16 +140,17 @@ class OccurrenceWriter:
             )
         return stmt
 
-    def read_checkpoint(self, cluster_uid: str, resource: str) -> str | None:
-        """The resourceVersion a watch of ``resource`` resumes from, if one was committed."""
+    def read_checkpoint(self, cluster_uid: str, resource: str) -> tuple[str | None, str | None]:
+        """The resourceVersion a watch of ``resource`` resumes from and when it was committed
+        (None, None before the first commit)."""
         c = ingest_checkpoints.c
         with self.store._run.reading("read ingest checkpoint") as conn:
-            value = conn.execute(
-                select(c.resource_version).where(
+            row = conn.execute(
+                select(c.resource_version, c.updated_at).where(
                     c.cluster_uid == cluster_uid, c.resource == resource
                 )
-            ).scalar()
-        return value if isinstance(value, str) else None
+            ).first()
+        return (row[0], row[1]) if row is not None else (None, None)
 
     def write(
         self,
@@ -238,7 +239,9 @@ class OccurrenceWriter:
             step("commit")
             return result, rows, found_of
 
-        result, rows, found_of = self.store._run.write("ingest Kubernetes events", work)
+        done: tuple[WriteResult, list[tuple[Any, ...]], list[Any]]
+        done = self.store._run.write("ingest Kubernetes events", work)
+        result, rows, found_of = done
         step("committed")
         for (event_type, severity), n in Counter(map(TYPE_AND_SEVERITY, rows)).items():
             self.store.metrics.recorded(event_type, severity, n)
