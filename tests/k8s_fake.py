@@ -12,9 +12,10 @@ What it plays, as the real API server does for core/v1 events (no watch cache):
 - a resourceVersion older than the compacted history: HTTP 410, an ERROR line with code 410 in
   a 200 stream, or an immediate empty 200 (``stale`` decides); one newer than the store:
   504 "Too large resource version";
-- scripted faults for the next watches: ``http410``, ``stream410`` (after some events),
-  ``empty200``, ``cut`` (a disconnect in the middle of a line), ``hang`` (no byte until the
-  client gives up), ``too_large``, ``error500``.
+- scripted faults, played by the next watch request: ``http410``, ``empty200``, ``hang`` (no
+  byte until the client gives up), ``too_large``, ``error500``; and by the watch open now when
+  it next has changes to send: ``stream410`` (an ERROR line after two events) and ``cut`` (a
+  disconnect in the middle of the third line).
 
 Everything that ever existed is kept in :attr:`FakeCluster.truth` (every (uid, count) the
 server held), so a test compares the stored history with it.
@@ -148,8 +149,9 @@ class FakeCluster:
             self.compacted_before = self.rv + 1
 
     def expire_continues(self) -> None:
+        """Every continue token issued so far, and the next one, is expired."""
         with self.lock:
-            self.continue_expired_before = self.continues_issued + 1
+            self.continue_expired_before = self.continues_issued + 2
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -354,6 +356,8 @@ class FakeApiServer:
         try:
             while time.monotonic() < deadline:
                 changes = c.changes_after(rv, ns)
+                if changes and fault is None and c.faults and c.faults[0] in ("cut", "stream410"):
+                    fault, sent = c.faults.popleft(), 0  # a fault for the watch open now
                 for change_rv, kind, obj in changes:
                     if fault == "stream410" and sent >= 2:
                         await self._line(response, {"type": "ERROR", "object": status(410, "Expired", "too old resource version")})

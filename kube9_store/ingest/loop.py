@@ -124,11 +124,13 @@ class Ingester:
         s = self.settings
         delay = s.backoff_initial
         while not stop.is_set():
-            listing = relist is not None
+            listing = False
             try:
                 if relist is not None:
+                    listing = True
                     if not self._list(relist, gap, stop):
                         return
+                    listing = False
                     relist, gap, delay = None, None, s.backoff_initial
                 outcome = self._watch(stop)
             except Expired as exc:

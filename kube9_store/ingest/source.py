@@ -194,6 +194,7 @@ class KubernetesEvents:
         page_size: int = 500,
         watch_timeout: int = 300,
         connect_timeout: float = 10.0,
+        read_grace: float = 30.0,
     ) -> None:
         from kubernetes.client import CoreV1Api
 
@@ -202,6 +203,8 @@ class KubernetesEvents:
         self.page_size = page_size
         self.watch_timeout = watch_timeout
         self.connect_timeout = connect_timeout
+        #: How long past the watch's own timeout a silent server is waited for.
+        self.read_grace = read_grace
 
     def _call(self, **params: Any) -> Any:
         from kubernetes.client.exceptions import ApiException
@@ -272,6 +275,6 @@ class KubernetesEvents:
             resource_version=resource_version,
             allow_watch_bookmarks=True,
             timeout_seconds=self.watch_timeout,
-            _request_timeout=(self.connect_timeout, self.watch_timeout + 30),
+            _request_timeout=(self.connect_timeout, self.watch_timeout + self.read_grace),
         )
         return Watch(response)
