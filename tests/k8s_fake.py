@@ -144,9 +144,10 @@ class FakeCluster:
             self._record("DELETED", obj)
 
     def compact(self) -> None:
-        """etcd compaction: every resourceVersion up to now is too old to watch from."""
+        """etcd compaction: every resourceVersion before the current one is too old to watch
+        from."""
         with self.lock:
-            self.compacted_before = self.rv + 1
+            self.compacted_before = self.rv
 
     def expire_continues(self) -> None:
         """Every continue token issued so far, and the next one, is expired."""

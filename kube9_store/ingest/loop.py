@@ -13,8 +13,9 @@ How a watch ends decides what follows, and nothing ends the loop but ``stop``:
 - a broken connection (a partial last line is dropped) or an unavailable server: watch again
   from the checkpoint, after a backoff.
 
-Every re-list and retry waits an exponential backoff (reset by progress). Memory is bounded by
-one LIST page, one batch and the watch's line queue.
+Every re-list and retry waits an exponential backoff, reset only by a watch that delivered
+events (so a server that answers every fresh LIST's version with a 410 is not hammered).
+Memory is bounded by one LIST page, one batch and the watch's line queue.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ class Ingester:
                     if not self._list(relist, gap, stop):
                         return
                     listing = False
-                    relist, gap, delay = None, None, s.backoff_initial
+                    relist, gap = None, None
                 outcome = self._watch(stop)
             except Expired as exc:
                 self.metrics.watch_ends.labels("expired").inc()
