@@ -165,7 +165,9 @@ class FakeCluster:
             ]
             return self.rv, items
 
-    def changes_after(self, rv: int, namespace: str | None) -> list[tuple[int, str, dict[str, Any]]]:
+    def changes_after(
+        self, rv: int, namespace: str | None
+    ) -> list[tuple[int, str, dict[str, Any]]]:
         with self.lock:
             # the history is in resourceVersion order: find the first entry after rv
             lo, hi = 0, len(self.history)
@@ -276,7 +278,9 @@ class FakeApiServer:
     async def namespace(self, request: web.Request) -> web.Response:
         ns = request.match_info["ns"]
         if ns != "kube-system":
-            return web.json_response(status(404, "NotFound", f'namespaces "{ns}" not found'), status=404)
+            return web.json_response(
+                status(404, "NotFound", f'namespaces "{ns}" not found'), status=404
+            )
         return web.json_response(
             {
                 "kind": "Namespace",
@@ -289,7 +293,9 @@ class FakeApiServer:
         q = request.query
         ns = request.match_info.get("ns")
         c = self.cluster
-        c.requests.append(("watch " if q.get("watch") in ("true", "1") else "list ") + request.query_string)
+        c.requests.append(
+            ("watch " if q.get("watch") in ("true", "1") else "list ") + request.query_string
+        )
         if q.get("watch") in ("true", "1"):
             return await self.watch(request, ns)
         limit = int(q.get("limit", "0") or 0)
@@ -298,7 +304,11 @@ class FakeApiServer:
             snap_rv, offset, issued = json.loads(base64.urlsafe_b64decode(token.encode()))
             if issued < c.continue_expired_before:
                 return web.json_response(
-                    status(410, "Expired", "The provided continue parameter is too old to display a consistent list result."),
+                    status(
+                        410,
+                        "Expired",
+                        "The provided continue parameter is too old to display a consistent list result.",
+                    ),
                     status=410,
                 )
             items = self._snapshots[token]
@@ -344,7 +354,13 @@ class FakeApiServer:
             await response.write_eof()
             return response
         if rv < c.compacted_before:  # stale == "stream"
-            await self._line(response, {"type": "ERROR", "object": status(410, "Expired", f"too old resource version: {rv}")})
+            await self._line(
+                response,
+                {
+                    "type": "ERROR",
+                    "object": status(410, "Expired", f"too old resource version: {rv}"),
+                },
+            )
             await response.write_eof()
             return response
         if fault == "hang":
@@ -361,7 +377,13 @@ class FakeApiServer:
                     fault, sent = c.faults.popleft(), 0  # a fault for the watch open now
                 for change_rv, kind, obj in changes:
                     if fault == "stream410" and sent >= 2:
-                        await self._line(response, {"type": "ERROR", "object": status(410, "Expired", "too old resource version")})
+                        await self._line(
+                            response,
+                            {
+                                "type": "ERROR",
+                                "object": status(410, "Expired", "too old resource version"),
+                            },
+                        )
                         await response.write_eof()
                         return response
                     if fault == "cut" and sent >= 2:
@@ -377,7 +399,14 @@ class FakeApiServer:
                     rv = c.bookmark_after(rv, ns)
                     await self._line(
                         response,
-                        {"type": "BOOKMARK", "object": {"kind": "Event", "apiVersion": "v1", "metadata": {"resourceVersion": str(rv)}}},
+                        {
+                            "type": "BOOKMARK",
+                            "object": {
+                                "kind": "Event",
+                                "apiVersion": "v1",
+                                "metadata": {"resourceVersion": str(rv)},
+                            },
+                        },
                     )
                     last_bookmark = time.monotonic()
                 await asyncio.sleep(0.01)

@@ -167,7 +167,11 @@ def check_history(url: Any, fake: FakeApiServer, *, complete: bool) -> list[Even
 
 def gap_events(url: Any) -> list[Event]:
     with EventStore.open(url, metrics=False) as store:
-        return [e for e in store.query({"event_type": "system"}, limit=None) if e.metadata and "gap_before_resource_version" in e.metadata]
+        return [
+            e
+            for e in store.query({"event_type": "system"}, limit=None)
+            if e.metadata and "gap_before_resource_version" in e.metadata
+        ]
 
 
 def changes(fake: FakeApiServer, uids: list[str], n: int = 20) -> None:
@@ -186,7 +190,9 @@ def changes(fake: FakeApiServer, uids: list[str], n: int = 20) -> None:
 # -- the main path ------------------------------------------------------------------------------
 
 
-def test_list_then_watch_stores_every_occurrence_once(backend_url: URL, fake: FakeApiServer) -> None:
+def test_list_then_watch_stores_every_occurrence_once(
+    backend_url: URL, fake: FakeApiServer
+) -> None:
     c = fake.cluster
     uids = [c.add(f"pod-{i}") for i in range(1200)]  # three LIST pages of 500
     with ingesting(backend_url, fake) as run:
@@ -295,7 +301,9 @@ def test_an_empty_200_is_a_silent_close_and_relists(backend_url: URL, fake: Fake
     check_history(backend_url, fake, complete=False)
 
 
-def test_a_disconnect_in_the_middle_of_a_line_loses_nothing(backend_url: URL, fake: FakeApiServer) -> None:
+def test_a_disconnect_in_the_middle_of_a_line_loses_nothing(
+    backend_url: URL, fake: FakeApiServer
+) -> None:
     c = fake.cluster
     uids = [c.add(f"pod-{i}") for i in range(10)]
     with ingesting(backend_url, fake) as run:
@@ -315,7 +323,9 @@ def test_too_large_resource_version_relists(db_path: Path, fake: FakeApiServer) 
         c.faults.append("too_large")
         changes(fake, uids, n=3)
         wait_until(
-            lambda: run.value("kube9_ingest_relists_total", reason="too_large_resource_version") == 1
+            lambda: (
+                run.value("kube9_ingest_relists_total", reason="too_large_resource_version") == 1
+            )
         )
         wait_until(caught_up(db_path, fake))
     check_history(db_path, fake, complete=False)
@@ -332,7 +342,13 @@ def test_a_server_error_retries_the_watch(db_path: Path, fake: FakeApiServer) ->
         changes(fake, uids, n=3)
         wait_until(caught_up(db_path, fake))
         assert run.value("kube9_ingest_relists_total", reason="start") == 1
-        assert sum(run.value("kube9_ingest_relists_total", reason=r) for r in ("expired", "silent_close", "timeout")) == 0
+        assert (
+            sum(
+                run.value("kube9_ingest_relists_total", reason=r)
+                for r in ("expired", "silent_close", "timeout")
+            )
+            == 0
+        )
     check_history(db_path, fake, complete=True)
 
 
@@ -342,7 +358,9 @@ def test_a_hung_watch_times_out_and_relists(db_path: Path, fake: FakeApiServer) 
     with ingesting(db_path, fake, watch_timeout=1, read_grace=0.5) as run:
         wait_until(caught_up(db_path, fake))
         c.faults.append("hang")
-        wait_until(lambda: run.value("kube9_ingest_relists_total", reason="timeout") == 1, timeout=20)
+        wait_until(
+            lambda: run.value("kube9_ingest_relists_total", reason="timeout") == 1, timeout=20
+        )
         changes(fake, uids, n=2)
         wait_until(caught_up(db_path, fake))
     check_history(db_path, fake, complete=True)
@@ -353,7 +371,9 @@ def test_a_quiet_watch_closed_at_its_timeout_is_resumed(db_path: Path, fake: Fak
     c.add("pod-a")
     with ingesting(db_path, fake, watch_timeout=1) as run:
         wait_until(caught_up(db_path, fake))
-        wait_until(lambda: run.value("kube9_ingest_watch_ends_total", how="closed") >= 2, timeout=10)
+        wait_until(
+            lambda: run.value("kube9_ingest_watch_ends_total", how="closed") >= 2, timeout=10
+        )
         assert run.value("kube9_ingest_relists_total", reason="start") == 1
         assert run.value("kube9_ingest_silent_closes_total") == 0
         c.add("pod-b")
@@ -495,7 +515,21 @@ def test_cli_ingests_until_sigterm(tmp_path: Path, fake: FakeApiServer) -> None:
     kubeconfig = fake.kubeconfig(tmp_path / "kubeconfig", context="lab")
     cli = [sys.executable, "-m", "kube9_store"]
     proc = subprocess.Popen(
-        [*cli, "ingest", "kubernetes", "--db", str(db), "--kubeconfig", str(kubeconfig), "--context", "lab", "--cluster-name", "lab", "--watch-timeout", "2"],
+        [
+            *cli,
+            "ingest",
+            "kubernetes",
+            "--db",
+            str(db),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--context",
+            "lab",
+            "--cluster-name",
+            "lab",
+            "--watch-timeout",
+            "2",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -510,16 +544,46 @@ def test_cli_ingests_until_sigterm(tmp_path: Path, fake: FakeApiServer) -> None:
     summary = json.loads(out)
     assert summary["cluster_uid"] == c.kube_system_uid and summary["stored"] == 30
     listed = subprocess.run(
-        [*cli, "query", "events", "list", "--db", str(db), "--cluster", "lab", "--limit", "1000", "--format", "json"],
-        capture_output=True, text=True, check=True, cwd=REPO,
+        [
+            *cli,
+            "query",
+            "events",
+            "list",
+            "--db",
+            str(db),
+            "--cluster",
+            "lab",
+            "--limit",
+            "1000",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     )
     rows = json.loads(listed.stdout)
     rows = rows["events"] if isinstance(rows, dict) else rows
     assert len(rows) == 30
     assert {r["metadata"]["cluster_name"] for r in rows} == {"lab"}
     other = subprocess.run(
-        [*cli, "query", "events", "list", "--db", str(db), "--cluster", "elsewhere", "--format", "json"],
-        capture_output=True, text=True, check=True, cwd=REPO,
+        [
+            *cli,
+            "query",
+            "events",
+            "list",
+            "--db",
+            str(db),
+            "--cluster",
+            "elsewhere",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     )
     again = json.loads(other.stdout)
     assert (again["events"] if isinstance(again, dict) else again) == []
@@ -527,8 +591,22 @@ def test_cli_ingests_until_sigterm(tmp_path: Path, fake: FakeApiServer) -> None:
 
 def test_cli_refuses_a_missing_kubeconfig(tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "kube9_store", "ingest", "kubernetes", "--db", str(tmp_path / "x.db"), "--kubeconfig", str(tmp_path / "none")],
-        capture_output=True, text=True, cwd=REPO, env={**os.environ}, check=False,
+        [
+            sys.executable,
+            "-m",
+            "kube9_store",
+            "ingest",
+            "kubernetes",
+            "--db",
+            str(tmp_path / "x.db"),
+            "--kubeconfig",
+            str(tmp_path / "none"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ},
+        check=False,
     )
     assert run.returncode == 1
     assert "--kubeconfig" in json.loads(run.stderr.strip().splitlines()[-1])["details"]
@@ -574,7 +652,9 @@ def test_the_revision_keys_events_imported_before_it(db_path: Path, fake: FakeAp
         assert store.count() == 5
 
 
-def test_import_with_a_cluster_uid_is_idempotent_with_the_ingester(tmp_path: Path, fake: FakeApiServer) -> None:
+def test_import_with_a_cluster_uid_is_idempotent_with_the_ingester(
+    tmp_path: Path, fake: FakeApiServer
+) -> None:
     c = fake.cluster
     for i in range(40):
         c.add(f"pod-{i}")
@@ -585,12 +665,29 @@ def test_import_with_a_cluster_uid_is_idempotent_with_the_ingester(tmp_path: Pat
     src = tmp_path / "events.json"
     src.write_text(json.dumps({"kind": "EventList", "items": items}))
     run = subprocess.run(
-        [sys.executable, "-m", "kube9_store", "import", "k8s-events", str(src), "--db", str(db), "--cluster-uid", c.kube_system_uid],
-        capture_output=True, text=True, cwd=REPO, check=True,
+        [
+            sys.executable,
+            "-m",
+            "kube9_store",
+            "import",
+            "k8s-events",
+            str(src),
+            "--db",
+            str(db),
+            "--cluster-uid",
+            c.kube_system_uid,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
     )
     assert json.loads(run.stdout)["imported"] == 0
     unknown = subprocess.run(
         [sys.executable, "-m", "kube9_store", "import", "k8s-events", str(src), "--db", str(db)],
-        capture_output=True, text=True, cwd=REPO, check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
     )
     assert json.loads(unknown.stdout)["imported"] == 40  # another cluster, as far as it knows

@@ -341,7 +341,9 @@ def test_failing_revision_rolls_back_whole(db_path: Path, caplog: pytest.LogCapt
         EventStore.open(db_path, extra_version_locations=[FAILING])
     assert info.value.revision == "test_after_head"
     assert "revision test_after_head failed and was rolled back" in str(info.value)
-    assert any("test_after_head" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert any(
+        "test_after_head" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
+    )
     with sqlite3.connect(db_path) as con:
         columns = [r[1] for r in con.execute("PRAGMA table_info(events)")]
         indexes = [r[1] for r in con.execute("PRAGMA index_list(events)")]
