@@ -120,15 +120,18 @@ def _run(
     from kube9_store.ingest.source import KubernetesEvents
     from kube9_store.store import EventStore
 
-    source = KubernetesEvents(
-        _api_client(kubeconfig, context), namespace=namespace, watch_timeout=watch_timeout
-    )
-    cluster = ClusterIdentity(source.cluster_uid(), cluster_name)
-    registry = CollectorRegistry()
-    metrics = IngestMetrics(registry)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    source = KubernetesEvents(
+        _api_client(kubeconfig, context), namespace=namespace, watch_timeout=watch_timeout
+    )
+    uid = _cluster_uid(source, stop)
+    if uid is None:
+        return {"cluster_uid": None, "stored": 0, "already_present": 0}
+    cluster = ClusterIdentity(uid, cluster_name)
+    registry = CollectorRegistry()
+    metrics = IngestMetrics(registry)
     with EventStore.open(db, registry=registry) as store:
         if metrics_port is not None:
             start_http_server(metrics_port, registry=registry)
@@ -148,3 +151,26 @@ def _run(
         "stored": ingester.stored,
         "already_present": ingester.present,
     }
+
+
+def _cluster_uid(source: Any, stop: threading.Event) -> str | None:
+    """The cluster's uid, asked again with backoff while the API server is unreachable or
+    failing (a pod may start before it answers); None when stopped first. A refusal (401,
+    403, 404) is an error at once: it needs RBAC or configuration, not time."""
+    import logging
+
+    from kube9_store.ingest.source import Unavailable
+
+    delay = 0.5
+    while True:
+        try:
+            return str(source.cluster_uid())
+        except Unavailable as exc:
+            if any(f"HTTP {code}" in str(exc) for code in (401, 403, 404)):
+                raise
+            logging.getLogger("kube9_store.ingest").warning(
+                "reading the kube-system namespace failed: %s; retrying in %.1fs", exc, delay
+            )
+        if stop.wait(delay):
+            return None
+        delay = min(delay * 2, 30.0)
