@@ -294,7 +294,8 @@ class FakeApiServer:
         ns = request.match_info.get("ns")
         c = self.cluster
         c.requests.append(
-            ("watch " if q.get("watch") in ("true", "1") else "list ") + request.query_string
+            ("watch " if q.get("watch") in ("true", "1") else "list ")
+            + f"{request.path}?{request.query_string}"
         )
         if q.get("watch") in ("true", "1"):
             return await self.watch(request, ns)

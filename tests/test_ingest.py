@@ -243,6 +243,20 @@ def test_bookmarks_move_the_checkpoint(db_path: Path, fake: FakeApiServer) -> No
     check_history(db_path, fake, complete=True)
 
 
+def test_one_namespace_only(db_path: Path, fake: FakeApiServer) -> None:
+    c = fake.cluster
+    mine = [c.add(f"pod-{i}", namespace="payments") for i in range(5)]
+    for i in range(5):
+        c.add(f"other-{i}", namespace="default")
+    with ingesting(db_path, fake, namespace="payments"):
+        wait_until(lambda: len(stored_pairs(db_path)) == 5)
+        c.bump(mine[0])
+        c.bump(c.add("elsewhere", namespace="default"))
+        wait_until(lambda: len(stored_pairs(db_path)) == 6)
+    assert {uid for uid, _ in stored_pairs(db_path)} == set(mine)
+    assert c.requests and all("/namespaces/payments/events?" in r for r in c.requests)
+
+
 # -- the API server's ways of ending a watch ----------------------------------------------------
 
 

@@ -210,22 +210,22 @@ class Ingester:
                 except StopIteration:
                     break
                 except SourceError:
-                    if pending_rv is not None:
+                    if pending or pending_rv is not None:
                         self._write(pending, pending_rv, arrived=first_at)
                     raise
                 if item is not None:
+                    held = len(pending)
                     rv = self._take(item, pending)
                     if rv is not None:
                         pending_rv = rv
-                        if first_at is None:
-                            first_at = time.monotonic()
-                if pending_rv is not None and (
-                    len(pending) >= s.batch_max
-                    or (first_at is not None and time.monotonic() - first_at >= s.batch_seconds)
+                    if first_at is None and (rv is not None or len(pending) > held):
+                        first_at = time.monotonic()
+                if first_at is not None and (
+                    len(pending) >= s.batch_max or time.monotonic() - first_at >= s.batch_seconds
                 ):
                     self._write(pending, pending_rv, arrived=first_at)
                     pending, pending_rv, first_at = [], None, None
-            if pending_rv is not None:
+            if pending or pending_rv is not None:
                 self._write(pending, pending_rv, arrived=first_at)
         finally:
             watch.close()
