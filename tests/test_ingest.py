@@ -697,6 +697,26 @@ def test_import_with_a_cluster_uid_is_idempotent_with_the_ingester(
         check=True,
     )
     assert json.loads(run.stdout)["imported"] == 0
+    kubeconfig = fake.kubeconfig(tmp_path / "kubeconfig")
+    asked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kube9_store",
+            "import",
+            "k8s-events",
+            str(src),
+            "--db",
+            str(db),
+            "--kubeconfig",
+            str(kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    assert json.loads(asked.stdout)["imported"] == 0  # the uid read from the cluster
     unknown = subprocess.run(
         [sys.executable, "-m", "kube9_store", "import", "k8s-events", str(src), "--db", str(db)],
         capture_output=True,

@@ -141,9 +141,21 @@ def import_group() -> None:
     metavar="UID",
     help="The cluster's identity (its kube-system namespace's uid), as the ingester stores it.",
 )
-@click.option("--cluster-name", metavar="NAME", help="Display name beside --cluster-uid.")
+@click.option("--cluster-name", metavar="NAME", help="Display name beside the cluster uid.")
+@click.option(
+    "--kubeconfig",
+    metavar="FILE",
+    callback=path_argument,
+    help="Read the cluster uid from the cluster this kubeconfig names (instead of --cluster-uid).",
+)
+@click.option("--context", metavar="NAME", help="With --kubeconfig: its context.")
 def import_k8s_events(
-    db: str | None, source: str, cluster_uid: str | None, cluster_name: str | None
+    db: str | None,
+    source: str,
+    cluster_uid: str | None,
+    cluster_name: str | None,
+    kubeconfig: str | None,
+    context: str | None,
 ) -> None:
     """Import `kubectl get events -A -o json` output (a file, or - for stdin) as cluster
     events. Idempotent: importing the same events again, or events `ingest kubernetes` stored
@@ -159,6 +171,10 @@ def import_k8s_events(
 
     with reporting("Failed to import Kubernetes events"):
         cluster = UNKNOWN_CLUSTER
+        if kubeconfig is not None or context is not None:
+            from kube9_store.cli.ingest import cluster_uid_from
+
+            cluster_uid = cluster_uid_from(kubeconfig, context, cluster_uid)
         if cluster_uid is not None or cluster_name is not None:
             cluster = ClusterIdentity(cluster_uid or "", cluster_name)
         text = read_text("SOURCE", source)

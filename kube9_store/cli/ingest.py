@@ -174,3 +174,17 @@ def _cluster_uid(source: Any, stop: threading.Event) -> str | None:
         if stop.wait(delay):
             return None
         delay = min(delay * 2, 30.0)
+
+
+def cluster_uid_from(kubeconfig: str | None, context: str | None, given: str | None) -> str:
+    """The uid of the cluster a kubeconfig names (``import k8s-events --kubeconfig``); a
+    ``--cluster-uid`` given as well must agree with it."""
+    from kube9_store.errors import ValidationError
+    from kube9_store.ingest.source import KubernetesEvents
+
+    uid = KubernetesEvents(_api_client(kubeconfig, context)).cluster_uid()
+    if given is not None and given != uid:
+        raise ValidationError.single(
+            "--cluster-uid", f"is {given!r} but the cluster --kubeconfig names has uid {uid!r}"
+        )
+    return uid
