@@ -257,6 +257,27 @@ def test_one_namespace_only(db_path: Path, fake: FakeApiServer) -> None:
     assert c.requests and all("/namespaces/payments/events?" in r for r in c.requests)
 
 
+def test_two_clusters_share_one_database(backend_url: URL, fake: FakeApiServer) -> None:
+    with FakeApiServer() as other:
+        a = [fake.cluster.add(f"pod-{i}") for i in range(20)]
+        b = [other.cluster.add(f"pod-{i}") for i in range(30)]
+        with ingesting(backend_url, fake, name="east"), ingesting(backend_url, other, name="west"):
+            fake.cluster.bump(a[0])
+            other.cluster.bump(b[0])
+            wait_until(caught_up(backend_url, fake))
+            wait_until(caught_up(backend_url, other))
+        with EventStore.open(backend_url, metrics=False) as store:
+            east = store.query({"cluster": "east"}, limit=None)
+            west = store.query({"cluster": other.cluster.kube_system_uid}, limit=None)
+            both = store.count({"cluster": ["east", "west"]})
+        assert len(east) == len(fake.cluster.truth) == 21
+        assert len(west) == len(other.cluster.truth) == 31
+        assert both == 52
+        assert {e.metadata["cluster_uid"] for e in east if e.metadata} == {
+            fake.cluster.kube_system_uid
+        }
+
+
 # -- the API server's ways of ending a watch ----------------------------------------------------
 
 
@@ -467,19 +488,19 @@ Ingester(store, source, ClusterIdentity(uid), settings=settings, metrics=IngestM
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_sigkill_at_any_step_of_a_batch(db_path: Path, fake: FakeApiServer, step: str) -> None:
+def test_sigkill_at_any_step_of_a_batch(backend_url: URL, fake: FakeApiServer, step: str) -> None:
     c = fake.cluster
     uids = [c.add(f"pod-{i}") for i in range(700)]  # two LIST pages
-    EventStore.open(db_path, metrics=False).close()
+    EventStore.open(backend_url, metrics=False).close()
     changes(fake, uids, n=10)
+    url = backend_url.render_as_string(hide_password=False)
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(db_path), fake.url, c.kube_system_uid, step, "2"],
-        cwd=REPO,
+        [sys.executable, "-c", CHILD, url, fake.url, c.kube_system_uid, step, "2"], cwd=REPO
     )
     assert child.wait(60) == -signal.SIGKILL
-    with ingesting(db_path, fake, name=None):
-        wait_until(caught_up(db_path, fake))
-    check_history(db_path, fake, complete=False)  # the LIST showed each uid's last count only
+    with ingesting(backend_url, fake, name=None):
+        wait_until(caught_up(backend_url, fake))
+    check_history(backend_url, fake, complete=False)  # the LIST showed each uid's last count
 
 
 def test_two_ingesters_at_once_one_active(backend_url: URL, fake: FakeApiServer) -> None:

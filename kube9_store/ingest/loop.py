@@ -213,6 +213,8 @@ class Ingester:
                     if pending or pending_rv is not None:
                         self._write(pending, pending_rv, arrived=first_at)
                     raise
+                if item is None and first_at is None:
+                    self.metrics.committed()  # nothing pending and the stream is quiet: current
                 if item is not None:
                     held = len(pending)
                     rv = self._take(item, pending)

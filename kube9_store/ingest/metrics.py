@@ -64,7 +64,8 @@ class IngestMetrics:
         )
         self.checkpoint_age = Gauge(
             "kube9_ingest_checkpoint_lag_seconds",
-            "Seconds since the ingester last committed a checkpoint (grows while it cannot).",
+            "Seconds since the ingester was last current: it committed a checkpoint, or its "
+            "watch was quiet with nothing pending (grows while it is disconnected or behind).",
             registry=reg,
         )
         self.active = Gauge(
@@ -80,5 +81,5 @@ class IngestMetrics:
             self.events.labels(result)
 
     def committed(self) -> None:
-        """A checkpoint was just committed."""
+        """The ingester is current: a checkpoint was just committed, or nothing is pending."""
         self._committed_at = time.monotonic()
