@@ -262,6 +262,8 @@ def test_two_clusters_share_one_database(backend_url: URL, fake: FakeApiServer) 
         a = [fake.cluster.add(f"pod-{i}") for i in range(20)]
         b = [other.cluster.add(f"pod-{i}") for i in range(30)]
         with ingesting(backend_url, fake, name="east"), ingesting(backend_url, other, name="west"):
+            wait_until(caught_up(backend_url, fake))
+            wait_until(caught_up(backend_url, other))
             fake.cluster.bump(a[0])
             other.cluster.bump(b[0])
             wait_until(caught_up(backend_url, fake))
