@@ -1,7 +1,7 @@
-"""The Kubernetes ingester against the fake API server (tests/k8s_fake.py), on SQLite:
+"""The Kubernetes ingester against the fake API server (tests/k8s_fake.py):
 
 - catch-up: a LIST of ``n`` events (``--scale``/$KUBE9_BENCH_SCALE: 10k, 100k, 1m) stored from
-  an empty database by ``kube9-store ingest kubernetes`` in a process of its own, in events
+  an empty database (SQLite, or PostgreSQL with ``--backends``) by ``kube9-store ingest kubernetes`` in a process of its own, in events
   per second from its first commit (read every 0.1 s), with that process's peak RSS (VmHWM);
 - steady: 1,000 new events per second for $KUBE9_BENCH_STEADY_S seconds (default 10) while
   the ingester watches, and the time from each event's creation on the API server to the
@@ -15,17 +15,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kubernetes.client import ApiClient, Configuration
 from prometheus_client import CollectorRegistry
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
+from benchmarks.conftest import PG_URL
 from kube9_store import EventStore
 from kube9_store.ingest.identity import ClusterIdentity
 from kube9_store.ingest.loop import Ingester, IngestSettings
@@ -40,13 +44,19 @@ STEADY_SECONDS = float(os.environ.get("KUBE9_BENCH_STEADY_S", "10"))
 LATENCY_GOAL_S = 1.0
 
 
-def _stored(db: Path) -> int:
-    """Occurrences committed so far, read with the stdlib driver (cheap beside the ingester)."""
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            return int(con.execute("SELECT count(*) FROM k8s_event_keys").fetchone()[0])
-    except sqlite3.Error:
-        return 0
+def _counter(db: Any) -> Callable[[], int]:
+    """Occurrences committed so far in ``db`` (a path or URL), read through a connection of its
+    own (cheap beside the ingester)."""
+    engine = create_engine(str(db) if not isinstance(db, Path) else f"sqlite:///{db}")
+
+    def count() -> int:
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT count(*) FROM k8s_event_keys")).scalar_one())
+        except Exception:
+            return 0
+
+    return count
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -57,45 +67,62 @@ def _peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
-def test_catch_up_from_a_list(benchmark: Any, n: int, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _database(backend: str, tmp_path: Path, name: str) -> Iterator[Any]:
+    if backend == "sqlite":
+        yield tmp_path / f"{name}.db"
+        return
+    import psycopg
+
+    from tests.helpers import conninfo, pg_schema
+
+    try:
+        psycopg.connect(conninfo(make_url(PG_URL)), connect_timeout=3).close()
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    with pg_schema(PG_URL) as url:
+        yield url.render_as_string(hide_password=False)
+
+
+def test_catch_up_from_a_list(benchmark: Any, n: int, backend: str, tmp_path: Path) -> None:
     benchmark.group = f"ingest catch-up, {n}"
     with FakeApiServer() as fake:
         for i in range(n):
             fake.cluster.add(f"pod-{i}", namespace=f"ns-{i % 50}")
         kubeconfig = fake.kubeconfig(tmp_path / "kubeconfig")
         figures: dict[str, float] = {}
-        rounds = iter(range(1000))
 
         def catch_up() -> None:
-            db = tmp_path / f"catch-up-{next(rounds)}.db"
-            EventStore.open(db, metrics=False).close()  # the schema is not the figure
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "kube9_store", "ingest", "kubernetes", "--db", str(db),
-                 "--kubeconfig", str(kubeconfig), "--watch-timeout", "60"],
-                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            started = None
-            try:
-                while True:
-                    time.sleep(0.1)
-                    stored = _stored(db)
-                    if started is None and stored:
-                        started = time.monotonic()
-                    if stored >= n:
-                        break
-                    assert proc.poll() is None, "the ingester stopped"
-                done = time.monotonic()
-                figures["peak_rss_mib"] = _peak_rss_mib(proc.pid)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(60)
-            assert started is not None
-            figures["events_per_s"] = n / max(done - started, 1e-9)
+            with _database(backend, tmp_path, "catch-up") as db:
+                EventStore.open(db, metrics=False).close()  # the schema is not the figure
+                stored_now = _counter(db)
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "kube9_store", "ingest", "kubernetes", "--db", str(db),
+                     "--kubeconfig", str(kubeconfig), "--watch-timeout", "60"],
+                    cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                started = None
+                try:
+                    while True:
+                        time.sleep(0.1)
+                        stored = stored_now()
+                        if started is None and stored:
+                            started = time.monotonic()
+                        if stored >= n:
+                            break
+                        assert proc.poll() is None, "the ingester stopped"
+                    done = time.monotonic()
+                    figures["peak_rss_mib"] = _peak_rss_mib(proc.pid)
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(60)
+                assert started is not None
+                figures["events_per_s"] = n / max(done - started, 1e-9)
 
         benchmark.pedantic(catch_up, rounds=1)
-    benchmark.extra_info.update({"events": n, **figures})
+    benchmark.extra_info.update({"events": n, "backend": backend, **figures})
     print(
-        f"\ncatch-up of {n} events: {figures['events_per_s']:,.0f} events/s "
+        f"\ncatch-up of {n} events into {backend}: {figures['events_per_s']:,.0f} events/s "
         f"(from the first commit), ingester peak RSS {figures['peak_rss_mib']:.0f} MiB"
     )
 

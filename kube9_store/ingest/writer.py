@@ -29,7 +29,7 @@ from kube9_store.errors import Kube9StoreError
 from kube9_store.models import NewEvent, check_batch
 from kube9_store.redaction import report as report_redactions
 from kube9_store.rows import ID, TYPE_AND_SEVERITY, stored_values
-from kube9_store.schema import EVENT_COLUMNS, ingest_checkpoints, k8s_event_keys
+from kube9_store.schema import EVENT_COLUMNS, events, ingest_checkpoints, k8s_event_keys
 from kube9_store.statements import CompiledSQL
 from kube9_store.timestamps import format_timestamp, parse_timestamp
 
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 ID_ATTEMPTS = 16
 #: Uids per statement when reading what is stored.
 UID_CHUNK = 250
+#: Rows per multi-row insert on PostgreSQL.
+BULK_CHUNK = 100
 #: The steps of a batch's transaction, in order, where a crash hook can stop it.
 STEPS = ("keys", "events", "checkpoint", "commit", "committed")
 
@@ -124,6 +126,9 @@ class OccurrenceWriter:
             dialect,
         )
         self._latest: dict[int, CompiledSQL] = {}
+        #: PostgreSQL takes a chunk of keys or events in one statement (a round trip each).
+        self._bulk = dialect.name == "postgresql"
+        self._bulk_cache: dict[tuple[str, int], CompiledSQL] = {}
 
     def _latest_sql(self, n: int) -> CompiledSQL:
         stmt = self._latest.get(n)
@@ -168,7 +173,7 @@ class OccurrenceWriter:
         checked = check_batch([*ordered, *also])
         plain = checked[len(ordered) :]
         keyed = list(zip(ordered, checked[: len(ordered)], strict=True))
-        insert_event, insert_key = self._insert_event, self._insert_key
+        insert_event = self._insert_event
         now = format_timestamp(self.store.clock())
 
         def work(con: Any) -> tuple[WriteResult, list[tuple[Any, ...]], list[Any]]:
@@ -176,7 +181,7 @@ class OccurrenceWriter:
             latest = self._stored_latest(con, cluster_uid, {occurrence_key(e)[0] for e in ordered})
             cur = con.cursor()
             try:
-                plan: list[tuple[str, int, dict[str, Any], Any]] = []
+                candidates: list[tuple[str, int, dict[str, Any], Any]] = []
                 for event, (fields, metadata_json, found) in keyed:
                     uid, count = occurrence_key(event)
                     last_count, last_at = latest.get(uid, (None, None))
@@ -190,25 +195,17 @@ class OccurrenceWriter:
                     mine = dict(fields, created_at=at)
                     if at != fields["created_at"]:
                         mine["id"] = _id_for(cluster_uid, uid, count, at, 0)
-                    values = {
-                        "cluster_uid": cluster_uid,
-                        "event_uid": uid,
-                        "count": count,
-                        "event_id": mine["id"],
-                        "created_at": at,
-                    }
-                    cur.execute(insert_key.sql, insert_key.params(values))
-                    if cur.rowcount != 1:  # a concurrent writer stored it first
-                        result.present += 1
-                        continue
-                    plan.append((uid, count, mine, (metadata_json, found)))
+                    candidates.append((uid, count, mine, (metadata_json, found)))
+                inserted = self._insert_keys(cur, cluster_uid, candidates)
+                plan = [p for p in candidates if (p[0], p[1]) in inserted]
+                result.present += len(candidates) - len(plan)  # stored first by another writer
                 step("keys")
                 rows: list[tuple[Any, ...]] = []
                 found_of: list[Any] = []
-                for uid, count, mine, (metadata_json, found) in sorted(
-                    plan, key=lambda p: (p[2]["event_type"], p[2]["severity"], p[2]["id"])
+                plan.sort(key=lambda p: (p[2]["event_type"], p[2]["severity"], p[2]["id"]))
+                for row, (_uid, _count, _mine, (_json, found)) in zip(
+                    self._insert_events(cur, cluster_uid, plan), plan, strict=True
                 ):
-                    row = self._insert_one(cur, cluster_uid, uid, count, mine, metadata_json)
                     rows.append(row)
                     found_of.append(found)
                     result.stored_ids.append(row[ID])
@@ -248,6 +245,91 @@ class OccurrenceWriter:
         report_redactions((r[ID], f) for r, f in zip(rows, found_of, strict=True) if f)
         return result
 
+    def _insert_keys(
+        self, cur: Any, cluster_uid: str, candidates: list[tuple[str, int, dict[str, Any], Any]]
+    ) -> set[tuple[str, int]]:
+        """Insert the candidates' keys (in key order); the (uid, count) pairs this transaction
+        inserted. On PostgreSQL one statement per chunk, else one per key."""
+        values = [
+            {
+                "cluster_uid": cluster_uid,
+                "event_uid": uid,
+                "count": count,
+                "event_id": mine["id"],
+                "created_at": mine["created_at"],
+            }
+            for uid, count, mine, _rest in candidates
+        ]
+        inserted: set[tuple[str, int]] = set()
+        if self._bulk:
+            for start in range(0, len(values), BULK_CHUNK):
+                chunk = values[start : start + BULK_CHUNK]
+                stmt = self._bulk_sql("keys", len(chunk))
+                params = {f"{k}_{i}": v for i, row in enumerate(chunk) for k, v in row.items()}
+                cur.execute(stmt.sql, stmt.params(params))
+                inserted.update((uid, count) for uid, count in cur.fetchall())
+            return inserted
+        insert_key = self._insert_key
+        for row in values:
+            cur.execute(insert_key.sql, insert_key.params(row))
+            if cur.rowcount == 1:
+                inserted.add((row["event_uid"], row["count"]))
+        return inserted
+
+    def _insert_events(
+        self, cur: Any, cluster_uid: str, plan: list[tuple[str, int, dict[str, Any], Any]]
+    ) -> list[tuple[Any, ...]]:
+        """Insert the planned events (in the order given); their rows as stored. An id taken
+        by a different event moves the occurrence to the next id of its sequence."""
+        if not self._bulk:
+            return [
+                self._insert_one(cur, cluster_uid, uid, count, mine, meta_json)
+                for uid, count, mine, (meta_json, _found) in plan
+            ]
+        rows = [
+            stored_values(mine, mine["id"], meta_json, mine["created_at"])
+            for _uid, _count, mine, (meta_json, _found) in plan
+        ]
+        refused: list[int] = []
+        for start in range(0, len(rows), BULK_CHUNK):
+            chunk = rows[start : start + BULK_CHUNK]
+            stmt = self._bulk_sql("events", len(chunk))
+            params = {
+                f"{name}_{i}": v
+                for i, row in enumerate(chunk)
+                for name, v in zip(EVENT_COLUMNS, row, strict=True)
+            }
+            cur.execute(stmt.sql, stmt.params(params))
+            # rows go in in order: of rows sharing an id, the first returned one was stored
+            stored = Counter(r[0] for r in cur.fetchall())
+            for i, row in enumerate(chunk, start=start):
+                if stored[row[ID]] > 0:
+                    stored[row[ID]] -= 1
+                else:
+                    refused.append(i)
+        for i in refused:
+            uid, count, mine, (meta_json, _found) = plan[i]
+            rows[i] = self._insert_one(cur, cluster_uid, uid, count, mine, meta_json, 1)
+        return rows
+
+    def _bulk_sql(self, what: str, n: int) -> CompiledSQL:
+        """A multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING the key (PostgreSQL)."""
+        stmt = self._bulk_cache.get((what, n))
+        if stmt is None:
+            table = k8s_event_keys if what == "keys" else events
+            names = [c.name for c in table.columns]
+            rows: list[dict[str, Any]] = [
+                {name: bindparam(f"{name}_{i}") for name in names} for i in range(n)
+            ]
+            insert = postgresql.insert(table).values(rows).on_conflict_do_nothing()
+            returning = (
+                insert.returning(k8s_event_keys.c.event_uid, k8s_event_keys.c.count)
+                if what == "keys"
+                else insert.returning(events.c.id)
+            )
+            stmt = self._bulk_cache[(what, n)] = CompiledSQL.of(returning, self._dialect)
+        return stmt
+
     def _insert_one(
         self,
         cur: Any,
@@ -256,12 +338,14 @@ class OccurrenceWriter:
         count: int,
         fields: dict[str, Any],
         metadata_json: str | None,
+        first_attempt: int = 0,
     ) -> tuple[Any, ...]:
-        """Insert one keyed event under the first free id of its sequence (the key follows)."""
+        """Insert one keyed event under the first free id of its sequence from
+        ``first_attempt`` (the key follows a moved id)."""
         insert_event = self._insert_event
         at = fields["created_at"]
         event_id = fields["id"]
-        for attempt in range(ID_ATTEMPTS):
+        for attempt in range(first_attempt, ID_ATTEMPTS):
             if attempt:
                 event_id = _id_for(cluster_uid, uid, count, at, attempt)
             row = stored_values(fields, event_id, metadata_json, at)
