@@ -4,7 +4,7 @@
   an empty database (SQLite, or PostgreSQL with ``--backends``) by ``kube9-store ingest kubernetes`` in a process of its own, in events
   per second from its first commit (read every 0.1 s), with that process's peak RSS (VmHWM);
 - steady: 1,000 new events per second for $KUBE9_BENCH_STEADY_S seconds (default 10) while
-  the ingester watches, and the time from each event's creation on the API server to the
+  the ingester watches (each backend), and the time from each event's creation on the API server to the
   commit of its batch (goal: at most one second).
 
 The figures are printed (run with ``-s``) and kept in each benchmark's extra_info.
@@ -146,12 +146,12 @@ class TimedIngester(Ingester):
             self.committed_at.setdefault(str((e.metadata or {})["uid"]), now)
 
 
-def test_steady_1000_events_per_second(benchmark: Any, tmp_path: Path) -> None:
+def test_steady_1000_events_per_second(benchmark: Any, backend: str, tmp_path: Path) -> None:
     benchmark.group = "ingest steady"
     total = int(STEADY_RATE * STEADY_SECONDS)
-    with FakeApiServer() as fake:
+    with FakeApiServer() as fake, _database(backend, tmp_path, "steady") as db:
         c = fake.cluster
-        store = EventStore.open(tmp_path / "steady.db", metrics=False)
+        store = EventStore.open(db, metrics=False)
         source = KubernetesEvents(ApiClient(Configuration(host=fake.url)), watch_timeout=300)
         ingester = TimedIngester(
             store,
@@ -191,8 +191,8 @@ def test_steady_1000_events_per_second(benchmark: Any, tmp_path: Path) -> None:
     assert len(delays) == total
     p50, p99, worst = delays[total // 2], delays[int(total * 0.99)], delays[-1]
     figures.update({"p50_s": p50, "p99_s": p99, "max_s": worst})
-    benchmark.extra_info.update({"events": total, **figures})
+    benchmark.extra_info.update({"events": total, "backend": backend, **figures})
     print(
-        f"\nsteady {STEADY_RATE}/s for {STEADY_SECONDS:.0f} s: event to commit p50 {p50 * 1000:.0f} ms, "
+        f"\n{backend}: steady {STEADY_RATE}/s for {STEADY_SECONDS:.0f} s: event to commit p50 {p50 * 1000:.0f} ms, "
         f"p99 {p99 * 1000:.0f} ms, max {worst * 1000:.0f} ms (goal {LATENCY_GOAL_S:.0f} s)"
     )

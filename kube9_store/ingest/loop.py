@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -169,23 +170,37 @@ class Ingester:
 
     def _list(self, reason: str, gap: tuple[str, str | None] | None, stop: threading.Event) -> bool:
         """One full LIST, committed page by page; the last commit carries the list's
-        resourceVersion (and the gap notice, if any). False when stopped before the end."""
+        resourceVersion (and the gap notice, if any). False when stopped before the end.
+        The next page is fetched and normalized on a thread while this one is written (at most
+        two pages in memory)."""
         self.metrics.relists.labels(reason).inc()
         log.info("%s: listing (%s)", self.resource, reason)
         list_rv: str | None = None
-        for page in self.source.list_all():
-            if stop.is_set():
-                return False
-            list_rv = list_rv or page.resource_version
-            occurrences = self._normalize(page.items)
-            if page.continue_token is not None:
-                self._write(occurrences, None)
-                continue
-            also = [self._gap_event(reason, gap, list_rv)] if gap is not None else []
-            self._write(occurrences, list_rv, also)
-            if also:
-                self.metrics.gaps.inc()
-        return True
+        pages = iter(self.source.list_all())
+
+        def fetch() -> tuple[Page, list[NewEvent]] | None:
+            page = next(pages, None)
+            return None if page is None else (page, self._normalize(page.items))
+
+        with ThreadPoolExecutor(1, thread_name_prefix="kube9-list") as ahead:
+            upcoming = ahead.submit(fetch)
+            while True:
+                fetched = upcoming.result()
+                if fetched is None:
+                    return True
+                page, occurrences = fetched
+                if stop.is_set():
+                    return False
+                list_rv = list_rv or page.resource_version
+                if page.continue_token is not None:
+                    upcoming = ahead.submit(fetch)
+                    self._write(occurrences, None)
+                    continue
+                also = [self._gap_event(reason, gap, list_rv)] if gap is not None else []
+                self._write(occurrences, list_rv, also)
+                if also:
+                    self.metrics.gaps.inc()
+                return True
 
     # -- WATCH -------------------------------------------------------------------------------
 
