@@ -31,7 +31,7 @@ def ingest() -> None:
     "--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port."
 )
 @click.option("--batch-max", type=click.IntRange(1, 5000), default=500, show_default=True)
-@click.option("--batch-seconds", type=click.FloatRange(0.01, 10.0), default=0.5, show_default=True)
+@click.option("--batch-seconds", type=click.FloatRange(0.01, 10.0), default=0.25, show_default=True)
 @click.option(
     "--watch-timeout",
     type=click.IntRange(1, 3600),

@@ -61,7 +61,7 @@ class IngestSettings:
     ``silent_close_seconds`` is a silent close."""
 
     batch_max: int = 500
-    batch_seconds: float = 0.5
+    batch_seconds: float = 0.25
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     silent_close_seconds: float = 1.0
