@@ -398,6 +398,7 @@ def test_a_hung_watch_times_out_and_relists(db_path: Path, fake: FakeApiServer) 
         wait_until(
             lambda: run.value("kube9_ingest_relists_total", reason="timeout") == 1, timeout=20
         )
+        wait_until(lambda: fake.open_watches == 1)  # watching again after the re-list
         changes(fake, uids, n=2)
         wait_until(caught_up(db_path, fake))
     check_history(db_path, fake, complete=True)
