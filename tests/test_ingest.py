@@ -749,3 +749,29 @@ def test_import_with_a_cluster_uid_is_idempotent_with_the_ingester(
         check=True,
     )
     assert json.loads(unknown.stdout)["imported"] == 40  # another cluster, as far as it knows
+
+
+def test_keys_of_events_retention_deleted_are_forgotten(
+    backend_url: URL, fake: FakeApiServer
+) -> None:
+    from sqlalchemy import text
+
+    from kube9_store.ingest.writer import OccurrenceWriter
+
+    c = fake.cluster
+    for i in range(12):
+        c.add(f"pod-{i}")
+    with ingesting(backend_url, fake):
+        wait_until(caught_up(backend_url, fake))
+    with EventStore.open(backend_url, metrics=False) as store:
+        gone = sorted(e.id for e in kube_events(backend_url))[:5]
+        with store.engine.begin() as conn:  # what retention does to old events
+            for event_id in gone:
+                conn.execute(text("DELETE FROM events WHERE id = :id"), {"id": event_id})
+        writer = OccurrenceWriter(store)
+        assert writer.prune_keys(c.kube_system_uid, "2026-12-01T00:00:00.000Z") == 0  # too new
+        assert writer.prune_keys(c.kube_system_uid, "2099-01-01T00:00:00.000Z") == 5
+        assert writer.prune_keys("another-cluster", "2099-01-01T00:00:00.000Z") == 0
+        with store.engine.connect() as conn:
+            left = conn.execute(text("SELECT event_id FROM k8s_event_keys")).scalars().all()
+        assert len(left) == 7 and not set(left) & set(gone)

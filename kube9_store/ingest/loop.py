@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from kube9_store.errors import Kube9StoreError, ValidationError
@@ -41,6 +42,10 @@ from kube9_store.models import NewEvent
 from kube9_store.timestamps import format_timestamp
 
 log = logging.getLogger(__name__)
+
+#: Keys of occurrences older than this whose events are deleted are forgotten: far past the
+#: API server's event TTL (an hour by default), so no LIST or watch can bring them back.
+KEY_HORIZON = timedelta(days=1)
 
 
 class EventSource(Protocol):
@@ -200,6 +205,7 @@ class Ingester:
                 self._write(occurrences, list_rv, also)
                 if also:
                     self.metrics.gaps.inc()
+                self._prune_keys()
                 return True
 
     # -- WATCH -------------------------------------------------------------------------------
@@ -309,6 +315,18 @@ class Ingester:
             self.metrics.committed()
             if arrived is not None:
                 self.metrics.commit_delay.observe(time.monotonic() - arrived)
+
+    def _prune_keys(self) -> None:
+        """After a LIST: forget the keys of occurrences older than ``KEY_HORIZON`` whose events
+        retention has deleted (a failure only delays it to the next LIST)."""
+        cutoff = format_timestamp(self.store.clock() - KEY_HORIZON)
+        try:
+            pruned = self.writer.prune_keys(self.cluster.uid, cutoff)
+        except Kube9StoreError as exc:
+            log.warning("pruning occurrence keys failed: %s", exc)
+            return
+        if pruned:
+            log.info("forgot %d keys of events retention deleted", pruned)
 
     def _gap_event(self, reason: str, gap: tuple[str, str | None], after_rv: str) -> NewEvent:
         """The notice of a window in which events may have been missed."""

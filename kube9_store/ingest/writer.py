@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kube9_store.errors import Kube9StoreError
@@ -156,6 +156,29 @@ class OccurrenceWriter:
                 )
             ).first()
         return (row[0], row[1]) if row is not None else (None, None)
+
+    def prune_keys(self, cluster_uid: str, older_than: str) -> int:
+        """Forget the keys of occurrences before ``older_than`` whose events are gone
+        (retention deleted them), so the key table shrinks with the events; returns how many.
+        Kubernetes keeps an event about an hour, so a key well past that cannot be met again
+        by a LIST or a watch."""
+        keys, ev = k8s_event_keys.c, events.c
+        stmt = (
+            delete(k8s_event_keys)
+            .where(keys.cluster_uid == cluster_uid, keys.created_at < older_than)
+            .where(~exists().where(ev.id == keys.event_id))
+        )
+        compiled = CompiledSQL.of(stmt, self._dialect)
+
+        def work(con: Any) -> int:
+            cur = con.cursor()
+            try:
+                cur.execute(compiled.sql, compiled.params({}))
+                return int(cur.rowcount)
+            finally:
+                cur.close()
+
+        return int(self.store._run.write("prune Kubernetes event keys", work))
 
     def write(
         self,
