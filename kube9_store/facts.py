@@ -31,15 +31,24 @@ EVENT_COLUMNS: tuple[str, ...] = (
 )
 
 #: The tables a database at the head of the chain has (besides Alembic's ``alembic_version``).
-HEAD_TABLES = frozenset({"schema_version", "events", "event_counts", "operations_state"})
+HEAD_TABLES = frozenset(
+    {
+        "schema_version",
+        "events",
+        "event_counts",
+        "operations_state",
+        "k8s_event_keys",
+        "ingest_checkpoints",
+    }
+)
 
 #: The Alembic branch label of kube9_store's revisions (``alembic downgrade kube9_store@-1``).
 BRANCH = "kube9_store"
 #: Every revision id of the branch starts so, and no application's can collide with it.
 REVISION_PREFIX = BRANCH + "_"
 #: The head of the revision chain (a test checks it against Alembic).
-HEAD_REVISION = REVISION_PREFIX + "0005"
-HEAD_VERSION = 5
+HEAD_REVISION = REVISION_PREFIX + "0006"
+HEAD_VERSION = 6
 
 #: Where the database is: $KUBE9_DB_URL (a URL), else $DB_PATH/kube9.db, else the spec's
 #: default file (:func:`kube9_store.config.resolve_url` reads them).

@@ -6,9 +6,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, literal_column, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
 
 from kube9_store import checks
+from kube9_store.clusters import cluster_name_of, cluster_uid_of
 from kube9_store.errors import ValidationError
 from kube9_store.event import Event
 from kube9_store.models import EventFilter
@@ -93,6 +103,7 @@ class Shape(NamedTuple):
     offset: bool
     counting: bool  # (``count`` is a tuple's method)
     oldest_first: bool = False
+    clusters: int = 0
 
 
 def shape_and_values(
@@ -114,6 +125,7 @@ def shape_and_values(
         ("kind", f.object_kind or ()),
         ("namespace", f.object_namespace or ()),
         ("name", f.object_name or ()),
+        ("cluster", f.cluster or ()),
     ):
         for i, item in enumerate(items):
             values[f"{prefix}_{i}"] = item
@@ -140,6 +152,7 @@ def shape_and_values(
         offset=bool(offset),
         counting=count,
         oldest_first=oldest_first,
+        clusters=len(f.cluster or ()),
     )
     return shape, values
 
@@ -164,6 +177,11 @@ def statement_for(
             conds.append(column == bindparam(f"{prefix}_0"))
         elif size > 1:
             conds.append(column.in_([bindparam(f"{prefix}_{i}") for i in range(size)]))
+    if shape.clusters:
+        names: list[Any] = [bindparam(f"cluster_{i}") for i in range(shape.clusters)]
+        conds.append(
+            or_(cluster_uid_of(c.metadata).in_(names), cluster_name_of(c.metadata).in_(names))
+        )
     if shape.since:
         conds.append(created >= order.time(bindparam("since")))
     if shape.until:

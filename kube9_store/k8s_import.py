@@ -5,10 +5,11 @@ reference operator's: severity by reason, title ``"<Kind> <Reason>: <name>"``, t
 object as the object reference, reason/count/first and last timestamps in metadata, plus the
 Kubernetes event's own annotations when it has any (up to ``ANNOTATIONS_MAX_BYTES``). Secrets
 are scrubbed from the whole message before it is cut to the description's length.
-Ids are derived from the Kubernetes event's uid and occurrence, so importing the same file twice
-stores nothing new while a later repetition of the same event (higher count) is kept. Two
-different occurrences whose ids collide both stay: the second takes the next id of its own
-sequence, so re-importing it finds it again.
+Each occurrence (the event's uid at one count) is stored once, by its key in
+``k8s_event_keys`` (:mod:`kube9_store.ingest.writer`), so importing the same file twice
+stores nothing new while a later repetition of the same event (higher count) is kept. Ids are
+derived from the uid and occurrence; two different occurrences whose ids collide both stay (the
+second takes the next id of its own sequence).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from kube9_store.errors import ValidationError
 from kube9_store.ids import base36_suffix, event_id_at
+from kube9_store.ingest.identity import UNKNOWN_CLUSTER, ClusterIdentity
 from kube9_store.models import NewEvent, Severity
 from kube9_store.redaction import scrub_field
 from kube9_store.timestamps import format_timestamp, parse_timestamp
@@ -97,8 +99,10 @@ def _str(item: Mapping[str, Any], *keys: str) -> str | None:
     return None
 
 
-def to_new_event(item: Any) -> NewEvent:
-    """Map one Kubernetes Event object; raises ValidationError naming what is missing."""
+def to_new_event(item: Any, cluster: ClusterIdentity = UNKNOWN_CLUSTER) -> NewEvent:
+    """Map one Kubernetes Event object of ``cluster``; raises ValidationError naming what is
+    missing. The one normalizer of every Kubernetes ingest path (``import k8s-events`` and
+    :mod:`kube9_store.ingest`): its metadata's ``uid`` and ``count`` are the occurrence's key."""
     if not isinstance(item, Mapping):
         raise ValidationError.single("item", "must be a JSON object")
     meta = item.get("metadata") if isinstance(item.get("metadata"), Mapping) else {}
@@ -133,11 +137,13 @@ def to_new_event(item: Any) -> NewEvent:
     k8s_type = _str(item, "type")
     metadata: dict[str, Any] = {
         "reason": reason,
-        "count": count if isinstance(count, int) and not isinstance(count, bool) else 1,
+        "count": count if type(count) is int and count >= 1 else 1,
         "first_timestamp": first,
         "last_timestamp": last,
         "k8s_type": k8s_type,
         "k8s_uid": uid,
+        "uid": uid,
+        **cluster.metadata(),
     }
     source = item.get("source")
     component = _str(item, "reportingController", "reportingComponent") or (
@@ -158,7 +164,7 @@ def to_new_event(item: Any) -> NewEvent:
     shown, redacted = scrub_field("title", name)
     return NewEvent.fitted(
         redacted,
-        id=stable_id(created_at, uid, metadata["count"]),
+        id=stable_id(created_at, key_uid(cluster.uid, uid), metadata["count"]),
         event_type="cluster",
         severity=severity_for(reason, k8s_type),
         title=f"{kind} {reason}: {shown}",
@@ -171,6 +177,11 @@ def to_new_event(item: Any) -> NewEvent:
     )
 
 
+def key_uid(cluster_uid: str, uid: str) -> str:
+    """What an occurrence's id is derived from: the uid, behind the cluster's when known."""
+    return f"{cluster_uid}/{uid}" if cluster_uid else uid
+
+
 def stable_id(created_at: str, uid: str, count: Any, attempt: int = 0) -> str:
     """The same Kubernetes occurrence always gets the same sequence of ids; the first is used
     unless a different occurrence took it. (Lone surrogates are hashed as they are, so the
@@ -180,65 +191,33 @@ def stable_id(created_at: str, uid: str, count: Any, attempt: int = 0) -> str:
     return event_id_at(created_at, base36_suffix(digest))
 
 
-def convert(items: Iterable[Any], report: ImportReport) -> list[NewEvent]:
+def convert(
+    items: Iterable[Any], report: ImportReport, cluster: ClusterIdentity = UNKNOWN_CLUSTER
+) -> list[NewEvent]:
     """Map every item; malformed ones are recorded in ``report`` by index and skipped."""
     out: list[NewEvent] = []
     for index, item in enumerate(items):
         report.read += 1
         try:
-            out.append(to_new_event(item))
+            out.append(to_new_event(item, cluster))
         except ValidationError as exc:
             report.invalid.append({"index": index, "error": str(exc)})
     return out
 
 
-#: How many ids of its sequence an occurrence tries before it is reported as invalid.
-ID_ATTEMPTS = 16
+def import_events(
+    store: Any, text: str, cluster: ClusterIdentity = UNKNOWN_CLUSTER
+) -> ImportReport:
+    """Import a kubectl events JSON document of ``cluster`` into ``store``, idempotently: an
+    occurrence (uid and count) that is stored already, by this import, an earlier one, a
+    concurrent one or the ingester of the same cluster, is counted as already present. One
+    transaction (:class:`~kube9_store.ingest.writer.OccurrenceWriter`)."""
+    from kube9_store.ingest.writer import OccurrenceWriter
 
-
-def same_occurrence(stored: Any, new: NewEvent) -> bool:
-    """``stored`` (an Event) is the Kubernetes occurrence ``new`` maps: same uid, count and
-    time."""
-    meta, mine = stored.metadata or {}, new.metadata or {}
-    return bool(
-        stored.created_at == new.created_at
-        and meta.get("k8s_uid") == mine.get("k8s_uid")
-        and meta.get("count") == mine.get("count")
-    )
-
-
-def import_events(store: Any, text: str) -> ImportReport:
-    """Import a kubectl events JSON document into ``store``, idempotently: an occurrence that
-    is stored already (by this import, an earlier one or a concurrent one) is counted as
-    already present. One transaction, plus one more per round of id collisions between
-    different occurrences (rare)."""
     report = ImportReport()
-    pending = [(new, 0) for new in convert(load_items(text), report)]
-    for _round in range(ID_ATTEMPTS):
-        if not pending:
-            break
-        stored = {e.id for e in store.record_many([n for n, _ in pending], skip_existing=True)}
-        report.imported += len(stored)
-        retry: list[tuple[NewEvent, int]] = []
-        for new, attempt in pending:
-            if new.id in stored:
-                stored.discard(new.id)  # a later item with this id was left out
-                continue
-            taken = store.get(new.id)
-            if taken is None:
-                retry.append((new, attempt))  # deleted meanwhile: insert it again
-            elif same_occurrence(taken, new):
-                report.already_present += 1
-            else:
-                retry.append((_next_id(new, attempt + 1), attempt + 1))
-        pending = retry
-    for new, _attempt in pending:
-        report.invalid.append({"id": new.id, "error": "no free id for this occurrence"})
+    converted = convert(load_items(text), report, cluster)
+    if converted:
+        result = OccurrenceWriter(store).write(cluster.uid, converted)
+        report.imported = result.stored
+        report.already_present = result.present
     return report
-
-
-def _next_id(new: NewEvent, attempt: int) -> NewEvent:
-    meta = new.metadata or {}
-    created_at = new.created_at or ""
-    next_id = stable_id(created_at, str(meta.get("k8s_uid")), meta.get("count"), attempt)
-    return new.model_copy(update={"id": next_id})

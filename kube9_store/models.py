@@ -527,6 +527,9 @@ class EventFilter(_Input):
     object_namespace: tuple[str, ...] | None = None
     object_name: tuple[str, ...] | None = None
     acknowledged: StrictBool | None = None
+    #: Kubernetes cluster(s): a cluster uid or display name (metadata ``cluster_uid`` or
+    #: ``cluster_name``).
+    cluster: tuple[str, ...] | None = None
 
     if TYPE_CHECKING:
         # What the constructor accepts (the fields above are what it stores).
@@ -541,6 +544,7 @@ class EventFilter(_Input):
             object_namespace: str | Sequence[str] | AbstractSet[str] | None = None,
             object_name: str | Sequence[str] | AbstractSet[str] | None = None,
             acknowledged: bool | None = None,
+            cluster: str | Sequence[str] | AbstractSet[str] | None = None,
         ) -> None: ...
 
     @field_validator(
@@ -549,6 +553,7 @@ class EventFilter(_Input):
         "object_kind",
         "object_namespace",
         "object_name",
+        "cluster",
         mode="before",
     )
     @classmethod
@@ -569,7 +574,7 @@ class EventFilter(_Input):
             return format_timestamp(parse_moment(value))
         return _timestamp_or_none(value)
 
-    @field_validator("object_kind", "object_namespace", "object_name")
+    @field_validator("object_kind", "object_namespace", "object_name", "cluster")
     @classmethod
     def _text(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is None:

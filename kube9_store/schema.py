@@ -8,6 +8,7 @@ compact: the sort key is the timestamp as integer milliseconds and the rowid (se
 and :mod:`kube9_store.sortkey`); PostgreSQL keeps the version 3 indexes. Version 5 adds
 ``operations_state``: the durable facts of maintenance (retention, backups, VACUUM), so every
 process's metrics tell the same (see :mod:`kube9_store.operations_state`).
+Version 6 adds the Kubernetes ingest's occurrence keys and watch checkpoints.
 The revisions in ``kube9_store/migrations/versions`` build this; a test checks they agree.
 """
 
@@ -91,6 +92,30 @@ operations_state = Table(
     metadata,
     Column("name", Text, primary_key=True),
     Column("value", Float, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+
+#: One row per stored occurrence of a Kubernetes event (cluster, event uid, count as
+#: observed): the key every ingest path inserts first, so each occurrence is stored once
+#: (revision 0006, :mod:`kube9_store.ingest.writer`).
+k8s_event_keys = Table(
+    "k8s_event_keys",
+    metadata,
+    Column("cluster_uid", OrderedText, primary_key=True),
+    Column("event_uid", OrderedText, primary_key=True),
+    Column("count", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", OrderedText, nullable=False),
+    Column("created_at", OrderedText, nullable=False),
+)
+
+#: Where a watch of one resource of one cluster resumes (revision 0006).
+ingest_checkpoints = Table(
+    "ingest_checkpoints",
+    metadata,
+    Column("cluster_uid", Text, primary_key=True),
+    Column("resource", Text, primary_key=True),
+    Column("resource_version", Text, nullable=False),
+    Column("cluster_name", Text),
     Column("updated_at", Text, nullable=False),
 )
 

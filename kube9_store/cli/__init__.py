@@ -19,6 +19,7 @@ from kube9_store.cli.db import db, retention
 from kube9_store.cli.demo import demo
 from kube9_store.cli.events import events, import_group
 from kube9_store.cli.exit_codes import ExitCode
+from kube9_store.cli.ingest import ingest
 from kube9_store.cli.observe import health, metrics
 from kube9_store.cli.query import query
 from kube9_store.cli.transfer import copy, export, import_jsonl
@@ -83,7 +84,7 @@ def cli(verbose: bool) -> None:
 
 for command in (query, events, import_group, db, retention, metrics, health, demo):
     cli.add_command(command)
-for command in (copy, export):
+for command in (copy, export, ingest):
     cli.add_command(command)
 import_group.add_command(import_jsonl)
 

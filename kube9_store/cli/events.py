@@ -171,21 +171,50 @@ def import_group() -> None:
 @import_group.command("k8s-events")
 @db_option
 @click.argument("source", callback=path_argument)
-def import_k8s_events(db: str | None, source: str) -> None:
+@click.option(
+    "--cluster-uid",
+    metavar="UID",
+    help="The cluster's identity (its kube-system namespace's uid), as the ingester stores it.",
+)
+@click.option("--cluster-name", metavar="NAME", help="Display name beside the cluster uid.")
+@click.option(
+    "--kubeconfig",
+    metavar="FILE",
+    callback=path_argument,
+    help="Read the cluster uid from the cluster this kubeconfig names (instead of --cluster-uid).",
+)
+@click.option("--context", metavar="NAME", help="With --kubeconfig: its context.")
+def import_k8s_events(
+    db: str | None,
+    source: str,
+    cluster_uid: str | None,
+    cluster_name: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+) -> None:
     """Import `kubectl get events -A -o json` output (a file, or - for stdin) as cluster
-    events. Idempotent: importing the same events again stores nothing new. Malformed items
-    are reported by index on stderr and skipped, and the exit code is then 3 (partial).
+    events. Idempotent: importing the same events again, or events `ingest kubernetes` stored
+    for the same --cluster-uid, stores nothing new. Malformed items are reported by index on
+    stderr and skipped, and the exit code is then 3 (partial).
 
     \b
     Example:
       kubectl get events -A -o json | kube9-store import k8s-events -
     """
+    from kube9_store.ingest.identity import UNKNOWN_CLUSTER, ClusterIdentity
     from kube9_store.k8s_import import import_events
 
     with reporting("Failed to import Kubernetes events"):
+        cluster = UNKNOWN_CLUSTER
+        if kubeconfig is not None or context is not None:
+            from kube9_store.cli.ingest import cluster_uid_from
+
+            cluster_uid = cluster_uid_from(kubeconfig, context, cluster_uid)
+        if cluster_uid is not None or cluster_name is not None:
+            cluster = ClusterIdentity(cluster_uid or "", cluster_name)
         text = read_text("SOURCE", source)
         with open_store(db) as store:
-            report = import_events(store, text)
+            report = import_events(store, text, cluster)
     for problem in report.invalid:
         warn({"warning": "skipped malformed item", **problem})
     if report.read and not report.imported and not report.already_present:

@@ -102,6 +102,11 @@ def filter_options(func: Any) -> Any:
             default=None,
             help="Only acknowledged, or only unacknowledged, events.",
         ),
+        click.option(
+            "--cluster",
+            metavar="CLUSTERS",
+            help="Kubernetes cluster(s) by uid or name, comma-separated.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -121,6 +126,7 @@ def build_filter(**flags: Any) -> Any:
             "object_namespace": flags["object_namespace"],
             "object_name": flags["object_name"],
             "acknowledged": flags["acknowledged"],
+            "cluster": split_values(flags.get("cluster")),
         }
     )
 
