@@ -147,6 +147,10 @@ SURFACES = [
 #: Commands that touch no file of their own, or only through another registered surface.
 NOT_FILE_SURFACES = {
     "metrics serve": "serves what `metrics` prints (same reads) until stopped",
+    "ingest kubernetes": "opens the store as `events record` does (the file hazards are that "
+    "opening's, played above) and runs until stopped; its own hazards (a kill at each step of "
+    "a batch, two ingesters at once, every stream fault) are played by tests/test_ingest.py "
+    "against a fake API server",
 }
 
 #: API entry points, by what they touch: each one of the package's public callables and store
