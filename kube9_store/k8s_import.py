@@ -14,15 +14,13 @@ second takes the next id of its own sequence).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kube9_store.errors import ValidationError
-from kube9_store.ids import base36_suffix, event_id_at
-from kube9_store.ingest.identity import UNKNOWN_CLUSTER, ClusterIdentity
+from kube9_store.ingest.identity import UNKNOWN_CLUSTER, ClusterIdentity, key_uid, stable_id
 from kube9_store.models import NewEvent, Severity
 from kube9_store.redaction import scrub_field
 from kube9_store.timestamps import format_timestamp, parse_timestamp
@@ -175,20 +173,6 @@ def to_new_event(item: Any, cluster: ClusterIdentity = UNKNOWN_CLUSTER) -> NewEv
         metadata=metadata,
         created_at=created_at,
     )
-
-
-def key_uid(cluster_uid: str, uid: str) -> str:
-    """What an occurrence's id is derived from: the uid, behind the cluster's when known."""
-    return f"{cluster_uid}/{uid}" if cluster_uid else uid
-
-
-def stable_id(created_at: str, uid: str, count: Any, attempt: int = 0) -> str:
-    """The same Kubernetes occurrence always gets the same sequence of ids; the first is used
-    unless a different occurrence took it. (Lone surrogates are hashed as they are, so the
-    item is refused by validation, by index, rather than failing here.)"""
-    key = f"{uid}|{count}|{created_at}" + (f"|{attempt}" if attempt else "")
-    digest = int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:8])
-    return event_id_at(created_at, base36_suffix(digest))
 
 
 def convert(

@@ -311,13 +311,19 @@ def _filters() -> list[EventFilter]:
     return out
 
 
+#: Filters the lean path leaves to the full CLI (it declines their flags).
+DECLINED = ("cluster",)
+
+
 def _lean(flt: EventFilter) -> Filter:
+    assert all(getattr(flt, name) is None for name in DECLINED)
     return Filter(
         **{
             name: (value if value is not None else ())
             if name not in ("since", "until", "acknowledged")
             else value
             for name, value in flt.model_dump().items()
+            if name not in DECLINED
         }
     )
 

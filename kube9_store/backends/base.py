@@ -270,6 +270,20 @@ class Backend(abc.ABC):
         """An INSERT into ``table`` that leaves out rows whose key is taken (in the statement,
         so concurrent writers never fail on each other's rows)."""
 
+    @abc.abstractmethod
+    def upsert(self, table: Table, key: Sequence[str]) -> Any:
+        """An INSERT of every column of ``table`` (bound by name) that updates the other
+        columns of the row whose ``key`` columns are taken."""
+
+    #: Whether many rows in one statement save enough (a round trip each to a server) to be
+    #: worth a statement per chunk size.
+    chunked_statements: bool = False
+
+    @abc.abstractmethod
+    def try_exclusive_lock(self, key: int) -> Callable[[], None] | None:
+        """Take the lock named ``key`` (a signed 64-bit number) across processes if it is free:
+        its release, or None when another holds it. The holder's death releases it."""
+
     # -- errors ------------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -4,11 +4,12 @@ Maintenance that a server does itself (VACUUM, backups) is left to the server's 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.dml import Insert
@@ -129,6 +130,36 @@ class PostgreSQLBackend(Backend):
 
     def insert_if_absent(self, table: Table) -> Insert:
         return pg_insert(table).on_conflict_do_nothing()
+
+    chunked_statements = True
+
+    def upsert(self, table: Table, key: Sequence[str]) -> Any:
+        stmt = pg_insert(table).values({c.name: bindparam(c.name) for c in table.columns})
+        others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
+        return stmt.on_conflict_do_update(index_elements=list(key), set_=others)
+
+    def try_exclusive_lock(self, key: int) -> Callable[[], None] | None:
+        """A session advisory lock on a connection of its own (the server drops a dead
+        holder's)."""
+        conn = self.engine.connect()
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return None
+
+        def release() -> None:
+            with contextlib.suppress(Exception):
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+            with contextlib.suppress(Exception):
+                conn.close()
+
+        return release
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         import psycopg

@@ -4,6 +4,7 @@ maintenance (VACUUM, integrity checks, online backups, restore) that only a file
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -11,7 +12,17 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, LargeBinary, Table, cast, create_engine, event, func
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    Table,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    func,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
@@ -30,6 +41,7 @@ from kube9_store.errors import (
     ErrorKind,
     Kube9StoreError,
     SchemaError,
+    UnsupportedOperationError,
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
 from kube9_store.schema import sqlite_metadata
@@ -364,6 +376,25 @@ class SQLiteBackend(Backend):
 
     def insert_if_absent(self, table: Table) -> Insert:
         return sqlite_insert(table).on_conflict_do_nothing()
+
+    def upsert(self, table: Table, key: Sequence[str]) -> Any:
+        stmt = sqlite_insert(table).values({c.name: bindparam(c.name) for c in table.columns})
+        others = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
+        return stmt.on_conflict_do_update(index_elements=list(key), set_=others)
+
+    def try_exclusive_lock(self, key: int) -> Callable[[], None] | None:
+        """An exclusive ``flock`` on ``<db>.lock-<key>`` beside the database, created
+        owner-only (the kernel drops a dead holder's)."""
+        if self._path is None:
+            raise UnsupportedOperationError("a lock across processes needs a database file")
+        name = self._path.with_name(f"{self._path.name}.lock-{key & 0xFFFFFFFFFFFFFFFF:016x}")
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        return lambda: os.close(fd)
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)

@@ -4,10 +4,13 @@ name. Events of many clusters can share one database and are told apart by it.""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from kube9_store import checks
 from kube9_store.errors import ValidationError
+from kube9_store.ids import base36_suffix, event_id_at
 
 #: The metadata keys every event of a Kubernetes cluster carries.
 CLUSTER_UID_KEY = "cluster_uid"
@@ -47,3 +50,17 @@ class ClusterIdentity:
 
 #: A document whose cluster is not known (``import k8s-events`` without ``--cluster-uid``).
 UNKNOWN_CLUSTER = ClusterIdentity("")
+
+
+def key_uid(cluster_uid: str, uid: str) -> str:
+    """What an occurrence's id is derived from: the uid, behind the cluster's when known."""
+    return f"{cluster_uid}/{uid}" if cluster_uid else uid
+
+
+def stable_id(created_at: str, uid: str, count: Any, attempt: int = 0) -> str:
+    """The same Kubernetes occurrence always gets the same sequence of ids; the first is used
+    unless a different occurrence took it. (Lone surrogates are hashed as they are, so the
+    item is refused by validation, by index, rather than failing here.)"""
+    key = f"{uid}|{count}|{created_at}" + (f"|{attempt}" if attempt else "")
+    digest = int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:8])
+    return event_id_at(created_at, base36_suffix(digest))

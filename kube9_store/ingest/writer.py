@@ -23,9 +23,9 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kube9_store.errors import Kube9StoreError
+from kube9_store.ingest.identity import key_uid, stable_id
 from kube9_store.models import NewEvent, check_batch
 from kube9_store.redaction import report as report_redactions
 from kube9_store.rows import ID, TYPE_AND_SEVERITY, stored_values
@@ -110,24 +110,12 @@ class OccurrenceWriter:
             .values(event_id=bindparam("event_id")),
             dialect,
         )
-        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-        cp = insert(ingest_checkpoints).values(
-            {c.name: bindparam(c.name) for c in ingest_checkpoints.columns}
-        )
         self._checkpoint = CompiledSQL.of(
-            cp.on_conflict_do_update(
-                index_elements=["cluster_uid", "resource"],
-                set_={
-                    "resource_version": cp.excluded.resource_version,
-                    "cluster_name": cp.excluded.cluster_name,
-                    "updated_at": cp.excluded.updated_at,
-                },
-            ),
-            dialect,
+            store.backend.upsert(ingest_checkpoints, ["cluster_uid", "resource"]), dialect
         )
         self._latest: dict[int, CompiledSQL] = {}
-        #: PostgreSQL takes a chunk of keys or events in one statement (a round trip each).
-        self._bulk = dialect.name == "postgresql"
+        #: A server takes a chunk of keys or events in one statement (a round trip each).
+        self._bulk = store.backend.chunked_statements
         self._bulk_cache: dict[tuple[str, int], CompiledSQL] = {}
 
     def _latest_sql(self, n: int) -> CompiledSQL:
@@ -336,7 +324,7 @@ class OccurrenceWriter:
         return rows
 
     def _bulk_sql(self, what: str, n: int) -> CompiledSQL:
-        """A multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING the key (PostgreSQL)."""
+        """A multi-row insert-if-absent RETURNING the key (servers: see ``chunked_statements``)."""
         stmt = self._bulk_cache.get((what, n))
         if stmt is None:
             table = k8s_event_keys if what == "keys" else events
@@ -344,7 +332,7 @@ class OccurrenceWriter:
             rows: list[dict[str, Any]] = [
                 {name: bindparam(f"{name}_{i}") for name in names} for i in range(n)
             ]
-            insert = postgresql.insert(table).values(rows).on_conflict_do_nothing()
+            insert = self.store.backend.insert_if_absent(table).values(rows)
             returning = (
                 insert.returning(k8s_event_keys.c.event_uid, k8s_event_keys.c.count)
                 if what == "keys"
@@ -408,6 +396,4 @@ class OccurrenceWriter:
 
 
 def _id_for(cluster_uid: str, uid: str, count: int, at: str, attempt: int) -> str:
-    from kube9_store.k8s_import import key_uid, stable_id
-
     return stable_id(at, key_uid(cluster_uid, uid), count, attempt)
