@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.datagen import NOW, Clock, build, rows, working_copy
 from kube9_store import EventStore
-from kube9_store.retention import RetentionPolicy
+from kube9_store.operations.retention import RetentionPolicy
 
 PG_URL = os.environ.get(
     "KUBE9_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -209,9 +209,9 @@ class Bench:
     ) -> tuple[str, Any]:
         """The SQL text and driver parameters the store runs for this query, built by the
         store's own functions, so the raw side runs the very same statement."""
-        from kube9_store.filters import decode_cursor, shape_and_values, statement_for
-        from kube9_store.models import EventFilter
-        from kube9_store.statements import CompiledSQL
+        from kube9_store.events.models import EventFilter
+        from kube9_store.store.filters import decode_cursor, shape_and_values, statement_for
+        from kube9_store.store.statements import CompiledSQL
 
         shape, values = shape_and_values(
             EventFilter.parse(flt) if flt is not None else None,
@@ -227,7 +227,7 @@ class Bench:
     @property
     def statements(self) -> Any:
         """The store's fixed statements, compiled for its dialect."""
-        from kube9_store.statements import Statements
+        from kube9_store.store.statements import Statements
 
         return Statements(self.store.engine.dialect, self.store.backend.sort_key)
 
@@ -316,7 +316,7 @@ def bench(n: int, backend: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         all_ids = [r[0] for r in raw.execute("SELECT id FROM events").fetchall()]
         ids = rnd.sample(all_ids, min(2000, len(all_ids)))
         page = store.query(limit=1000)
-        from kube9_store.filters import encode_cursor
+        from kube9_store.store.filters import encode_cursor
 
         yield Bench(
             n,

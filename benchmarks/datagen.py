@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kube9_store import EventStore
-from kube9_store.schema import HEAD_REVISION
+from kube9_store.schema.tables import HEAD_REVISION
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -140,7 +140,7 @@ def build(n: int, *, revision: str = "head", spec_v1: bool = False) -> Path:
         con.executescript(SPEC_V1_SQL)
         insert = INSERT.replace(", acknowledged)", ")").replace(", 0)", ")")
     else:
-        from kube9_store.admin import upgrade
+        from kube9_store.operations.admin import upgrade
 
         upgrade(str(tmp), revision)
         con = sqlite3.connect(tmp)

@@ -34,11 +34,11 @@ from benchmarks.conftest import record, working_database
 from benchmarks.datagen import NOW, Clock
 from benchmarks.workload import EVENT
 from kube9_store import EventStore, NewEvent
-from kube9_store.aio import AsyncEventStore
+from kube9_store.aio.store import AsyncEventStore
 from kube9_store.config import sqlite_url
-from kube9_store.ids import ALPHABET, event_id_at
-from kube9_store.schema import EVENT_COLUMNS, events
-from kube9_store.timestamps import format_timestamp
+from kube9_store.events.ids import ALPHABET, event_id_at
+from kube9_store.events.timestamps import format_timestamp
+from kube9_store.schema.tables import EVENT_COLUMNS, events
 
 STORED = NewEvent(**EVENT)
 

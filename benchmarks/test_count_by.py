@@ -30,10 +30,10 @@ GROUPINGS = {
 
 def _raw_sql(bench: Bench, fields: list[str], flt: dict[str, Any]) -> tuple[str, Any]:
     """The statement the store runs for this grouping, compiled by the store's functions."""
-    from kube9_store.filters import shape_and_values
-    from kube9_store.grouping import group_fields, grouped_statement
-    from kube9_store.models import EventFilter
-    from kube9_store.statements import CompiledSQL
+    from kube9_store.events.models import EventFilter
+    from kube9_store.store.filters import shape_and_values
+    from kube9_store.store.grouping import group_fields, grouped_statement
+    from kube9_store.store.statements import CompiledSQL
 
     shape, values = shape_and_values(EventFilter.parse(flt), count=True)
     stmt = grouped_statement(

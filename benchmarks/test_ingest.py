@@ -31,11 +31,11 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.conftest import PG_URL
 from kube9_store import EventStore
+from kube9_store.events.models import NewEvent
 from kube9_store.ingest.identity import ClusterIdentity
 from kube9_store.ingest.loop import Ingester, IngestSettings
 from kube9_store.ingest.metrics import IngestMetrics
 from kube9_store.ingest.source import KubernetesEvents
-from kube9_store.models import NewEvent
 from tests.k8s_fake import FakeApiServer
 
 REPO = Path(__file__).resolve().parent.parent

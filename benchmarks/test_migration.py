@@ -18,12 +18,12 @@ from alembic import command
 
 from benchmarks.conftest import SIZES, record
 from benchmarks.datagen import NOW, build
-from kube9_store.admin import upgrade
 from kube9_store.backends import backend_for
 from kube9_store.config import sqlite_url
-from kube9_store.ids import random_suffix
-from kube9_store.migrate import Migrator
-from kube9_store.timestamps import format_timestamp
+from kube9_store.events.ids import random_suffix
+from kube9_store.events.timestamps import format_timestamp
+from kube9_store.operations.admin import upgrade
+from kube9_store.schema.migrate import Migrator
 
 INSERT = (
     "INSERT INTO events (id, event_type, severity, title, description, object_kind,"

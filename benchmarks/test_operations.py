@@ -18,7 +18,7 @@ from benchmarks.conftest import Bench, check_spec, record
 from benchmarks.datagen import NOW, Clock
 from benchmarks.workload import EVENT, FILTERS, INSERT, common_object, raw_row, serial
 from kube9_store import EventStore, NewEvent
-from kube9_store.timestamps import format_timestamp
+from kube9_store.events.timestamps import format_timestamp
 
 
 @pytest.mark.parametrize("impl", ["api", "raw"])

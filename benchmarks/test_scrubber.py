@@ -6,7 +6,7 @@ uids and times (so no cache sees the same strings twice in a row). No database i
 
     python -m pytest benchmarks/test_scrubber.py
 
-- "scrub one typical event": :func:`kube9_store.redaction.scrub_event` (goal: 10 µs), and
+- "scrub one typical event": :func:`kube9_store.secrets.redaction.scrub_event` (goal: 10 µs), and
   beside it "validate one typical event", the whole :class:`NewEvent` that includes it;
 - "prefilter one typical event": the prefilter alone, on RE2 as shipped, and the same
   patterns on the standard library's ``re``;
@@ -27,9 +27,9 @@ import pytest
 
 from benchmarks.conftest import record
 from kube9_store import NewEvent
-from kube9_store.models import clean_metadata
-from kube9_store.redaction import scrub_event
-from kube9_store.secret_text import PREFILTER_PATTERNS, might_hold_secret
+from kube9_store.events.models import clean_metadata
+from kube9_store.secrets.redaction import scrub_event
+from kube9_store.secrets.text import PREFILTER_PATTERNS, might_hold_secret
 
 FIELDS = ("title", "description", "object_kind", "object_namespace", "object_name")
 REASONS = ("BackOff", "Unhealthy", "Pulled", "Scheduled", "FailedMount", "Killing")
@@ -231,7 +231,7 @@ def test_scrub_an_event_holding_secrets_as_tooling_prints_them(benchmark: Any) -
 def test_scrub_10_kb_of_hostile_text(benchmark: Any, unit: str) -> None:
     """The full scan (no prefilter) of 10 KB made of one pathological unit, repeated: the
     worst time per 10 KB (``tests/test_secret_linear.py`` holds the growth to linear)."""
-    from kube9_store.redaction import scrub_field
+    from kube9_store.secrets.redaction import scrub_field
 
     text = (unit * (10_240 // len(unit) + 1))[:10_240]
     benchmark.group = "scrub 10 KB of hostile text"

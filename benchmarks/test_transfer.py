@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from benchmarks.conftest import PG_URL, RESULTS, record
 from benchmarks.datagen import build
-from kube9_store.transfer import copy_events
+from kube9_store.transfer.copy import copy_events
 
 #: The export's memory ceiling (the process: interpreter, libraries, one batch).
 MAX_EXPORT_RSS_MIB = 100

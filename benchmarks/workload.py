@@ -11,8 +11,8 @@ from typing import Any
 
 from benchmarks.conftest import Bench
 from benchmarks.datagen import NOW
-from kube9_store.ids import event_id_at
-from kube9_store.timestamps import format_timestamp
+from kube9_store.events.ids import event_id_at
+from kube9_store.events.timestamps import format_timestamp
 
 COLUMNS = (
     "id, event_type, severity, title, description, object_kind, object_namespace, object_name,"

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
-    from kube9_store.aio import AsyncEventStore
-    from kube9_store.async_retention import AsyncRetentionRunner
-    from kube9_store.autogen import include_object, metadata
+    from kube9_store.aio.cancellation import WriteOutcome, write_outcome
+    from kube9_store.aio.retention import AsyncRetentionRunner
+    from kube9_store.aio.store import AsyncEventStore
     from kube9_store.backends import Backend
-    from kube9_store.cancellation import WriteOutcome, write_outcome
     from kube9_store.config import ConnectionSettings, DbLocation, Synchronous
     from kube9_store.errors import (
         DatabaseLockedError,
@@ -42,13 +41,10 @@ if TYPE_CHECKING:
         UnsupportedOperationError,
         ValidationError,
     )
-    from kube9_store.event import Event
-    from kube9_store.export import ExportResult, export_events, export_to_file
-    from kube9_store.filters import Page
-    from kube9_store.ids import generate_event_id
-    from kube9_store.jsonl_import import JsonlImportReport, import_jsonl
-    from kube9_store.mappings import NewEventDict
-    from kube9_store.models import (
+    from kube9_store.events.event import Event
+    from kube9_store.events.ids import generate_event_id
+    from kube9_store.events.mappings import NewEventDict
+    from kube9_store.events.models import (
         EVENT_TYPES,
         SEVERITIES,
         EventFilter,
@@ -56,8 +52,7 @@ if TYPE_CHECKING:
         NewEvent,
         Severity,
     )
-    from kube9_store.readmodel import ReadModel
-    from kube9_store.redaction import Redaction
+    from kube9_store.operations.retention import RetentionPolicy, RetentionRunner
     from kube9_store.results import (
         BackupResult,
         IntegrityResult,
@@ -65,18 +60,23 @@ if TYPE_CHECKING:
         SizeInfo,
         VolumeInfo,
     )
-    from kube9_store.retention import RetentionPolicy, RetentionRunner
-    from kube9_store.store import EventStore
-    from kube9_store.streaming import Progress
-    from kube9_store.transfer import CopyResult, copy_events
+    from kube9_store.schema.autogen import include_object, metadata
+    from kube9_store.schema.readmodel import ReadModel
+    from kube9_store.secrets.redaction import Redaction
+    from kube9_store.store.eventstore import EventStore
+    from kube9_store.store.filters import Page
+    from kube9_store.transfer.copy import CopyResult, copy_events
+    from kube9_store.transfer.export import ExportResult, export_events, export_to_file
+    from kube9_store.transfer.jsonl import JsonlImportReport, import_jsonl
+    from kube9_store.transfer.streaming import Progress
 
 __version__ = "0.2.0"
 
 _HOMES = {
-    "AsyncEventStore": "aio",
-    "AsyncRetentionRunner": "async_retention",
-    "WriteOutcome": "cancellation",
-    "write_outcome": "cancellation",
+    "AsyncEventStore": "aio.store",
+    "AsyncRetentionRunner": "aio.retention",
+    "WriteOutcome": "aio.cancellation",
+    "write_outcome": "aio.cancellation",
     "DatabaseMissingError": "errors",
     "DestinationExistsError": "errors",
     "SourceMissingError": "errors",
@@ -99,36 +99,36 @@ _HOMES = {
     "ConnectionSettings": "config",
     "DbLocation": "config",
     "Synchronous": "config",
-    "generate_event_id": "ids",
-    "EVENT_TYPES": "models",
-    "SEVERITIES": "models",
-    "Event": "event",
-    "EventFilter": "models",
-    "NewEvent": "models",
-    "EventType": "models",
-    "Severity": "models",
-    "Redaction": "redaction",
-    "Page": "filters",
+    "generate_event_id": "events.ids",
+    "EVENT_TYPES": "events.models",
+    "SEVERITIES": "events.models",
+    "Event": "events.event",
+    "EventFilter": "events.models",
+    "NewEvent": "events.models",
+    "EventType": "events.models",
+    "Severity": "events.models",
+    "Redaction": "secrets.redaction",
+    "Page": "store.filters",
     "BackupResult": "results",
     "IntegrityResult": "results",
     "RetentionResult": "results",
     "SizeInfo": "results",
     "VolumeInfo": "results",
-    "RetentionPolicy": "retention",
-    "RetentionRunner": "retention",
-    "EventStore": "store",
-    "ReadModel": "readmodel",
-    "CopyResult": "transfer",
-    "copy_events": "transfer",
-    "ExportResult": "export",
-    "export_events": "export",
-    "export_to_file": "export",
-    "JsonlImportReport": "jsonl_import",
-    "import_jsonl": "jsonl_import",
-    "Progress": "streaming",
-    "NewEventDict": "mappings",
-    "metadata": "autogen",
-    "include_object": "autogen",
+    "RetentionPolicy": "operations.retention",
+    "RetentionRunner": "operations.retention",
+    "EventStore": "store.eventstore",
+    "ReadModel": "schema.readmodel",
+    "CopyResult": "transfer.copy",
+    "copy_events": "transfer.copy",
+    "ExportResult": "transfer.export",
+    "export_events": "transfer.export",
+    "export_to_file": "transfer.export",
+    "JsonlImportReport": "transfer.jsonl",
+    "import_jsonl": "transfer.jsonl",
+    "Progress": "transfer.streaming",
+    "NewEventDict": "events.mappings",
+    "metadata": "schema.autogen",
+    "include_object": "schema.autogen",
 }
 
 __all__ = [

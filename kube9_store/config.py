@@ -17,10 +17,10 @@ from sqlalchemy.exc import ArgumentError
 
 from kube9_store import checks
 from kube9_store.errors import ValidationError
-from kube9_store.facts import BUSY_TIMEOUT_S, DEFAULT_DB_FILE
-from kube9_store.facts import DB_FILE_NAME as DB_FILE_NAME
-from kube9_store.facts import ENV_DB_PATH as ENV_DB_PATH
-from kube9_store.facts import ENV_DB_URL as ENV_DB_URL
+from kube9_store.schema.facts import BUSY_TIMEOUT_S, DEFAULT_DB_FILE
+from kube9_store.schema.facts import DB_FILE_NAME as DB_FILE_NAME
+from kube9_store.schema.facts import ENV_DB_PATH as ENV_DB_PATH
+from kube9_store.schema.facts import ENV_DB_URL as ENV_DB_URL
 
 DEFAULT_DB_PATH = Path(DEFAULT_DB_FILE)
 
@@ -80,7 +80,7 @@ def to_url(db: DbLocation, *, source: str = "db") -> URL:
         try:
             return make_url(raw)
         except ArgumentError:
-            from kube9_store.display import masked_url
+            from kube9_store.gates.display import masked_url
 
             shown = masked_url(raw)
             raise ValidationError.single(

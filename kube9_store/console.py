@@ -1,5 +1,5 @@
 """The ``kube9-store`` console script (and ``python -m kube9_store``): a command the lean read
-path may answer goes to it (:mod:`kube9_store.quickread`, which answers or hands it on to the
+path may answer goes to it (:mod:`kube9_store.lean.read`, which answers or hands it on to the
 full CLI); everything else, and any ``--help``, goes straight to the full CLI, without
 importing the lean path first."""
 
@@ -15,7 +15,7 @@ HELP = frozenset({"-h", "--help"})
 def main() -> None:
     argv = sys.argv[1:]
     if argv and argv[0] in LEAN_FIRST_WORDS and not HELP.intersection(argv):
-        from kube9_store.quickread import main as lean
+        from kube9_store.lean.read import main as lean
 
         lean()
     else:

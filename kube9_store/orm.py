@@ -1,16 +1,16 @@
 """ORM-mapped classes over the store's own tables, for applications built on SQLAlchemy's ORM
 (a ``Session`` or ``AsyncSession``, relationships to their own tables, FastAPI models).
 
-The classes map the very ``Table`` objects of :mod:`kube9_store.schema` (one ``MetaData``), so
-Alembic autogenerate still finds nothing to change. Writes through a Session keep the store's
-rules: before every flush, each ``events`` row added or changed is validated and scrubbed of
-secrets by the model :meth:`EventStore.record` uses, gets a generated id and the canonical
-timestamp when missing, and an invalid one fails the flush with
+The classes map the very ``Table`` objects of :mod:`kube9_store.schema.tables` (one
+``MetaData``), so Alembic autogenerate still finds nothing to change. Writes through a Session
+keep the store's rules: before every flush, each ``events`` row added or changed is validated
+and scrubbed of secrets by the model :meth:`EventStore.record` uses, gets a generated id and the
+canonical timestamp when missing, and an invalid one fails the flush with
 :class:`~kube9_store.errors.ValidationError` (nothing is written). The count triggers see ORM
 writes like any other, so counts stay exact. ``event_counts``, ``schema_version`` and
-``operations_state`` are read-only here (triggers, migrations and the store own them), and
-bulk INSERT or UPDATE statements on ``events`` through a Session, which would skip the
-checks, are refused.
+``operations_state`` are read-only here (triggers, migrations and the store own them), and bulk
+INSERT or UPDATE statements on ``events`` through a Session, which would skip the checks, are
+refused.
 
 Importing this module installs the hooks on :class:`sqlalchemy.orm.Session` (which
 ``AsyncSession`` runs on); they touch nothing but these classes and the ``events`` table.
@@ -34,13 +34,14 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import set_attribute, set_committed_value
 
-from kube9_store import orm_guards, schema
 from kube9_store.errors import Kube9StoreError, ValidationError
-from kube9_store.event import Event
-from kube9_store.frozen import freeze
-from kube9_store.ids import event_id_at
-from kube9_store.models import EventType, NewEvent, Severity
-from kube9_store.timestamps import format_timestamp, parse_timestamp, utcnow
+from kube9_store.events.event import Event
+from kube9_store.events.frozen import freeze
+from kube9_store.events.ids import event_id_at
+from kube9_store.events.models import EventType, NewEvent, Severity
+from kube9_store.events.timestamps import format_timestamp, parse_timestamp, utcnow
+from kube9_store.gates import orm as orm_guards
+from kube9_store.schema import tables as schema
 
 __all__ = [
     "Base",
@@ -142,7 +143,7 @@ class EventRow(Base):
         return parse_timestamp(self.created_at)
 
     def to_event(self) -> Event:
-        """The row as the store's :class:`~kube9_store.event.Event` (its fields validated)."""
+        """The row as the store's :class:`~kube9_store.events.event.Event` (fields validated)."""
         return Event(
             id=self.id,  # type: ignore[arg-type]  # validated: None is refused
             event_type=self.event_type,  # type: ignore[arg-type]

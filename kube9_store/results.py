@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kube9_store.timestamps import format_timestamp, parse_timestamp, utcnow
+from kube9_store.events.timestamps import format_timestamp, parse_timestamp, utcnow
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from kube9_store.aio import AsyncEventStore
+from kube9_store.aio.store import AsyncEventStore
 
 #: Every backend the store suites run against. PostgreSQL cases need a server: they skip with
 #: instructions when none answers, unless $KUBE9_REQUIRE_POSTGRES is set (CI sets it).
@@ -147,7 +147,7 @@ def newest_first(store: Any, recorded: list[Any]) -> list[str]:
     first on SQLite (by rowid, read from the file), by id descending on PostgreSQL."""
     from sqlalchemy import text
 
-    from kube9_store.sortkey import BY_ROWID
+    from kube9_store.schema.sortkey import BY_ROWID
 
     position: dict[str, Any] = {e.id: e.id for e in recorded}
     if store.backend.sort_key is BY_ROWID:

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy.engine import URL
 
 from kube9_store import DuplicateEventError, EventStore, ValidationError
-from kube9_store.aio import AsyncEventStore, AsyncRetentionRunner, WriteOutcome, write_outcome
+from kube9_store.aio.store import AsyncEventStore, AsyncRetentionRunner, WriteOutcome, write_outcome
 from kube9_store.errors import StoreClosedError
-from kube9_store.retention import RetentionPolicy
+from kube9_store.operations.retention import RetentionPolicy
 from tests.helpers import event_data
 
 #: Public EventStore names with no coroutine (none today; a driver-level call that lends a
@@ -77,16 +77,16 @@ def test_every_store_method_is_a_coroutine_with_the_same_parameters() -> None:
 def test_the_generated_coroutines_are_what_the_store_declares_now() -> None:
     """aio_surface.py is written from the store's @offered methods; a store method changed or
     added without regenerating it fails here."""
-    from kube9_store import aio_codegen
+    from kube9_store.aio import codegen as aio_codegen
 
     assert aio_codegen.TARGET.read_text(encoding="utf-8") == aio_codegen.generate(), (
-        "kube9_store/aio_surface.py is stale: run python -m kube9_store.aio_codegen"
+        "kube9_store/aio/surface.py is stale: run python -m kube9_store.aio.codegen"
     )
 
 
 def test_every_public_store_method_is_offered_or_named_as_not() -> None:
     """A new public method of the store is offered to asyncio code unless it is named here."""
-    from kube9_store.surface import ATTRIBUTE
+    from kube9_store.store.surface import ATTRIBUTE
 
     not_offered = {"open", "close", "restore", "iter"}  # hand-written on AsyncEventStore
     for name, method in public_methods(EventStore).items():

@@ -19,8 +19,8 @@ from sqlalchemy.engine import URL
 import kube9_store
 from kube9_store import EventStore, SchemaError
 from kube9_store.backends import backend_for
-from kube9_store.migrate import Migrator
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, LEGACY_REVISIONS, REVISION_PREFIX
+from kube9_store.schema.migrate import Migrator
+from kube9_store.schema.tables import HEAD_REVISION, HEAD_VERSION, LEGACY_REVISIONS, REVISION_PREFIX
 from tests.helpers import REPO
 
 #: The revision one step below head, and the schema versions it has.
@@ -125,8 +125,8 @@ def test_an_application_leaving_kube9_tables_out_uses_include_object(
 
 
 def test_metadata_is_the_one_the_store_and_orm_use() -> None:
-    from kube9_store import schema
     from kube9_store.orm import Base
+    from kube9_store.schema import tables as schema
 
     assert kube9_store.metadata is schema.metadata is Base.metadata
 

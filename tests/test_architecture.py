@@ -77,7 +77,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_import_graph_has_no_cycle() -> None:
     graph = {name: _imports(name, path) for name, path in MODULES.items()}
-    assert graph["kube9_store.store"]  # the parser sees imports
+    assert graph["kube9_store.store.eventstore"]  # the parser sees imports
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
@@ -96,7 +96,7 @@ BACKEND_QUESTIONS = re.compile(
 #: Beside the backends: the CLI's lean read path, which reads a SQLite file at head with the
 #: standard library's driver alone (importing a backend would import SQLAlchemy) and leaves
 #: every other database to the full CLI, and the SQLite file helpers both share.
-SQLITE_READERS = {"kube9_store.quickread", "kube9_store.sqlite_plain"}
+SQLITE_READERS = {"kube9_store.lean.read", "kube9_store.lean.sqlite"}
 
 
 def test_only_backends_ask_which_backend_it_is() -> None:

@@ -17,9 +17,9 @@ from sqlalchemy.engine import URL
 from kube9_store import EventStore, Kube9StoreError, MigrationError
 from kube9_store.backends import backend_for
 from kube9_store.cli import cli
-from kube9_store.health import check_health
-from kube9_store.migrate import Migrator
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, REVISION_PREFIX
+from kube9_store.operations.health import check_health
+from kube9_store.schema.migrate import Migrator
+from kube9_store.schema.tables import HEAD_REVISION, HEAD_VERSION, REVISION_PREFIX
 from tests.helpers import TESTS, event_data
 
 FAILING = str(TESTS / "revisions_failing")

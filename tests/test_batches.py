@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kube9_store import Event, NewEvent, ValidationError
-from kube9_store.ids import ALPHABET, SUFFIX_LENGTH, random_suffix, random_suffixes
-from kube9_store.models import CheckedEvent, check_batch, check_event
-from kube9_store.redaction import scrub_event, scrub_events
-from kube9_store.rows import stored_values
-from kube9_store.schema import EVENT_COLUMNS
+from kube9_store.events.ids import ALPHABET, SUFFIX_LENGTH, random_suffix, random_suffixes
+from kube9_store.events.models import CheckedEvent, check_batch, check_event
+from kube9_store.events.rows import stored_values
+from kube9_store.schema.tables import EVENT_COLUMNS
+from kube9_store.secrets.redaction import scrub_event, scrub_events
 from tests.helpers import event_data
 from tests.secret_corpus import ORDINARY_STRUCTURES, ORDINARY_TEXTS, STRUCTURES, TEXT_SHAPES
 

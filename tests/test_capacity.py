@@ -19,11 +19,11 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import URL
 
 from kube9_store import EventStore, RetentionPolicy, ValidationError
-from kube9_store.admin import status
 from kube9_store.cli import cli
 from kube9_store.errors import NotEnoughSpaceError, UnsupportedOperationError
-from kube9_store.health import EXIT_DEGRADED, check_health
-from kube9_store.retention import ENV_MAX_DB_BYTES
+from kube9_store.operations.admin import status
+from kube9_store.operations.health import EXIT_DEGRADED, check_health
+from kube9_store.operations.retention import ENV_MAX_DB_BYTES
 from tests.helpers import event_data, file_fingerprint
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from kube9_store import EventStore
 from kube9_store.cli import cli
 from kube9_store.cli.demo import sample_text
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION
+from kube9_store.schema.tables import HEAD_REVISION, HEAD_VERSION
 from tests.helpers import TESTS, build_spec_db, event_data, file_fingerprint
 
 CONTRACT_FIELDS = {

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from kube9_store import EventStore, ValidationError
-from kube9_store.aio import AsyncEventStore
+from kube9_store.aio.store import AsyncEventStore
 from kube9_store.cli import cli
 from kube9_store.cli.events import BY_FIELDS
-from kube9_store.grouping import GROUP_FIELDS
+from kube9_store.store.grouping import GROUP_FIELDS
 
 T0 = datetime(2026, 1, 10, tzinfo=UTC)
 TYPES = ("cluster", "operator", "insight", "health")

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from kube9_store import Event, EventStore, NewEvent, ValidationError
-from kube9_store.event import EVENT_FIELDS, parse_metadata
-from kube9_store.frozen import thaw
-from kube9_store.schema import EVENT_COLUMNS
+from kube9_store.events.event import EVENT_FIELDS, parse_metadata
+from kube9_store.events.frozen import thaw
+from kube9_store.schema.tables import EVENT_COLUMNS
 from tests.helpers import event_data
 
 FIELDS: dict[str, Any] = {

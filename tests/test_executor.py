@@ -13,8 +13,8 @@ from sqlalchemy.engine import URL
 
 from kube9_store import DatabaseUnavailableError, EventStore
 from kube9_store.backends import backend_for
-from kube9_store.executor import Executor
-from kube9_store.statements import Statements
+from kube9_store.store.executor import Executor
+from kube9_store.store.statements import Statements
 from tests.helpers import event_data
 
 

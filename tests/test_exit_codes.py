@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from kube9_store.cli import cli
 from kube9_store.cli.exit_codes import ExitCode, table
-from kube9_store.store import EventStore
+from kube9_store.store.eventstore import EventStore
 from tests.helpers import event_data
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "cli-exit-codes.md"

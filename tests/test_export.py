@@ -21,9 +21,9 @@ from sqlalchemy.engine import URL
 
 from kube9_store import EVENT_TYPES, SEVERITIES, EventStore, Kube9StoreError
 from kube9_store.cli import cli
-from kube9_store.export import FIELDS, export_events, export_to_file
-from kube9_store.jsonl_import import import_jsonl
-from kube9_store.models import TITLE_MAX
+from kube9_store.events.models import TITLE_MAX
+from kube9_store.transfer.export import FIELDS, export_events, export_to_file
+from kube9_store.transfer.jsonl import import_jsonl
 from tests.helpers import event_data, pg_schema
 from tests.operator_db import build_operator_db
 

@@ -22,7 +22,7 @@ import pytest
 
 from kube9_store import EventStore
 from kube9_store.cli.demo import sample_text
-from kube9_store.k8s_import import import_events
+from kube9_store.transfer.k8s import import_events
 from tests.helpers import event_data
 
 BIN = Path(sys.executable).parent

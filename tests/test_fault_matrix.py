@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from kube9_store import EventStore, NewEvent
-from kube9_store.k8s_import import import_events, to_new_event
-from kube9_store.schema import HEAD_VERSION
+from kube9_store.schema.tables import HEAD_VERSION
+from kube9_store.transfer.k8s import import_events, to_new_event
 from tests import faults
 from tests.helpers import build_spec_db, event_data
 

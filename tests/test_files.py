@@ -25,7 +25,7 @@ from kube9_store import (
 )
 from kube9_store.backends.sqlite_temporaries import private_directory
 from kube9_store.cli import cli
-from kube9_store.health import check_health
+from kube9_store.operations.health import check_health
 from tests import faults
 from tests.helpers import build_spec_db, event_data, file_fingerprint
 

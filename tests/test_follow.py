@@ -159,7 +159,7 @@ def test_follow_refuses_paging(db_path: Path) -> None:
 
 def test_the_reader_of_new_events_on_every_backend(store: EventStore) -> None:
     from kube9_store.cli.follow import _NewEvents
-    from kube9_store.models import EventFilter
+    from kube9_store.events.models import EventFilter
 
     store.record(event_data(title="old", event_type="cluster"))
     reader = _NewEvents(store, EventFilter.parse({"event_type": ["cluster"]}))

@@ -36,7 +36,7 @@ from click.testing import CliRunner
 
 import kube9_store
 from kube9_store import EventStore, NewEvent
-from kube9_store.aio import AsyncEventStore
+from kube9_store.aio.store import AsyncEventStore
 from kube9_store.cli import cli, common
 from kube9_store.cli.exit_codes import ExitCode
 from tests.helpers import REPO, SPEC_V1_SQL, event_data

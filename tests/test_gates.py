@@ -20,8 +20,7 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.orm import Session
 
 from kube9_store import EventStore, Kube9StoreError, NewEvent
-from kube9_store.admin import backup
-from kube9_store.aio import AsyncEventStore, write_outcome
+from kube9_store.aio.store import AsyncEventStore, write_outcome
 from kube9_store.cli import cli
 from kube9_store.cli.exit_codes import ExitCode
 from kube9_store.errors import (
@@ -31,12 +30,13 @@ from kube9_store.errors import (
     StoreClosedError,
     ValidationError,
 )
-from kube9_store.export import export_to_file
-from kube9_store.jsonl_import import import_jsonl
+from kube9_store.operations.admin import backup
+from kube9_store.operations.retention import RetentionPolicy
 from kube9_store.orm import EventCountRow, EventRow, ReadOnlyTableError, SchemaVersionRow
-from kube9_store.retention import RetentionPolicy
-from kube9_store.streaming import row_batches
-from kube9_store.transfer import copy_events
+from kube9_store.transfer.copy import copy_events
+from kube9_store.transfer.export import export_to_file
+from kube9_store.transfer.jsonl import import_jsonl
+from kube9_store.transfer.streaming import row_batches
 from tests.helpers import SPEC_V1_SQL, event_data
 from tests.operator_db import build_operator_db
 
@@ -200,7 +200,7 @@ def test_no_file_is_created_through_a_symlink(tmp_path: Path) -> None:
     victim.write_text("keep me")
     db = tmp_path / "kube9.db"
     recorded(db, 3)
-    from kube9_store.files import create_private
+    from kube9_store.gates.files import create_private
 
     planted = tmp_path / "planted"
     planted.symlink_to(victim)
@@ -366,7 +366,7 @@ def test_the_copy_estimate_covers_what_a_copy_writes(tmp_path: Path) -> None:
     )
     con.commit()
     con.close()
-    from kube9_store.space import copy_space
+    from kube9_store.gates.space import copy_space
 
     dest = tmp_path / "dest" / "kube9.db"
     peak = 0
@@ -529,7 +529,7 @@ def test_copying_over_another_event_with_the_same_id_is_not_complete(tmp_path: P
 
 
 def test_one_huge_jsonl_line_is_refused_in_bounded_memory(db_path: Path, tmp_path: Path) -> None:
-    from kube9_store.jsonl_import import MAX_LINE
+    from kube9_store.transfer.jsonl import MAX_LINE
 
     huge = tmp_path / "huge.jsonl"
     good = json.dumps(

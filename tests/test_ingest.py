@@ -26,13 +26,13 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import URL
 
 from kube9_store import EventStore
-from kube9_store.event import Event
+from kube9_store.events.event import Event
 from kube9_store.ingest.identity import ClusterIdentity
 from kube9_store.ingest.loop import Ingester, IngestSettings
 from kube9_store.ingest.metrics import IngestMetrics
 from kube9_store.ingest.source import KubernetesEvents
 from kube9_store.ingest.writer import STEPS
-from kube9_store.k8s_import import import_events
+from kube9_store.transfer.k8s import import_events
 from tests.k8s_fake import FakeApiServer
 
 FAST = IngestSettings(
@@ -658,7 +658,7 @@ def test_the_revision_keys_events_imported_before_it(db_path: Path, fake: FakeAp
     revision kube9_store_0006, so importing it again stores nothing new."""
     from kube9_store.backends import backend_for
     from kube9_store.config import sqlite_url
-    from kube9_store.migrate import Migrator
+    from kube9_store.schema.migrate import Migrator
 
     c = fake.cluster
     uids = [c.add(f"pod-{i}") for i in range(5)]
@@ -671,7 +671,7 @@ def test_the_revision_keys_events_imported_before_it(db_path: Path, fake: FakeAp
         Migrator(backend).upgrade("0004")
         import sqlite3
 
-        from kube9_store.k8s_import import to_new_event
+        from kube9_store.transfer.k8s import to_new_event
 
         with sqlite3.connect(db_path) as con:
             for item in items:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from kube9_store import EventStore
-from kube9_store.k8s_import import import_events, to_new_event
+from kube9_store.transfer.k8s import import_events, to_new_event
 
 FORK = multiprocessing.get_context("fork")
 

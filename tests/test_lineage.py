@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from sqlalchemy.engine import URL
 
 from kube9_store import EventStore, Kube9StoreError, SchemaError
-from kube9_store.admin import status, upgrade
 from kube9_store.cli import cli
+from kube9_store.operations.admin import status, upgrade
 from tests.helpers import build_spec_db, event_data, file_fingerprint
 from tests.operator_db import build_operator_db, operator_events
 

@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session
 
 from kube9_store import EventStore
-from kube9_store.admin import upgrade
+from kube9_store.operations.admin import upgrade
 from kube9_store.orm import OperationStateRow, ReadOnlyTableError
-from kube9_store.schema import operations_state
+from kube9_store.schema.tables import operations_state
 from tests.helpers import event_data
 
 REPO = Path(__file__).resolve().parent.parent

@@ -20,9 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kube9_store import DuplicateEventError, EventStore, ValidationError
 from kube9_store.cli import cli
-from kube9_store.health import check_health
-from kube9_store.metrics import serve_metrics
-from kube9_store.schema import HEAD_VERSION
+from kube9_store.operations.health import check_health
+from kube9_store.operations.metrics import serve_metrics
+from kube9_store.schema.tables import HEAD_VERSION
 from tests.helpers import build_spec_db, event_data
 
 SPEC_METRICS = {
@@ -312,7 +312,7 @@ def test_a_stored_event_counts_as_stored_when_reporting_its_redactions_fails(
         def filter(self, record: logging.LogRecord) -> bool:
             raise RuntimeError("filter broke")
 
-    logger = logging.getLogger("kube9_store.redaction")
+    logger = logging.getLogger("kube9_store.secrets.redaction")
     broken = Broken()
     logger.addFilter(broken)
     try:

@@ -19,9 +19,9 @@ from kube9_store import EventStore, MigrationError, SchemaError
 from kube9_store.backends import backend_for
 from kube9_store.backends.sqlite_files import describe
 from kube9_store.config import sqlite_url
-from kube9_store.migrate import Migrator
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, REVISION_PREFIX
-from kube9_store.schema import sqlite_metadata as metadata
+from kube9_store.schema.migrate import Migrator
+from kube9_store.schema.tables import HEAD_REVISION, HEAD_VERSION, REVISION_PREFIX
+from kube9_store.schema.tables import sqlite_metadata as metadata
 from tests.helpers import REPO, TESTS, build_spec_db, file_fingerprint
 
 FAILING = str(TESTS / "revisions_failing")

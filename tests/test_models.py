@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kube9_store import EventFilter, NewEvent, ValidationError, generate_event_id
-from kube9_store.models import EVENT_ID_PATTERN, METADATA_MAX_BYTES
+from kube9_store.events.models import EVENT_ID_PATTERN, METADATA_MAX_BYTES
 from tests.helpers import event_data
 
 

@@ -19,9 +19,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from kube9_store import EventStore, NewEvent, ValidationError, schema
-from kube9_store.models import EVENT_ID_PATTERN
+from kube9_store import EventStore, NewEvent, ValidationError
+from kube9_store.events.models import EVENT_ID_PATTERN
 from kube9_store.orm import Base, EventCountRow, EventRow, ReadOnlyTableError, SchemaVersionRow
+from kube9_store.schema import tables as schema
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcGVyYXRvciJ9.c2lnbmF0dXJlLXNlY3JldA"
 SECRET = "hunter2-correct-horse"

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from kube9_store import EventStore
 from kube9_store.cli import cli
-from kube9_store.rendering import to_table
+from kube9_store.lean.rendering import to_table
 from tests.helpers import event_data
 
 LONG = "Deployment production/checkout-service-canary scaled from 3 to 12 replicas " * 2

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from kube9_store import EVENT_TYPES, SEVERITIES, Event, EventStore, NewEvent, ValidationError
-from kube9_store.models import DESCRIPTION_MAX, OBJECT_FIELD_MAX, TITLE_MAX
+from kube9_store.events.models import DESCRIPTION_MAX, OBJECT_FIELD_MAX, TITLE_MAX
 from tests.helpers import BACKENDS, newest_first, pg_schema
 
 SETTINGS = settings(

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from kube9_store import EventFilter, EventStore
-from kube9_store.filters import shape_and_values, statement_for
-from kube9_store.statements import CompiledSQL
+from kube9_store.store.filters import shape_and_values, statement_for
+from kube9_store.store.statements import CompiledSQL
 from tests.helpers import event_data
 
 PATTERNS: dict[str, dict[str, Any]] = {
@@ -77,7 +77,7 @@ def test_count_by_type_never_reads_the_events(filled: EventStore) -> None:
 
 def test_the_spec_indexes_alone_would_sort(tmp_path) -> None:
     """Why revision 0003 exists: on the spec's v2 indexes the type filter sorts every match."""
-    from kube9_store.admin import upgrade
+    from kube9_store.operations.admin import upgrade
 
     path = tmp_path / "v2.db"
     upgrade(str(path), "0002")

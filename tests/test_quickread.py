@@ -1,4 +1,4 @@
-"""The console script's lean read path (:mod:`kube9_store.quickread`) against the full CLI:
+"""The console script's lean read path (:mod:`kube9_store.lean.read`) against the full CLI:
 the same bytes for every read command and format over varied events, the very SQL the store
 compiles for every query shape, the cases it leaves to the full CLI, and a process that
 imports none of the heavy libraries."""
@@ -20,19 +20,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
-from kube9_store import EventStore, facts, quickread
+from kube9_store import EventStore
 from kube9_store.cli import cli
 from kube9_store.cli.exit_codes import ExitCode
 from kube9_store.console import LEAN_FIRST_WORDS
-from kube9_store.event import parse_metadata
-from kube9_store.filters import counted_statement, shape_and_values, statement_for
-from kube9_store.models import EventFilter, dump_metadata
-from kube9_store.quickread import Declined, Filter, answer
-from kube9_store.retention import ENV_MAX_DB_BYTES
-from kube9_store.schema import events, metadata
-from kube9_store.sortkey import BY_ROWID
-from kube9_store.state import HEAD_TABLES
-from kube9_store.statements import CompiledSQL, Statements
+from kube9_store.events.event import parse_metadata
+from kube9_store.events.models import EventFilter, dump_metadata
+from kube9_store.lean import read as quickread
+from kube9_store.lean.read import Declined, Filter, answer
+from kube9_store.operations.retention import ENV_MAX_DB_BYTES
+from kube9_store.schema import facts
+from kube9_store.schema.sortkey import BY_ROWID
+from kube9_store.schema.state import HEAD_TABLES
+from kube9_store.schema.tables import events, metadata
+from kube9_store.store.filters import counted_statement, shape_and_values, statement_for
+from kube9_store.store.statements import CompiledSQL, Statements
 from tests.helpers import build_spec_db, event_data
 from tests.operator_db import build_operator_db
 
@@ -487,7 +489,7 @@ def test_it_waits_for_no_restore(varied_db: Path) -> None:
     """A restore holds the lock file exclusively: the full CLI waits for it or says so."""
     import fcntl
 
-    from kube9_store.sqlite_plain import lock_path
+    from kube9_store.lean.sqlite import lock_path
 
     fd = os.open(lock_path(varied_db), os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -522,7 +524,7 @@ PROBE = """
 import json, sys
 args, names = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 sys.argv = ["kube9-store", *args]
-from kube9_store.quickread import main
+from kube9_store.lean.read import main
 try:
     main()
 except SystemExit as exc:
@@ -563,19 +565,19 @@ def test_a_read_imports_nothing_heavy(varied_db: Path, args: list[str]) -> None:
     assert report["heavy"] == []
     assert set(report["ours"]) <= {
         "kube9_store",
-        "kube9_store.capacity",
-        "kube9_store.display",
+        "kube9_store.operations.capacity",
+        "kube9_store.gates.display",
         "kube9_store.errors",
-        "kube9_store.facts",
-        "kube9_store.health",
-        "kube9_store.plain",
+        "kube9_store.schema.facts",
+        "kube9_store.operations.health",
+        "kube9_store.lean.plain",
         "kube9_store.results",
-        "kube9_store.retention",
+        "kube9_store.operations.retention",
         "kube9_store.checks",
-        "kube9_store.quickread",
-        "kube9_store.rendering",
-        "kube9_store.sqlite_plain",
-        "kube9_store.timestamps",
+        "kube9_store.lean.read",
+        "kube9_store.lean.rendering",
+        "kube9_store.lean.sqlite",
+        "kube9_store.events.timestamps",
     }
 
 

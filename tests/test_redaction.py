@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kube9_store import EventStore, NewEvent
-from kube9_store.redaction import REDACTED, is_secret_key
+from kube9_store.secrets.redaction import REDACTED, is_secret_key
 from tests.helpers import event_data
 
 JWT = (

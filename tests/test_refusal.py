@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kube9_store import EventStore, Kube9StoreError
-from kube9_store.admin import backup
 from kube9_store.cli import cli
-from kube9_store.health import check_health
-from kube9_store.schema import HEAD_VERSION
+from kube9_store.operations.admin import backup
+from kube9_store.operations.health import check_health
+from kube9_store.schema.tables import HEAD_VERSION
 from tests.helpers import build_spec_db, event_data
 
 

@@ -30,7 +30,7 @@ from kube9_store import (
     Kube9StoreError,
 )
 from kube9_store.cli import cli
-from kube9_store.schema import REVISION_PREFIX
+from kube9_store.schema.tables import REVISION_PREFIX
 from tests import workload
 from tests.helpers import PG_URL, build_spec_db, event_data, file_fingerprint
 
@@ -105,7 +105,7 @@ def test_sigkill_never_loses_a_returned_record(tmp_path: Path) -> None:
 
 
 def _migrate(path: str) -> None:
-    from kube9_store.admin import upgrade
+    from kube9_store.operations.admin import upgrade
 
     upgrade(path)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from kube9_store import EventStore, SchemaError, ValidationError
-from kube9_store.retention import RetentionPolicy, RetentionRunner
-from kube9_store.timestamps import format_timestamp
+from kube9_store.events.timestamps import format_timestamp
+from kube9_store.operations.retention import RetentionPolicy, RetentionRunner
 from tests.helpers import event_data
 
 

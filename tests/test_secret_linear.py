@@ -10,7 +10,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kube9_store.redaction import scrub_field
+from kube9_store.secrets.redaction import scrub_field
 
 #: Units that make a scan try, read and reject again and again: brackets that open no
 #: document, unterminated strings and escapes, sentences after ``password:``, keys with no

@@ -24,9 +24,9 @@ from sqlalchemy.engine import URL
 
 from kube9_store import EventStore, NewEvent, Redaction
 from kube9_store.cli import cli
-from kube9_store.redaction import RULES
-from kube9_store.secret_keys import KEY_STEMS, SECRET_PAIRS, SECRET_STEMS, SECRET_WORDS
-from kube9_store.secret_text import scrub_text
+from kube9_store.secrets.keys import KEY_STEMS, SECRET_PAIRS, SECRET_STEMS, SECRET_WORDS
+from kube9_store.secrets.redaction import RULES
+from kube9_store.secrets.text import scrub_text
 from tests.helpers import REPO, event_data
 from tests.secret_corpus import (
     ORDINARY_KEYS,
@@ -292,7 +292,7 @@ def test_object_fields_are_scrubbed_like_the_title() -> None:
 
 
 def test_an_imported_message_is_scrubbed_before_it_is_cut(db_path: Path) -> None:
-    from kube9_store.k8s_import import import_events
+    from kube9_store.transfer.k8s import import_events
 
     token = "Bearer " + "Zx9" * 20
     message = "m" * 990 + " " + token
@@ -306,7 +306,7 @@ def test_an_imported_message_is_scrubbed_before_it_is_cut(db_path: Path) -> None
 
 
 def ev_redactions(item: dict[str, Any]) -> tuple[Redaction, ...]:
-    from kube9_store.k8s_import import to_new_event
+    from kube9_store.transfer.k8s import to_new_event
 
     return to_new_event(item).redactions
 
@@ -360,7 +360,7 @@ def test_one_warning_per_call_naming_events_and_paths(
     ):
         stored = store.record_many(batch)
         store.record(event_data(title=f"seen {'Bearer ' + 'q1' * 10}"))
-    records = [r for r in caplog.records if r.name == "kube9_store.redaction"]
+    records = [r for r in caplog.records if r.name == "kube9_store.secrets.redaction"]
     assert len(records) == 2
     first = records[0].getMessage()
     assert first.startswith("redacted 2500 values in 2500 stored events: ")
@@ -388,7 +388,7 @@ def test_nothing_is_printed_unless_the_application_configures_logging(tmp_path: 
         text=True,
         check=True,
     )
-    assert loud.stderr.count("\n") == 1 and "WARNING:kube9_store.redaction:" in loud.stderr
+    assert loud.stderr.count("\n") == 1 and "WARNING:kube9_store.secrets.redaction:" in loud.stderr
 
 
 def test_a_counter_per_rule_with_the_rule_as_its_only_label(tmp_path: Path) -> None:
@@ -426,7 +426,7 @@ def test_a_refused_batch_counts_and_logs_nothing(
     db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from kube9_store import ValidationError
-    from kube9_store.redaction import redaction_counts
+    from kube9_store.secrets.redaction import redaction_counts
 
     before = redaction_counts()
     with (
@@ -436,7 +436,7 @@ def test_a_refused_batch_counts_and_logs_nothing(
     ):
         store.record_many([event_data(metadata={"password": "x"}), {"title": "no type"}])
     assert redaction_counts() == before
-    assert not [r for r in caplog.records if r.name == "kube9_store.redaction"]
+    assert not [r for r in caplog.records if r.name == "kube9_store.secrets.redaction"]
 
 
 # -- the model's parts ------------------------------------------------------------------------
@@ -448,7 +448,7 @@ def test_every_secret_name_contains_a_stem_the_prefilter_looks_for() -> None:
 
 
 def test_the_prefilter_passes_every_corpus_shape() -> None:
-    from kube9_store.secret_text import might_hold_secret
+    from kube9_store.secrets.text import might_hold_secret
 
     assert [s.name for s in TEXT_SHAPES if not might_hold_secret(s.text)] == []
 

@@ -24,7 +24,7 @@ from kube9_store import (
     ReadOnlyError,
     ValidationError,
 )
-from kube9_store.models import EVENT_ID_PATTERN
+from kube9_store.events.models import EVENT_ID_PATTERN
 from tests.helpers import (
     STORE_KINDS,
     event_data,
@@ -165,7 +165,7 @@ def test_colliding_generated_id_is_retried(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suffixes = iter(["aaaaaa", "aaaaaa", "aaaaaa", "bbbbbb"])
-    monkeypatch.setattr("kube9_store.ids.random_suffix", lambda: next(suffixes))
+    monkeypatch.setattr("kube9_store.events.ids.random_suffix", lambda: next(suffixes))
     a = store.record(event_data(created_at=ts(0)))
     b = store.record(event_data(created_at=ts(0)))
     assert a.id.endswith("aaaaaa") and b.id.endswith("bbbbbb")
@@ -177,7 +177,7 @@ def test_colliding_generated_ids_in_a_batch_are_retried(
 ) -> None:
     store.record(event_data(id="evt_20251202_100000_aaaaaa"))
     suffixes = iter(["aaaaaa", "aaaaaa", "bbbbbb", "cccccc", "dddddd"])
-    monkeypatch.setattr("kube9_store.ids.random_suffix", lambda: next(suffixes))
+    monkeypatch.setattr("kube9_store.events.ids.random_suffix", lambda: next(suffixes))
     batch = store.record_many([event_data(created_at=ts(0)), event_data(created_at=ts(0))])
     assert len({e.id for e in batch}) == 2
     assert store.count() == 3

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from kube9_store import EventStore
 from kube9_store.cli import cli
-from kube9_store.rendering import CELLS, DEFAULT_COLUMNS, to_table
+from kube9_store.lean.rendering import CELLS, DEFAULT_COLUMNS, to_table
 from tests.helpers import event_data
 
 POD = {"object_kind": "Pod", "object_namespace": "production", "object_name": "checkout-7d9f"}

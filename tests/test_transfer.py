@@ -32,7 +32,7 @@ from kube9_store import (
 from kube9_store.cli import cli
 from kube9_store.config import sqlite_url
 from kube9_store.errors import DatabaseMissingError
-from kube9_store.transfer import copy_events
+from kube9_store.transfer.copy import copy_events
 from tests.helpers import (
     BACKENDS,
     PG_URL,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, Table, Text
 
-from kube9_store.schema import events
+from kube9_store.schema.tables import events
 
 metadata = MetaData()
 

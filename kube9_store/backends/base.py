@@ -30,9 +30,9 @@ from kube9_store.errors import (
     error_for,
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
-from kube9_store.schema import metadata
-from kube9_store.sortkey import BY_TEXT, SortKey
-from kube9_store.state import SchemaState, read_state
+from kube9_store.schema.sortkey import BY_TEXT, SortKey
+from kube9_store.schema.state import SchemaState, read_state
+from kube9_store.schema.tables import metadata
 
 #: What an error of the file system means (the rest: the database is unavailable).
 _OS_ERRNOS = {
@@ -73,7 +73,7 @@ class Backend(abc.ABC):
     @property
     def location(self) -> str:
         """The database as a person would name it (a file path, or the URL without password)."""
-        from kube9_store.display import masked_url
+        from kube9_store.gates.display import masked_url
 
         return masked_url(self.url)
 
@@ -88,7 +88,7 @@ class Backend(abc.ABC):
     def create_engine(self, *, read_only: bool) -> Engine:
         """A new engine with this backend's connection settings installed. Its pool has no
         fixed ceiling: each thread that uses a store holds one connection (see
-        :class:`~kube9_store.executor.Executor`)."""
+        :class:`~kube9_store.store.executor.Executor`)."""
 
     @property
     def engine(self) -> Engine:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kube9_store.schema import EVENT_COLUMNS
+from kube9_store.schema.tables import EVENT_COLUMNS
 
 #: The per-row count trigger of revision 0003, which a bulk load stands in for.
 COUNT_INSERT_TRIGGER = "trg_events_count_insert"

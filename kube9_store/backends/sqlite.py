@@ -44,9 +44,9 @@ from kube9_store.errors import (
     UnsupportedOperationError,
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
-from kube9_store.schema import sqlite_metadata
-from kube9_store.sortkey import BY_NORMALISED_TEXT, BY_ROWID
-from kube9_store.state import SchemaState, read_state
+from kube9_store.schema.sortkey import BY_NORMALISED_TEXT, BY_ROWID
+from kube9_store.schema.state import SchemaState, read_state
+from kube9_store.schema.tables import sqlite_metadata
 
 T = TypeVar("T")
 
@@ -99,7 +99,7 @@ class SQLiteBackend(Backend):
 
     @property
     def location(self) -> str:
-        from kube9_store.display import masked_url
+        from kube9_store.gates.display import masked_url
 
         return str(self._path) if self._path is not None else masked_url(self.url)
 

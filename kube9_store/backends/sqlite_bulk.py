@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
-from kube9_store.schema import EVENT_COLUMNS
+from kube9_store.schema.tables import EVENT_COLUMNS
 
 #: The per-row count trigger of revision 0003 that a bulk load stands in for.
 COUNT_INSERT_TRIGGER = "trg_events_count_insert"

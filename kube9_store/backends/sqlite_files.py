@@ -29,18 +29,18 @@ from kube9_store.errors import (
     NotEnoughSpaceError,
     SchemaError,
 )
+from kube9_store.lean.sqlite import fingerprint as fingerprint
+from kube9_store.lean.sqlite import in_wal_mode as in_wal_mode
+from kube9_store.lean.sqlite import integrity_of, sizes_of, used_bytes_of
+from kube9_store.lean.sqlite import journal_path as journal_path
+from kube9_store.lean.sqlite import quiescent as quiescent
+from kube9_store.lean.sqlite import read_only_uri as read_only_uri
+from kube9_store.lean.sqlite import reader_uri as reader_uri
+from kube9_store.lean.sqlite import settle_side_files as settle_side_files
+from kube9_store.lean.sqlite import shm_path as shm_path
+from kube9_store.lean.sqlite import volume as volume
+from kube9_store.lean.sqlite import wal_path as wal_path
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo
-from kube9_store.sqlite_plain import fingerprint as fingerprint
-from kube9_store.sqlite_plain import in_wal_mode as in_wal_mode
-from kube9_store.sqlite_plain import integrity_of, sizes_of, used_bytes_of
-from kube9_store.sqlite_plain import journal_path as journal_path
-from kube9_store.sqlite_plain import quiescent as quiescent
-from kube9_store.sqlite_plain import read_only_uri as read_only_uri
-from kube9_store.sqlite_plain import reader_uri as reader_uri
-from kube9_store.sqlite_plain import settle_side_files as settle_side_files
-from kube9_store.sqlite_plain import shm_path as shm_path
-from kube9_store.sqlite_plain import volume as volume
-from kube9_store.sqlite_plain import wal_path as wal_path
 
 #: The first bytes of a rollback journal that SQLite would roll back (a "hot" journal).
 JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")

@@ -16,11 +16,11 @@ import os
 import time
 from pathlib import Path
 
-from kube9_store import files
 from kube9_store.backends.sqlite_temporaries import private_directory, same_file
 from kube9_store.errors import DatabaseLockedError, DatabaseUnavailableError
-from kube9_store.sqlite_plain import LOCK_SUFFIX as LOCK_SUFFIX
-from kube9_store.sqlite_plain import lock_path
+from kube9_store.gates import files
+from kube9_store.lean.sqlite import LOCK_SUFFIX as LOCK_SUFFIX
+from kube9_store.lean.sqlite import lock_path
 
 POLL_S = 0.02
 

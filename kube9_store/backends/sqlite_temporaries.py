@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-from kube9_store import files
 from kube9_store.errors import DatabaseUnavailableError, DestinationExistsError
+from kube9_store.gates import files
 
 FILE_MODE = files.FILE_MODE
 DIR_MODE = 0o700

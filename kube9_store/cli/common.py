@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from kube9_store.rendering import json_document
+from kube9_store.lean.rendering import json_document
 
 if TYPE_CHECKING:
-    from kube9_store.store import EventStore
+    from kube9_store.store.eventstore import EventStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,7 +92,7 @@ def db_option(func: F) -> F:
 
 def _printable(text: str) -> str:
     """Text for the terminal, through the package's one output gate."""
-    from kube9_store.display import printable
+    from kube9_store.gates.display import printable
 
     return printable(text)
 
@@ -189,7 +189,7 @@ def open_store(db: str | None, *, read_only: bool = False, registry: Any = None)
     """Open the store for one command. Metrics are off unless a registry is given: counters
     of a short-lived process mean nothing. A database read as it is (behind head, or of
     another lineage) is named on stderr with what to do about it."""
-    from kube9_store.store import EventStore
+    from kube9_store.store.eventstore import EventStore
 
     store = EventStore.open(
         db, read_only=read_only, registry=registry, metrics=registry is not None

@@ -25,7 +25,7 @@ def db_status(db: str | None) -> None:
     Example:
       kube9-store db status --db /data/kube9.db
     """
-    from kube9_store.admin import status
+    from kube9_store.operations.admin import status
 
     with reporting("Failed to read database status"):
         found = status(db)
@@ -47,7 +47,7 @@ def db_upgrade(db: str | None, revision: str) -> None:
       kube9-store db upgrade --db /data/kube9.db
       kube9-store db upgrade --revision 0002
     """
-    from kube9_store.admin import upgrade
+    from kube9_store.operations.admin import upgrade
 
     with reporting("Failed to upgrade database"):
         emit_json(upgrade(db, revision).as_dict())
@@ -64,7 +64,7 @@ def db_downgrade(db: str | None, revision: str, yes: bool) -> None:
     Example:
       kube9-store db downgrade --revision 0002 --yes
     """
-    from kube9_store.admin import downgrade
+    from kube9_store.operations.admin import downgrade
 
     if not yes:
         click.confirm(f"Downgrade the database to revision {revision}?", abort=True)
@@ -132,7 +132,7 @@ def db_backup(db: str | None, dest: str) -> None:
       kube9-store db backup /backups/kube9-manual.db
       kube9-store db backup /backups/
     """
-    from kube9_store.admin import backup
+    from kube9_store.operations.admin import backup
 
     with reporting("Failed to back up database"):
         emit_json(backup(db, dest).as_dict())
@@ -152,7 +152,7 @@ def db_restore(db: str | None, src: str, yes: bool) -> None:
       kube9-store db restore /backups/kube9-20251202T030000Z.db --yes
     """
     from kube9_store.config import resolve_url
-    from kube9_store.store import EventStore
+    from kube9_store.store.eventstore import EventStore
 
     if not yes:
         click.confirm(f"Replace the database with {src}?", abort=True)

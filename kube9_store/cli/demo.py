@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import click
 
 from kube9_store.cli.common import reporting
-from kube9_store.rendering import table_width, to_table
+from kube9_store.lean.rendering import table_width, to_table
 
 if TYPE_CHECKING:
-    from kube9_store.mappings import NewEventDict
+    from kube9_store.events.mappings import NewEventDict
 
 SAMPLE = "k8s-events-sample.json"
 
@@ -73,8 +73,8 @@ def demo(db: str, limit: int) -> None:
     Example:
       kube9-store demo --db ./kube9-demo.db
     """
-    from kube9_store.k8s_import import import_events
-    from kube9_store.store import EventStore
+    from kube9_store.store.eventstore import EventStore
+    from kube9_store.transfer.k8s import import_events
 
     with reporting("Failed to build the demo"), EventStore.open(db) as store:
         report = import_events(store, sample_text())

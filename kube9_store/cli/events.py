@@ -112,7 +112,7 @@ class _Fields(click.Choice):  # type: ignore[type-arg]
         )
 
 
-#: What ``--by`` groups by (kube9_store.grouping.GROUP_FIELDS, named here so --help imports
+#: What ``--by`` groups by (kube9_store.store.grouping.GROUP_FIELDS, named here so --help imports
 #: nothing heavy; a test checks the two agree).
 BY_FIELDS = ("type", "severity", "namespace", "kind", "object")
 #: How a group with no value (an event without an object or namespace) is keyed in JSON.
@@ -202,7 +202,7 @@ def import_k8s_events(
       kubectl get events -A -o json | kube9-store import k8s-events -
     """
     from kube9_store.ingest.identity import UNKNOWN_CLUSTER, ClusterIdentity
-    from kube9_store.k8s_import import import_events
+    from kube9_store.transfer.k8s import import_events
 
     with reporting("Failed to import Kubernetes events"):
         cluster = UNKNOWN_CLUSTER

@@ -24,8 +24,8 @@ from kube9_store.cli.common import open_store
 from kube9_store.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
-    from kube9_store.models import EventFilter
-    from kube9_store.store import EventStore
+    from kube9_store.events.models import EventFilter
+    from kube9_store.store.eventstore import EventStore
 
 #: How often the database is asked for new events (the latency of a follow, at most).
 POLL_SECONDS = 0.25
@@ -100,8 +100,8 @@ class _NewEvents:
     def __init__(self, store: EventStore, flt: EventFilter) -> None:
         from sqlalchemy import bindparam
 
-        from kube9_store.filters import shape_and_values, statement_for
-        from kube9_store.sortkey import BY_ROWID, BY_TEXT, ROWID
+        from kube9_store.schema.sortkey import BY_ROWID, BY_TEXT, ROWID
+        from kube9_store.store.filters import shape_and_values, statement_for
 
         self.store = store
         # a backend whose events are keyed by rowid (SQLite) follows the rowid
@@ -130,8 +130,8 @@ class _NewEvents:
         self.stmt = stmt
 
     def next_batch(self) -> list[Any]:
-        from kube9_store.inbound import checked_events
-        from kube9_store.rows import event_from_tuple
+        from kube9_store.events.rows import event_from_tuple
+        from kube9_store.gates.inbound import checked_events
 
         with self.store.engine.connect() as conn:
             rows = [tuple(r) for r in conn.execute(self.stmt, self.values)]
@@ -157,14 +157,14 @@ class _Printer:
         columns: Sequence[str] | None,
         first: list[dict[str, Any]],
     ) -> None:
-        from kube9_store.rendering import TableLayout
+        from kube9_store.lean.rendering import TableLayout
 
         self.fmt = fmt
         self.layout = TableLayout(first, width, columns, typical=True) if fmt == "table" else None
         if self.layout is not None:
             self._out(self.layout.header())
         elif fmt == "csv":
-            from kube9_store.rendering import to_csv
+            from kube9_store.lean.rendering import to_csv
 
             self._out(to_csv([]))
         self.show(first)
@@ -176,11 +176,11 @@ class _Printer:
         if self.layout is not None:
             lines = [self.layout.row(e) for e in events]
         elif self.fmt == "csv":
-            from kube9_store.rendering import to_csv
+            from kube9_store.lean.rendering import to_csv
 
             lines = [to_csv(events).split("\n", 1)[1]]
         elif self.fmt == "yaml":
-            from kube9_store.rendering import to_yaml
+            from kube9_store.lean.rendering import to_yaml
 
             lines = [f"---\n{to_yaml(e)}" for e in events]
         else:

@@ -118,7 +118,7 @@ def _run(
     from kube9_store.ingest.loop import Ingester, IngestSettings
     from kube9_store.ingest.metrics import IngestMetrics
     from kube9_store.ingest.source import KubernetesEvents
-    from kube9_store.store import EventStore
+    from kube9_store.store.eventstore import EventStore
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -43,7 +43,7 @@ def metrics_serve(db: str | None, port: int, addr: str) -> None:
     """
     from prometheus_client import CollectorRegistry
 
-    from kube9_store.metrics import serve_metrics
+    from kube9_store.operations.metrics import serve_metrics
 
     with reporting("Failed to serve metrics"):
         registry = CollectorRegistry()
@@ -67,7 +67,7 @@ def health(db: str | None) -> None:
     Example:
       kube9-store health --db /data/kube9.db
     """
-    from kube9_store.health import check_health
+    from kube9_store.operations.health import check_health
 
     with reporting("Failed to check health"):
         report = check_health(db)

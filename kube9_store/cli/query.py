@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from kube9_store.cli.common import db_option, fail, open_store, reporting
-from kube9_store.rendering import FORMATS, render, table_width
+from kube9_store.lean.rendering import FORMATS, render, table_width
 
 CURSOR_START = "start"
 WIDE_HELP = (
@@ -40,7 +40,7 @@ class ShownChoice(click.Choice):  # type: ignore[type-arg]
 def columns_flag(value: str | None, wide: bool) -> tuple[str, ...] | None:
     """The table's columns: those of ``--columns``, every one with ``--wide``, else None
     (the default ones)."""
-    from kube9_store.rendering import WIDE_COLUMNS, parse_columns
+    from kube9_store.lean.rendering import WIDE_COLUMNS, parse_columns
 
     if value is not None:
         return parse_columns(value)
@@ -69,7 +69,7 @@ def int_flag(flag: str, value: str, low: int, high: int | None) -> int:
 
 def moment_flag(flag: str, value: str | None) -> str | None:
     from kube9_store.errors import ValidationError
-    from kube9_store.timestamps import format_timestamp, parse_moment
+    from kube9_store.events.timestamps import format_timestamp, parse_moment
 
     if value is None:
         return None
@@ -114,7 +114,7 @@ def filter_options(func: Any) -> Any:
 
 
 def build_filter(**flags: Any) -> Any:
-    from kube9_store.models import EventFilter
+    from kube9_store.events.models import EventFilter
 
     return EventFilter.parse(
         {

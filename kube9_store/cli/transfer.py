@@ -58,7 +58,7 @@ def copy(
       kube9-store copy /data/kube9.db 'postgresql+psycopg://kube9@db:5432/kube9'
       kube9-store copy /data/kube9.db /backups/last-week.db --since 7d --dry-run
     """
-    from kube9_store.transfer import copy_events
+    from kube9_store.transfer.copy import copy_events
 
     with reporting("Failed to copy events"):
         flt = build_filter(**flags)
@@ -112,7 +112,7 @@ def export(
       kube9-store export --since 24h --format jsonl --output /var/log/kube9/events.jsonl
       kube9-store export --type cluster --severity error,critical | jq .title
     """
-    from kube9_store.export import export_events, export_to_file
+    from kube9_store.transfer.export import export_events, export_to_file
 
     with reporting("Failed to export events"):
         flt = build_filter(**flags)
@@ -168,7 +168,7 @@ def import_jsonl(db: str | None, source: Any, batch_size: int, strict: bool, qui
       kube9-store export --db /data/kube9.db | kube9-store import jsonl - --db other.db
       kube9-store import jsonl events.jsonl --db /data/kube9.db
     """
-    from kube9_store.jsonl_import import import_jsonl as run_import
+    from kube9_store.transfer.jsonl import import_jsonl as run_import
 
     def warn(problem: dict[str, Any]) -> None:
         what = "refused malformed line" if strict else "skipped malformed line"

@@ -10,7 +10,7 @@ from typing import Any
 
 from kube9_store import checks
 from kube9_store.errors import ValidationError
-from kube9_store.ids import base36_suffix, event_id_at
+from kube9_store.events.ids import base36_suffix, event_id_at
 
 #: The metadata keys every event of a Kubernetes cluster carries.
 CLUSTER_UID_KEY = "cluster_uid"

@@ -31,15 +31,15 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from kube9_store.errors import Kube9StoreError, ValidationError
-from kube9_store.ids import base36_suffix, event_id_at
+from kube9_store.events.ids import base36_suffix, event_id_at
+from kube9_store.events.models import NewEvent
+from kube9_store.events.timestamps import format_timestamp
 from kube9_store.ingest.identity import ClusterIdentity
 from kube9_store.ingest.lock import IngestLock
 from kube9_store.ingest.metrics import IngestMetrics
 from kube9_store.ingest.source import Expired, Page, SourceError, Watch
 from kube9_store.ingest.writer import Checkpoint, OccurrenceWriter, StepHook
-from kube9_store.k8s_import import to_new_event
-from kube9_store.models import NewEvent
-from kube9_store.timestamps import format_timestamp
+from kube9_store.transfer.k8s import to_new_event
 
 log = logging.getLogger(__name__)
 

@@ -25,13 +25,13 @@ from typing import Any
 from sqlalchemy import bindparam, delete, exists, func, select, update
 
 from kube9_store.errors import Kube9StoreError
+from kube9_store.events.models import NewEvent, check_batch
+from kube9_store.events.rows import ID, TYPE_AND_SEVERITY, stored_values
+from kube9_store.events.timestamps import format_timestamp, parse_timestamp
 from kube9_store.ingest.identity import key_uid, stable_id
-from kube9_store.models import NewEvent, check_batch
-from kube9_store.redaction import report as report_redactions
-from kube9_store.rows import ID, TYPE_AND_SEVERITY, stored_values
-from kube9_store.schema import EVENT_COLUMNS, events, ingest_checkpoints, k8s_event_keys
-from kube9_store.statements import CompiledSQL
-from kube9_store.timestamps import format_timestamp, parse_timestamp
+from kube9_store.schema.tables import EVENT_COLUMNS, events, ingest_checkpoints, k8s_event_keys
+from kube9_store.secrets.redaction import report as report_redactions
+from kube9_store.store.statements import CompiledSQL
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class WriteResult:
 
 def occurrence_key(event: NewEvent) -> tuple[str, int]:
     """(uid, count) of a normalized Kubernetes event
-    (:func:`~kube9_store.k8s_import.to_new_event`)."""
+    (:func:`~kube9_store.transfer.k8s.to_new_event`)."""
     meta = event.metadata or {}
     uid, count = meta.get("uid"), meta.get("count")
     if not isinstance(uid, str) or type(count) is not int:

@@ -1,5 +1,5 @@
 """Alembic environment for the revisions shipped inside the package."""
 
-from kube9_store.alembic_env import run
+from kube9_store.schema.alembic_env import run
 
 run()

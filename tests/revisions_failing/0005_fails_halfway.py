@@ -6,8 +6,8 @@ It revises the package's head, whatever that is (``TEST_REVISION`` is the next n
 import sqlalchemy as sa
 from alembic import op
 
-from kube9_store.schema import HEAD_REVISION, HEAD_VERSION, REVISION_PREFIX
-from kube9_store.schema_versions import record_version
+from kube9_store.schema.tables import HEAD_REVISION, HEAD_VERSION, REVISION_PREFIX
+from kube9_store.schema.versions import record_version
 
 TEST_REVISION = f"{REVISION_PREFIX}{HEAD_VERSION + 1:04d}"
 revision = TEST_REVISION

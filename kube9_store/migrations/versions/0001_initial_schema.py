@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from kube9_store.schema_versions import record_version
+from kube9_store.schema.versions import record_version
 
 revision: str = "kube9_store_0001"
 down_revision: str | None = None

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from kube9_store.schema_versions import forget_version, record_version
+from kube9_store.schema.versions import forget_version, record_version
 
 revision: str = "kube9_store_0004"
 down_revision: str | None = "kube9_store_0003"
@@ -30,7 +30,7 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA_VERSION = 4
 DESCRIPTION = "Compact SQLite indexes: integer-millisecond time key, rowid tie-breaker"
 
-#: The stored timestamp as integer milliseconds (kube9_store.schema.time_key, frozen here).
+#: The stored timestamp as integer milliseconds (kube9_store.schema.tables.time_key, frozen here).
 TIME_KEY = (
     "CAST(strftime('%s', created_at) AS INTEGER) * 1000"
     " + CAST(substr(created_at, 21, 3) AS INTEGER)"

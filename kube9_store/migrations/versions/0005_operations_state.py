@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from kube9_store.schema_versions import forget_version, record_version
+from kube9_store.schema.versions import forget_version, record_version
 
 revision: str = "kube9_store_0005"
 down_revision: str | None = "kube9_store_0004"

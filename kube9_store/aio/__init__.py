@@ -1,0 +1,1 @@
+"""AsyncEventStore: the store's calls as coroutines, run in threads the store owns."""

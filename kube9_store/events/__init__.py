@@ -1,0 +1,1 @@
+"""The event: its models and rules, its stored forms, timestamps and ids."""

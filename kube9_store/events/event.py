@@ -1,0 +1,257 @@
+"""Stored events as read back: light immutable objects built straight from table rows.
+
+The rows this package wrote are trusted, so a page of results is built without validating
+them again: an :class:`Event` keeps its row and parses the metadata JSON on first access.
+Building one by hand validates every field (:class:`kube9_store.events.models.EventFields`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Final
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema, from_json
+
+from kube9_store.errors import ValidationError
+from kube9_store.events.frozen import freeze
+from kube9_store.events.models import EventFields, EventType, Severity, dump_metadata
+from kube9_store.events.timestamps import parse_timestamp
+from kube9_store.lean.plain import row_dict
+from kube9_store.schema.tables import EVENT_COLUMNS
+
+#: The fields of an event: the table's columns, in order (the order of a stored row).
+EVENT_FIELDS: Final = EVENT_COLUMNS
+
+_UNPARSED: Final[Any] = object()
+
+
+def parse_metadata(text: str | None) -> dict[str, Any] | None:
+    """Stored metadata text as a dict. pydantic-core's parser is exact for integers beyond
+    64 bits (orjson would round them to floats) and three times faster than json; text it
+    refuses (a lone surrogate escape) is read by the standard library as before."""
+    if text is None:
+        return None
+    try:
+        return from_json(text)  # type: ignore[no-any-return]
+    except ValueError:
+        return json.loads(text)  # type: ignore[no-any-return]
+
+
+class Event:
+    """A stored event, as read back: immutable, fields as attributes.
+
+    ``created_at`` is the stored text ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (what JSON consumers and
+    cursors use); :attr:`created` is the same instant as an aware UTC datetime, to compute
+    with. ``metadata`` is parsed from the stored JSON on first access and kept, read-only all
+    the way down (:mod:`kube9_store.events.frozen`): a change in place raises TypeError, so the
+    event and :meth:`to_dict` always say what is stored.
+    """
+
+    __slots__ = ("_metadata", "_row")
+
+    #: The field names, in the order of :meth:`to_dict`.
+    FIELDS: ClassVar[tuple[str, ...]] = EVENT_FIELDS
+
+    _row: tuple[Any, ...]
+    _metadata: Mapping[str, Any] | None  # unset until parsed
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        event_type: EventType,
+        severity: Severity,
+        title: str,
+        description: str | None = None,
+        object_kind: str | None = None,
+        object_namespace: str | None = None,
+        object_name: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        created_at: str,
+        acknowledged: bool = False,
+    ) -> None:
+        """An event from its fields, each validated (the package's ValidationError names the
+        field and its rule). The store builds events from rows without this step."""
+        fields = EventFields(
+            id=id,
+            event_type=event_type,
+            severity=severity,
+            title=title,
+            description=description,
+            object_kind=object_kind,
+            object_namespace=object_namespace,
+            object_name=object_name,
+            metadata=metadata,
+            created_at=created_at,
+            acknowledged=acknowledged,
+        )
+        try:
+            row = _row_of(fields)
+        except ValueError as exc:  # metadata that cannot be written as JSON text
+            field, _, rule = str(exc).partition(": ")
+            raise ValidationError.single(field, rule) from None
+        _set_row(self, row)
+        _set_metadata(self, freeze(fields.metadata))
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any], metadata: Any = _UNPARSED) -> Event:
+        """A stored row (columns in table order, metadata as JSON text), trusted: nothing is
+        validated. ``metadata``: the row's metadata already parsed, if the caller has it."""
+        event = _new(cls)
+        _set_row(event, tuple(row))
+        if metadata is not _UNPARSED:
+            _set_metadata(event, freeze(metadata))
+        return event
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """As a field of a pydantic model: an Event, or a mapping of its fields (validated);
+        dumped as :meth:`to_dict`."""
+        from_fields = core_schema.no_info_after_validator_function(
+            _event_of_fields, handler.generate_schema(_EVENT_SCHEMA)
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=from_fields,
+            python_schema=core_schema.union_schema(
+                [core_schema.is_instance_schema(cls), from_fields]
+            ),
+            serialization=core_schema.plain_serializer_function_ser_schema(cls.to_dict),
+        )
+
+    # -- fields ------------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._row[0]  # type: ignore[no-any-return]
+
+    @property
+    def event_type(self) -> EventType:
+        return self._row[1]  # type: ignore[no-any-return]
+
+    @property
+    def severity(self) -> Severity:
+        return self._row[2]  # type: ignore[no-any-return]
+
+    @property
+    def title(self) -> str:
+        return self._row[3]  # type: ignore[no-any-return]
+
+    @property
+    def description(self) -> str | None:
+        return self._row[4]  # type: ignore[no-any-return]
+
+    @property
+    def object_kind(self) -> str | None:
+        return self._row[5]  # type: ignore[no-any-return]
+
+    @property
+    def object_namespace(self) -> str | None:
+        return self._row[6]  # type: ignore[no-any-return]
+
+    @property
+    def object_name(self) -> str | None:
+        return self._row[7]  # type: ignore[no-any-return]
+
+    @property
+    def metadata(self) -> Mapping[str, Any] | None:
+        """The metadata, read-only (``kube9_store.events.frozen.thaw`` gives a changeable copy)."""
+        try:
+            return self._metadata
+        except AttributeError:  # not parsed yet
+            metadata: Mapping[str, Any] | None = freeze(parse_metadata(self._row[8]))
+            _set_metadata(self, metadata)
+            return metadata
+
+    @property
+    def created_at(self) -> str:
+        return self._row[9]  # type: ignore[no-any-return]
+
+    @property
+    def acknowledged(self) -> bool:
+        return bool(self._row[10])
+
+    @property
+    def created(self) -> datetime:
+        """``created_at`` as an aware datetime in UTC."""
+        return parse_timestamp(self.created_at)
+
+    # -- as data -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as the CLI and JSON consumers see it: every field, metadata as an object
+        of its own (changing it changes neither this event nor another dict)."""
+        row = self._row
+        return row_dict(row, parse_metadata(row[8]))
+
+    def _values(self) -> tuple[Any, ...]:
+        row = self._row
+        return (*row[:8], self.metadata, row[9], bool(row[10]))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._row[0])
+
+    def __repr__(self) -> str:
+        fields = zip(EVENT_FIELDS, self._values(), strict=True)
+        return "Event(" + ", ".join(f"{k}={v!r}" for k, v in fields) + ")"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Event is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Event is immutable: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Event.from_row, (self._row,))
+
+
+#: :class:`EventFields` under the name ``Event``: what OpenAPI and JSON Schema call an Event.
+_EVENT_SCHEMA: type[EventFields] = type(
+    "Event", (EventFields,), {"__module__": __name__, "__doc__": "A stored event."}
+)
+
+
+def _row_of(fields: EventFields) -> tuple[Any, ...]:
+    return (
+        fields.id,
+        fields.event_type,
+        fields.severity,
+        fields.title,
+        fields.description,
+        fields.object_kind,
+        fields.object_namespace,
+        fields.object_name,
+        dump_metadata(fields.metadata),
+        fields.created_at,
+        fields.acknowledged,
+    )
+
+
+def _event_of_fields(fields: EventFields) -> Event:
+    return Event.from_row(_row_of(fields), fields.metadata)
+
+
+def events_from_rows(rows: list[Any]) -> list[Event]:
+    """Stored rows (tuples, columns in table order) as Events, trusted: the loop of every
+    page, so it skips even the call per row :meth:`Event.from_row` costs."""
+    out: list[Event] = []
+    append, new, set_row, cls = out.append, _new, _set_row, Event
+    for row in rows:
+        event = new(cls)
+        set_row(event, row)
+        append(event)
+    return out
+
+
+_new = object.__new__
+_set_row = Event.__dict__["_row"].__set__
+_set_metadata = Event.__dict__["_metadata"].__set__

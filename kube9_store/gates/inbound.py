@@ -1,0 +1,118 @@
+"""The one gate for rows that come from a database this package did not write (a foreign
+database, a spec file made with plain SQL): every reader of such rows (``copy`` from any
+source, ``export``, every query of such a database) takes them through here before any
+filter, order or write (the walk is :func:`kube9_store.transfer.streaming.source_batches`). Each row
+is validated and scrubbed as a new event is (:func:`checked_row`), ``created_at`` parsed into
+the stored form, and a row that is not a valid event (a NULL ``created_at``, an unknown type,
+metadata that is not a JSON object) is reported by id and left out. The filter is applied to
+the normalised rows (:func:`matches`), so ``--since`` matches timestamps the other program
+wrote in another text form.
+
+Queries show a row that is not a valid event too, scrubbed (:func:`checked_event`). Such a
+source is walked in its own total order (SQLite's rowid, else the unique id), which does not
+depend on the text of ``created_at``; the rows of this package's own databases are trusted
+and walked by the store's keyset order (:func:`~kube9_store.transfer.streaming.row_batches`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kube9_store.errors import ValidationError
+from kube9_store.events.event import Event, parse_metadata
+from kube9_store.events.frozen import thaw
+from kube9_store.events.ids import event_id_at
+from kube9_store.events.models import EventFilter, NewEvent
+from kube9_store.events.rows import checked_event_from_tuple, stored_values
+from kube9_store.secrets.redaction import scrub_event
+
+Row = tuple[Any, ...]
+
+#: Called with (event id, why) for each source row left out.
+OnInvalid = Callable[[str, str], None]
+
+
+def checked_row(row: Row) -> Row:
+    """A row from a database this package did not write, validated as a new event would be
+    (secrets scrubbed, ``created_at`` in the stored form, metadata a JSON object), with its
+    id, ``created_at`` and ``acknowledged`` kept. Raises ValidationError naming the field."""
+    if row[9] is None:
+        raise ValidationError.single("created_at", "is missing (NULL)")
+    if not isinstance(row[9], str):
+        raise ValidationError.single("created_at", f"must be text, got {type(row[9]).__name__}")
+    try:
+        metadata = parse_metadata(row[8])
+    except ValueError as exc:
+        raise ValidationError.single("metadata", f"is not JSON: {exc}") from None
+    new = NewEvent.parse(
+        {
+            "id": row[0],
+            "event_type": row[1],
+            "severity": row[2],
+            "title": row[3],
+            "description": row[4],
+            "object_kind": row[5],
+            "object_namespace": row[6],
+            "object_name": row[7],
+            "metadata": metadata,
+            "created_at": row[9],
+        }
+    )
+    acknowledged = row[10]
+    if acknowledged not in (None, 0, 1):  # True and False are 1 and 0
+        raise ValidationError.single(
+            "acknowledged", f"must be 0 or 1 (or NULL), got {acknowledged!r}"
+        )
+    at = new.created_at or row[9]
+    event_id = new.id or event_id_at(at)
+    return stored_values(new.__dict__, event_id, new.metadata_json, at, 1 if acknowledged else 0)
+
+
+def checked_events(rows: list[Any]) -> list[Event]:
+    """Rows of a database another program wrote, as the Events a query returns: each through
+    :func:`checked_row` (scrubbed, timestamps in the stored form); one that is not a valid
+    event is still shown, its text and metadata scrubbed, so a read never shows a secret."""
+    return [checked_event(row) for row in rows]
+
+
+def checked_event(row: Sequence[Any]) -> Event:
+    try:
+        return Event.from_row(checked_row(tuple(row)))
+    except ValidationError:
+        pass
+    event = checked_event_from_tuple(row)  # metadata a JSON object, else the package's error
+    texts: dict[str, str | None] = {
+        "title": row[3],
+        "description": row[4],
+        "object_kind": row[5],
+        "object_namespace": row[6],
+        "object_name": row[7],
+    }
+    metadata = thaw(event.metadata)  # scrubbed in place
+    scrubbed, _ = scrub_event(texts, metadata)
+    fields = list(row)
+    for at, name in enumerate(texts, start=3):
+        fields[at] = scrubbed[name]
+    fields[8] = json.dumps(metadata, separators=(",", ":")) if metadata is not None else None
+    return Event.from_row(tuple(fields), metadata)
+
+
+def matches(flt: EventFilter | None, row: Row) -> bool:
+    """Whether a normalised row matches ``flt`` (the same rules as the SQL filter)."""
+    if flt is None:
+        return True
+    for allowed, value in (
+        (flt.event_type, row[1]),
+        (flt.severity, row[2]),
+        (flt.object_kind, row[5]),
+        (flt.object_namespace, row[6]),
+        (flt.object_name, row[7]),
+    ):
+        if allowed is not None and value not in allowed:
+            return False
+    if flt.since is not None and row[9] < flt.since:
+        return False
+    if flt.until is not None and row[9] >= flt.until:
+        return False
+    return flt.acknowledged is None or bool(row[10]) == flt.acknowledged

@@ -1,0 +1,1 @@
+"""Retention, snapshots, capacity, metrics, health and the admin commands."""

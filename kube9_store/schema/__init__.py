@@ -1,0 +1,1 @@
+"""The schema at head, and opening a database: its state, lineage and migrations."""

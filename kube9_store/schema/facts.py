@@ -1,0 +1,61 @@
+"""The plain facts of the event database, importable without SQLAlchemy or pydantic: the event
+vocabulary, the events table's columns, the tables and the revision at the head of the chain.
+
+:mod:`kube9_store.events.models` and :mod:`kube9_store.schema.tables` build on these (a test
+checks the schema's tables against them), and the lean read path of the CLI
+(:mod:`kube9_store.lean.read`) reads a database with nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+EventType = Literal["cluster", "operator", "insight", "assessment", "health", "system"]
+Severity = Literal["info", "warning", "error", "critical"]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+
+#: Columns of ``events`` in the spec's order, as stored (v2 appended ``acknowledged``).
+EVENT_COLUMNS: tuple[str, ...] = (
+    "id",
+    "event_type",
+    "severity",
+    "title",
+    "description",
+    "object_kind",
+    "object_namespace",
+    "object_name",
+    "metadata",
+    "created_at",
+    "acknowledged",
+)
+
+#: The tables a database at the head of the chain has (besides Alembic's ``alembic_version``).
+HEAD_TABLES = frozenset(
+    {
+        "schema_version",
+        "events",
+        "event_counts",
+        "operations_state",
+        "k8s_event_keys",
+        "ingest_checkpoints",
+    }
+)
+
+#: The Alembic branch label of kube9_store's revisions (``alembic downgrade kube9_store@-1``).
+BRANCH = "kube9_store"
+#: Every revision id of the branch starts so, and no application's can collide with it.
+REVISION_PREFIX = BRANCH + "_"
+#: The head of the revision chain (a test checks it against Alembic).
+HEAD_REVISION = REVISION_PREFIX + "0006"
+HEAD_VERSION = 6
+
+#: Where the database is: $KUBE9_DB_URL (a URL), else $DB_PATH/kube9.db, else the spec's
+#: default file (:func:`kube9_store.config.resolve_url` reads them).
+ENV_DB_URL = "KUBE9_DB_URL"
+ENV_DB_PATH = "DB_PATH"
+DB_FILE_NAME = "kube9.db"
+DEFAULT_DB_FILE = "/data/kube9.db"
+
+#: How long a connection waits for a lock before failing, by default (seconds).
+BUSY_TIMEOUT_S = 5.0

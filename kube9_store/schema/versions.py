@@ -1,0 +1,29 @@
+"""The spec's ``schema_version`` rows, written by kube9_store's revisions themselves.
+
+Each revision records its own version in its upgrade and removes it in its downgrade, in the
+revision's own transaction, so ``schema_version`` follows kube9_store's branch whichever
+Alembic environment runs it (the package's own, or an application's that includes the branch
+with ``version_locations``) and counts no application revision. Works offline (``--sql``) too.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+from sqlalchemy import delete, insert
+
+from kube9_store.events.timestamps import format_timestamp, utcnow
+from kube9_store.schema.tables import schema_version
+
+
+def record_version(version: int, description: str) -> None:
+    """Upgrade step: ``schema_version`` gains ``version``."""
+    op.execute(
+        insert(schema_version).values(
+            version=version, applied_at=format_timestamp(utcnow()), description=description
+        )
+    )
+
+
+def forget_version(version: int) -> None:
+    """Downgrade step: ``schema_version`` loses ``version``."""
+    op.execute(delete(schema_version).where(schema_version.c.version == version))

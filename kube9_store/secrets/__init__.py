@@ -1,0 +1,1 @@
+"""The secret scrubber: which names hold a secret, credentials in text, the walk."""

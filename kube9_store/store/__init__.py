@@ -1,0 +1,1 @@
+"""EventStore: writes, reads and maintenance on one executor of compiled statements."""

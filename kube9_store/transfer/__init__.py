@@ -1,0 +1,1 @@
+"""Moving history: copy between databases, export, and imports."""
