@@ -563,7 +563,7 @@ def test_a_read_imports_nothing_heavy(varied_db: Path, args: list[str]) -> None:
     report = json.loads(r.stderr.splitlines()[-1])
     assert report["code"] == 0 and r.stdout
     assert report["heavy"] == []
-    assert set(report["ours"]) <= {
+    allowed = {
         "kube9_store",
         "kube9_store.operations.capacity",
         "kube9_store.gates.display",
@@ -579,6 +579,8 @@ def test_a_read_imports_nothing_heavy(varied_db: Path, args: list[str]) -> None:
         "kube9_store.lean.sqlite",
         "kube9_store.events.timestamps",
     }
+    packages = {m.rpartition(".")[0] for m in allowed} - {""}  # their __init__, docstrings only
+    assert set(report["ours"]) <= allowed | packages
 
 
 def test_the_console_script_answers_both_ways(varied_db: Path) -> None:
