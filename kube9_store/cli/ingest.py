@@ -76,31 +76,6 @@ def ingest_kubernetes(
     emit_json(summary)
 
 
-def _api_client(kubeconfig: str | None, context: str | None) -> Any:
-    from kube9_store.errors import Kube9StoreError, ValidationError
-
-    try:
-        from kubernetes import client, config
-    except ImportError:
-        raise Kube9StoreError(
-            "ingest kubernetes needs the kubernetes client: pip install 'kube9-store[kubernetes]'"
-        ) from None
-    configuration = client.Configuration()
-    try:
-        if kubeconfig is not None or context is not None:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=configuration
-            )
-        else:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except config.ConfigException as exc:
-        where = "--kubeconfig" if kubeconfig or context else "in-cluster configuration"
-        raise ValidationError.single(
-            where, f"cannot be loaded: {exc} (outside a cluster, give --kubeconfig FILE)"
-        ) from None
-    return client.ApiClient(configuration)
-
-
 def _run(
     db: str | None,
     kubeconfig: str | None,
@@ -117,14 +92,14 @@ def _run(
     from kube9_store.ingest.identity import ClusterIdentity
     from kube9_store.ingest.loop import Ingester, IngestSettings
     from kube9_store.ingest.metrics import IngestMetrics
-    from kube9_store.ingest.source import KubernetesEvents
+    from kube9_store.ingest.source import KubernetesEvents, api_client
     from kube9_store.store.eventstore import EventStore
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     source = KubernetesEvents(
-        _api_client(kubeconfig, context), namespace=namespace, watch_timeout=watch_timeout
+        api_client(kubeconfig, context), namespace=namespace, watch_timeout=watch_timeout
     )
     uid = _cluster_uid(source, stop)
     if uid is None:
@@ -180,9 +155,9 @@ def cluster_uid_from(kubeconfig: str | None, context: str | None, given: str | N
     """The uid of the cluster a kubeconfig names (``import k8s-events --kubeconfig``); a
     ``--cluster-uid`` given as well must agree with it."""
     from kube9_store.errors import ValidationError
-    from kube9_store.ingest.source import KubernetesEvents
+    from kube9_store.ingest.source import KubernetesEvents, api_client
 
-    uid = KubernetesEvents(_api_client(kubeconfig, context)).cluster_uid()
+    uid = KubernetesEvents(api_client(kubeconfig, context)).cluster_uid()
     if given is not None and given != uid:
         raise ValidationError.single(
             "--cluster-uid", f"is {given!r} but the cluster --kubeconfig names has uid {uid!r}"

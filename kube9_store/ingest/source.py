@@ -278,3 +278,30 @@ class KubernetesEvents:
             _request_timeout=(self.connect_timeout, self.watch_timeout + self.read_grace),
         )
         return Watch(response)
+
+
+def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
+    """A client of the cluster: in-cluster configuration, or ``kubeconfig`` (and its
+    ``context``). The errors name what could not be loaded."""
+    from kube9_store.errors import Kube9StoreError, ValidationError
+
+    try:
+        from kubernetes import client, config
+    except ImportError:
+        raise Kube9StoreError(
+            "ingest kubernetes needs the kubernetes client: pip install 'kube9-store[kubernetes]'"
+        ) from None
+    configuration = client.Configuration()
+    try:
+        if kubeconfig is not None or context is not None:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+        else:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException as exc:
+        where = "--kubeconfig" if kubeconfig or context else "in-cluster configuration"
+        raise ValidationError.single(
+            where, f"cannot be loaded: {exc} (outside a cluster, give --kubeconfig FILE)"
+        ) from None
+    return client.ApiClient(configuration)
