@@ -25,6 +25,7 @@ from kube9_store.events.frozen import thaw
 from kube9_store.events.ids import event_id_at
 from kube9_store.events.models import EventFilter, NewEvent
 from kube9_store.events.rows import checked_event_from_tuple, stored_values
+from kube9_store.schema.facts import SPEC_COLUMNS
 from kube9_store.secrets.redaction import scrub_event
 
 Row = tuple[Any, ...]
@@ -45,20 +46,9 @@ def checked_row(row: Row) -> Row:
         metadata = parse_metadata(row[8])
     except ValueError as exc:
         raise ValidationError.single("metadata", f"is not JSON: {exc}") from None
-    new = NewEvent.parse(
-        {
-            "id": row[0],
-            "event_type": row[1],
-            "severity": row[2],
-            "title": row[3],
-            "description": row[4],
-            "object_kind": row[5],
-            "object_namespace": row[6],
-            "object_name": row[7],
-            "metadata": metadata,
-            "created_at": row[9],
-        }
-    )
+    fields = dict(zip(SPEC_COLUMNS, row, strict=False))  # acknowledged is checked below
+    fields["metadata"] = metadata
+    new = NewEvent.parse(fields)
     acknowledged = row[10]
     if acknowledged not in (None, 0, 1):  # True and False are 1 and 0
         raise ValidationError.single(

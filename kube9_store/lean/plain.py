@@ -11,23 +11,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from kube9_store.schema.facts import EVENT_COLUMNS
+
 
 def row_dict(row: Sequence[Any], metadata: dict[str, Any] | None) -> dict[str, Any]:
     """A stored row (columns in table order) as the event's dict: every field, ``metadata``
     (the row's, parsed) as an object, ``acknowledged`` as a bool."""
-    return {
-        "id": row[0],
-        "event_type": row[1],
-        "severity": row[2],
-        "title": row[3],
-        "description": row[4],
-        "object_kind": row[5],
-        "object_namespace": row[6],
-        "object_name": row[7],
-        "metadata": metadata,
-        "created_at": row[9],
-        "acknowledged": bool(row[10]),
-    }
+    shown = dict(zip(EVENT_COLUMNS, row, strict=False))
+    shown["metadata"] = metadata
+    shown["acknowledged"] = bool(row[10])
+    return shown
 
 
 def cursor_text(created_at: str, event_id: str) -> str:

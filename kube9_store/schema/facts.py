@@ -30,6 +30,9 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "acknowledged",
 )
 
+#: The spec's version 1 columns of ``events``, in order (what another program's rows hold).
+SPEC_COLUMNS = EVENT_COLUMNS[: EVENT_COLUMNS.index("acknowledged")]
+
 #: The tables a database at the head of the chain has (besides Alembic's ``alembic_version``).
 HEAD_TABLES = frozenset(
     {

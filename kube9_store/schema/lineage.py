@@ -18,24 +18,12 @@ from __future__ import annotations
 
 from kube9_store.backends import Backend
 from kube9_store.errors import SchemaError
+from kube9_store.schema.facts import SPEC_COLUMNS
 from kube9_store.schema.migrate import Migrator
 from kube9_store.schema.readmodel import ReadModel
 from kube9_store.schema.state import SchemaState, difference
 from kube9_store.schema.tables import HEAD_REVISION, HEAD_VERSION
 
-#: The spec's version 1 columns of ``events``, in order; v2 appends ``acknowledged``.
-SPEC_COLUMNS = (
-    "id",
-    "event_type",
-    "severity",
-    "title",
-    "description",
-    "object_kind",
-    "object_namespace",
-    "object_name",
-    "metadata",
-    "created_at",
-)
 #: The tables every kube9 event database has; any others belong to the program that made it.
 EVENT_TABLES = frozenset({"schema_version", "events", "event_counts", "alembic_version"})
 
