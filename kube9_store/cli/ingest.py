@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kube9_store.cli.common import db_option, emit_json, path_argument, reporting
+
+if TYPE_CHECKING:
+    from kube9_store.ingest.loop import IngestSettings
 
 
 @click.group("ingest")
@@ -61,46 +64,44 @@ def ingest_kubernetes(
       kube9-store ingest kubernetes                     # in a pod, with its service account
       kube9-store ingest kubernetes --kubeconfig ~/.kube/config --context prod --cluster-name prod
     """
+    from kube9_store.ingest.loop import IngestSettings
+    from kube9_store.ingest.source import api_client
+
     with reporting("Failed to ingest Kubernetes events"):
-        summary = _run(
+        summary = _ingest(
             db,
-            kubeconfig,
-            context,
-            namespace,
-            cluster_name,
-            metrics_port,
-            batch_max,
-            batch_seconds,
-            watch_timeout,
+            api_client(kubeconfig, context),
+            IngestSettings(batch_max=batch_max, batch_seconds=batch_seconds),
+            namespace=namespace,
+            cluster_name=cluster_name,
+            metrics_port=metrics_port,
+            watch_timeout=watch_timeout,
         )
     emit_json(summary)
 
 
-def _run(
+def _ingest(
     db: str | None,
-    kubeconfig: str | None,
-    context: str | None,
+    client: Any,
+    settings: IngestSettings,
+    *,
     namespace: str | None,
     cluster_name: str | None,
     metrics_port: int | None,
-    batch_max: int,
-    batch_seconds: float,
     watch_timeout: int,
 ) -> dict[str, Any]:
     from prometheus_client import CollectorRegistry, start_http_server
 
     from kube9_store.ingest.identity import ClusterIdentity
-    from kube9_store.ingest.loop import Ingester, IngestSettings
+    from kube9_store.ingest.loop import Ingester
     from kube9_store.ingest.metrics import IngestMetrics
-    from kube9_store.ingest.source import KubernetesEvents, api_client
+    from kube9_store.ingest.source import KubernetesEvents
     from kube9_store.store.eventstore import EventStore
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    source = KubernetesEvents(
-        api_client(kubeconfig, context), namespace=namespace, watch_timeout=watch_timeout
-    )
+    source = KubernetesEvents(client, namespace=namespace, watch_timeout=watch_timeout)
     uid = _cluster_uid(source, stop)
     if uid is None:
         return {"cluster_uid": None, "stored": 0, "already_present": 0}
@@ -114,7 +115,7 @@ def _run(
             store,
             source,
             cluster,
-            settings=IngestSettings(batch_max=batch_max, batch_seconds=batch_seconds),
+            settings=settings,
             metrics=metrics,
         )
         ingester.run(stop)

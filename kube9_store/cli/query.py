@@ -131,6 +131,17 @@ def build_filter(**flags: Any) -> Any:
     )
 
 
+#: The output format of the read commands (the query contract's four).
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=ShownChoice(FORMATS),
+    default="json",
+    show_default=True,
+    help="Output format.",
+)
+
+
 @click.group()
 def query() -> None:
     """Read events. Read-only: never creates, migrates or writes the database."""
@@ -157,14 +168,7 @@ def query_events() -> None:
     default=None,
     help=f"Keyset paging: '{CURSOR_START}' for the first page, then the next_cursor printed.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=ShownChoice(FORMATS),
-    default="json",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @click.option("--wide", is_flag=True, help=WIDE_HELP)
 @click.option("--columns", metavar="COLUMNS", default=None, help=COLUMNS_HELP)
 @click.option(
@@ -230,14 +234,7 @@ def list_events(
 @query_events.command("get")
 @db_option
 @click.argument("event_id")
-@click.option(
-    "--format",
-    "fmt",
-    type=ShownChoice(FORMATS),
-    default="json",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @click.option("--wide", is_flag=True, help=WIDE_HELP)
 @click.option("--columns", metavar="COLUMNS", default=None, help=COLUMNS_HELP)
 def get_event(db: str | None, event_id: str, fmt: str, wide: bool, columns: str | None) -> None:
