@@ -23,6 +23,10 @@ from kube9_store.schema.migrate import Migrator
 from kube9_store.schema.tables import HEAD_REVISION, HEAD_VERSION, LEGACY_REVISIONS, REVISION_PREFIX
 from tests.helpers import REPO
 
+#: The sample application's Alembic runs as processes, on both backends: the slow suite
+#: (``pytest -m slow``), which CI runs.
+pytestmark = pytest.mark.slow
+
 #: The revision one step below head, and the schema versions it has.
 BELOW_HEAD = f"{REVISION_PREFIX}{HEAD_VERSION - 1:04d}"
 BELOW_VERSIONS = list(range(1, HEAD_VERSION))

@@ -19,6 +19,10 @@ from kube9_store import EventStore
 from kube9_store.cli.exit_codes import ExitCode
 from tests.helpers import event_data
 
+#: Followers and writers in processes of their own: the slow suite
+#: (``pytest -m slow``), which CI runs.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -35,6 +35,10 @@ from kube9_store.ingest.writer import STEPS
 from kube9_store.transfer.k8s import import_events
 from tests.k8s_fake import FakeApiServer
 
+#: The ingester against a fake API server, kills at each step of a batch, two ingesters: the slow suite
+#: (``pytest -m slow``), which CI runs.
+pytestmark = pytest.mark.slow
+
 FAST = IngestSettings(
     batch_max=500,
     batch_seconds=0.05,

@@ -23,6 +23,9 @@ from kube9_store.orm import OperationStateRow, ReadOnlyTableError
 from kube9_store.schema.tables import operations_state
 from tests.helpers import event_data
 
+#: Work and metrics in processes of their own: the slow suite (``pytest -m slow``), which CI runs.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 
 

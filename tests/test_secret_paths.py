@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL
@@ -21,6 +22,10 @@ from tests.helpers import event_data
 from tests.operator_db import build_operator_db
 from tests.secret_corpus import ORDINARY_STRUCTURES, ORDINARY_TEXTS, stored_rows
 from tests.test_secrets import CORPUS, check_file, check_rows, cli_db, corpus_event
+
+#: The whole secret corpus through every write path, on both backends: the slow suite
+#: (``pytest -m slow``), which CI runs.
+pytestmark = pytest.mark.slow
 
 
 def event_id(i: int) -> str:

@@ -13,6 +13,9 @@ import pytest
 
 from tests.helpers import REPO
 
+#: mypy and pyright run on user code: the slow suite (``pytest -m slow``), which CI runs.
+pytestmark = pytest.mark.slow
+
 DOCS = [REPO / "docs" / "applications.md"]
 
 GOOD = """
