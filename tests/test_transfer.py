@@ -269,7 +269,7 @@ def _copy_process(source: Path, target: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             *(sys.executable, "-m", "kube9_store", "copy", str(source), str(target_arg)),
-            *("--batch-size", "250", "--quiet"),
+            *("--batch-size", "100", "--quiet"),  # many commits: each kill point is seen
         ],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
