@@ -24,6 +24,7 @@ from kube9_store.events.ids import random_suffix
 from kube9_store.events.timestamps import format_timestamp
 from kube9_store.operations.admin import upgrade
 from kube9_store.schema.migrate import Migrator
+from kube9_store.schema.tables import REVISION_PREFIX
 
 INSERT = (
     "INSERT INTO events (id, event_type, severity, title, description, object_kind,"
@@ -40,7 +41,7 @@ def offline_sql(tmp: Path) -> str:
     cfg = migrator.config()
     buffer = io.StringIO()
     cfg.output_buffer = buffer
-    command.upgrade(cfg, "0001:head", sql=True)
+    command.upgrade(cfg, f"{REVISION_PREFIX}0001:head", sql=True)
     backend.dispose()
     return buffer.getvalue()
 
@@ -60,7 +61,7 @@ def test_migrate_v1_to_head(benchmark: Any, n: int, impl: str, tmp_path: Path) -
         if impl == "raw":
             with sqlite3.connect(target) as con:  # what adoption does before upgrading
                 con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
-                con.execute("INSERT INTO alembic_version VALUES ('0001')")
+                con.execute("INSERT INTO alembic_version VALUES (?)", (f"{REVISION_PREFIX}0001",))
         return (), {}
 
     def api() -> None:

@@ -169,10 +169,9 @@ class StoreWrites(StoreCore):
             report_redactions((r[ID], c[2]) for r, c in zip(stored, stored_checked, strict=True))
             if not return_events:
                 return [r[ID] for r in stored]
-            return [
-                Event.from_row(r, c[0].get("metadata"))
-                for r, c in zip(stored, stored_checked, strict=True)
-            ]
+            # metadata parsed from the stored text when first read: a batch's events often
+            # are not, and freezing every one up front is work a batch need not do
+            return [Event.from_row(r) for r in stored]
         raise DuplicateEventError(rows[0][ID])
 
     def _existing_ids(self, ids: list[str]) -> set[str]:
