@@ -34,9 +34,10 @@ EXE = shutil.which("kube9-store", path=str(BIN))
 #: The issue's goals for a read answered by the lean path.
 FLOOR_RATIO_GOAL = 6.0
 PEAK_MIB_GOAL = 50.0
-#: Lean reads whose ratio is reported, not held to the goal: health's quick_check reads the
-#: whole file, so its time grows with the file (about 20x the floor at 1M events, 5x at 100k).
-RATIO_REPORTED_ONLY = frozenset({"CLI: health"})
+#: Lean reads whose ratio is reported, not held to the goal: ``health --full`` runs
+#: quick_check, which reads the whole file, so its time grows with the file (``health``
+#: itself reads a bounded part of it and is held to the goal).
+RATIO_REPORTED_ONLY = frozenset({"CLI: health --full"})
 
 #: The floor: the newest 50 events as JSON, by the index the store reads them by.
 FLOOR = """
@@ -93,6 +94,7 @@ COMMANDS: list[tuple[str, list[str], bool]] = [
     ),
     ("CLI: db status", ["db", "status"], True),
     ("CLI: health", ["health"], True),
+    ("CLI: health --full", ["health", "--full"], True),
     ("CLI: --help", ["--help"], False),
 ]
 

@@ -388,7 +388,15 @@ def test_health_ok(db_path: Path) -> None:
         s.record(event_data())
     report = check_health(db_path)
     assert report.ok
-    assert set(report.checks) == {"open", "query", "schema", "storage", "quick_check"}
+    assert set(report.checks) == {
+        "open",
+        "query",
+        "schema",
+        "newest",
+        "storage",
+        "last_check",
+        "quick_check",
+    }
     r = CliRunner().invoke(cli, ["health", "--db", str(db_path)])
     assert r.exit_code == 0
     assert json.loads(r.stdout)["ok"] is True
@@ -408,8 +416,10 @@ def test_health_fails(db_path: Path, damage: str) -> None:
         with open(db_path, "r+b") as f:
             f.seek(4096 * 20)
             f.write(b"\xff" * 4096)
-    report = check_health(db_path)
+    # a damaged page away from the newest events is found by the full scan (--full)
+    full = ["--full"] if damage == "corrupt page" else []
+    report = check_health(db_path, full=bool(full))
     assert not report.ok
-    r = CliRunner().invoke(cli, ["health", "--db", str(db_path)])
+    r = CliRunner().invoke(cli, ["health", *full, "--db", str(db_path)])
     assert r.exit_code == 1
     assert json.loads(r.stdout)["ok"] is False

@@ -253,6 +253,8 @@ def test_status_and_health_print_what_the_full_cli_prints(
             answer(health, {})
         return
     assert _steady(answer(health, {}) + "\n") == _steady(full_cli(health))
+    full = ["health", "--full", "--db", str(varied_db)]
+    assert _steady(answer(full, {}) + "\n") == _steady(full_cli(full))
 
 
 def test_a_database_stamped_before_the_branch_is_left_to_the_full_cli(
@@ -444,6 +446,7 @@ def test_stdlib_json_reads_stored_metadata_as_the_store_does(value: dict[str, An
         ["db", "upgrade"],
         ["db", "status", "--verbose"],
         ["health", "extra"],
+        ["health", "--full=yes"],
     ],
 )
 def test_it_leaves_the_rest_to_the_full_cli(varied_db: Path, args: list[str]) -> None:
@@ -544,6 +547,7 @@ print(json.dumps({"code": code, "heavy": heavy, "ours": ours}), file=sys.stderr)
         ["events", "count", "--object-kind", "Pod"],
         ["db", "status"],
         ["health"],
+        ["health", "--full"],
     ],
 )
 def test_a_read_imports_nothing_heavy(varied_db: Path, args: list[str]) -> None:
@@ -570,6 +574,7 @@ def test_a_read_imports_nothing_heavy(varied_db: Path, args: list[str]) -> None:
         "kube9_store.errors",
         "kube9_store.schema.facts",
         "kube9_store.operations.health",
+        "kube9_store.operations.checked",
         "kube9_store.lean.plain",
         "kube9_store.results",
         "kube9_store.operations.retention",

@@ -75,14 +75,22 @@ def db_downgrade(db: str | None, revision: str, yes: bool) -> None:
 @db.command("check")
 @db_option
 @click.option("--full", is_flag=True, help="Full integrity_check (weekly) instead of quick.")
-def db_check(db: str | None, full: bool) -> None:
-    """Check the file's integrity; exit 1 when a problem is found.
+@click.option(
+    "--record",
+    is_flag=True,
+    help="Record the result and its time for `health` (opens the database for writing).",
+)
+def db_check(db: str | None, full: bool, record: bool) -> None:
+    """Check the file's integrity; exit 1 when a problem is found. With --record (a
+    maintenance job's), the result is kept in the database: `health` reports it, and is
+    degraded when it failed or is too old.
 
     \b
     Example:
       kube9-store db check --full
+      kube9-store db check --record      # daily; --full --record weekly
     """
-    with reporting("Failed to check database"), open_store(db, read_only=True) as store:
+    with reporting("Failed to check database"), open_store(db, read_only=not record) as store:
         result = store.integrity_check(full=full)
     emit_json(result.as_dict())
     if not result.ok:

@@ -58,19 +58,27 @@ def metrics_serve(db: str | None, port: int, addr: str) -> None:
 
 @click.command()
 @db_option
-def health(db: str | None) -> None:
-    """Check that the database opens, answers, is at the schema head and passes quick_check;
-    exit 0 when healthy, 3 when degraded (volume over 90% full or database over its size
-    budget), 1 otherwise (a liveness or readiness probe).
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Also run quick_check, which reads the whole file (its time grows with the file).",
+)
+def health(db: str | None, full: bool) -> None:
+    """Check, at a cost that does not grow with the database, that it opens read-only,
+    answers, is at the schema head, reads its newest event, has room, and that the last file
+    check maintenance recorded passed and is recent; exit 0 when healthy, 3 when degraded
+    (volume over 90% full, database over its size budget, last recorded check failed or too
+    old), 1 otherwise (a liveness or readiness probe). Never writes.
 
     \b
     Example:
       kube9-store health --db /data/kube9.db
+      kube9-store health --full      # with quick_check, which reads every page
     """
     from kube9_store.operations.health import check_health
 
     with reporting("Failed to check health"):
-        report = check_health(db)
+        report = check_health(db, full=full)
     emit_json(report.as_dict())
     if not report.ok:
         failed = [name for name, check in report.checks.items() if not check["ok"]]

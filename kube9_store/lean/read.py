@@ -82,6 +82,7 @@ COUNT_KEPT = "SELECT coalesce(sum(event_counts.n), ?) AS coalesce_1 \nFROM event
 GET = f"SELECT {COLUMNS} \nFROM events \nWHERE events.id = ?"
 SCHEMA_VERSION = "SELECT max(schema_version.version) AS max_1 \nFROM schema_version"
 COUNT_ROWS = "SELECT count(*) AS count_1 \nFROM events"
+MAINTENANCE_FACTS = "SELECT operations_state.name, operations_state.value \nFROM operations_state"
 
 
 class Filter(NamedTuple):
@@ -197,7 +198,7 @@ COMMANDS: dict[tuple[str, ...], Command] = {
     ("query", "events", "get"): Command(frozenset({"--db", "--format", "--columns"}), _WIDE, 1),
     ("events", "count"): Command(frozenset({"--db", *_FILTER_VALUES}), _FILTER_FLAGS, 0),
     ("db", "status"): Command(frozenset({"--db"}), {}, 0),
-    ("health",): Command(frozenset({"--db"}), {}, 0),
+    ("health",): Command(frozenset({"--db"}), {"--full": ("full", True)}, 0),
 }
 
 
@@ -507,9 +508,12 @@ class LeanStore:
     capacity picture (:func:`kube9_store.operations.capacity.capacity`) read of an open store,
     from the lean connection."""
 
+    #: The backend's name (the store's ``backend.name``).
+    name = "sqlite"
+
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
-        self.backend = self  # used_bytes() is the backend's
+        self.backend = self  # used_bytes() and name are the backend's
         self.clock = utcnow
         self._retention: Any = None
 
@@ -529,6 +533,15 @@ class LeanStore:
     def schema_version(self) -> int:
         return int(self._reader.fetch(SCHEMA_VERSION, ())[0][0])
 
+    def query(self, *, limit: int) -> list[Newest]:
+        """The newest ``limit`` events' id and time, by the store's page query."""
+        return [Newest(r[0], r[9]) for r in self._reader.fetch(*select_sql(Filter(), limit=limit))]
+
+    def maintenance_facts(self) -> dict[str, float]:
+        """The durable facts of maintenance, as the store reads them."""
+        rows = self._reader.fetch(MAINTENANCE_FACTS, ())
+        return {str(name): float(value) for name, value in rows}
+
     def volume(self) -> VolumeInfo:
         return volume(self._reader.path)
 
@@ -546,6 +559,13 @@ class LeanStore:
         return integrity_of(self._reader.con, full=full)
 
 
+class Newest(NamedTuple):
+    """What health reads of the newest event."""
+
+    id: str
+    created_at: str
+
+
 def filter_of(flt: Mapping[str, Any]) -> Filter:
     """The filters the capacity picture counts with (a time and severities)."""
     if set(flt) - {"since", "severity"}:
@@ -557,13 +577,13 @@ def filter_of(flt: Mapping[str, Any]) -> Filter:
     )
 
 
-def health(reader: Reader, _options: dict[str, Any], _args: list[str]) -> str:
-    """``health`` of a healthy database (a degraded or failing one is the full path's to
-    report, with its exit code)."""
+def health(reader: Reader, options: dict[str, Any], _args: list[str]) -> str:
+    """``health`` (``--full``: with quick_check) of a healthy database (a degraded or failing
+    one is the full path's to report, with its exit code)."""
     from kube9_store.operations.health import HealthReport, run_checks
 
     report = HealthReport(database=str(reader.path))
-    run_checks(report, LeanStore(reader))
+    run_checks(report, LeanStore(reader), full=options.get("full", False))
     if report.status != "ok":
         raise Declined(f"health {report.status}")
     return json_document(report.as_dict())

@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # the result records are imported by what returns one (datacl
 #: Reads one integer PRAGMA (``page_count``, ``page_size``, ``freelist_count``) by name.
 Pragma = Callable[[str], int]
 
+#: SQLite's primary result codes of a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB.
+DAMAGED = frozenset({11, 26})
+
 #: The use lock's file beside the database (see :mod:`kube9_store.backends.sqlite_lock`).
 LOCK_SUFFIX = ".lock"
 
@@ -142,11 +145,18 @@ def volume(path: Path) -> VolumeInfo:
 
 def integrity_of(con: Any, *, full: bool) -> IntegrityResult:
     """quick_check (daily) or integrity_check (weekly) on a driver connection; the full check
-    also compares the trigger-maintained counts with the events."""
+    also compares the trigger-maintained counts with the events. A check that stops on a page
+    too damaged to walk (SQLite's "malformed" or "not a database") found a problem: that is
+    its result, not an error."""
     from kube9_store.results import IntegrityResult
 
     pragma = "integrity_check" if full else "quick_check"
-    rows = [str(r[0]) for r in con.execute(f"PRAGMA {pragma}")]
+    try:
+        rows = [str(r[0]) for r in con.execute(f"PRAGMA {pragma}")]
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in DAMAGED:
+            raise
+        return IntegrityResult(ok=False, problems=[f"{pragma} stopped: {exc}"], full=full)
     problems = [] if rows == ["ok"] else rows
     if full and not problems:
         problems.extend(_count_mismatches(con))

@@ -1,8 +1,10 @@
 """The durable facts of maintenance, kept in the database's ``operations_state`` table
 (revision 0005): when retention last ran and what it deleted, the running totals it deleted by
-severity and for the size budget, the budget's state, and the last backup, snapshot and
-VACUUM. Whichever process does the work writes them; every process's metrics read them, so the
-operator's exposition, ``kube9-store metrics`` and a ``metrics serve`` sidecar agree.
+severity and for the size budget, the budget's state, the last backup, snapshot and VACUUM,
+and the last file checks' time and result (named in :mod:`kube9_store.operations.checked`,
+which ``health`` judges them with). Whichever process does the work writes them; every
+process's metrics read them, so the operator's exposition, ``kube9-store metrics`` and a
+``metrics serve`` sidecar agree.
 
 A fact is one number under a name. Timestamps are Unix seconds; totals only grow.
 """
@@ -18,7 +20,8 @@ from typing import Any
 from sqlalchemy import Engine, select, text
 
 from kube9_store.events.timestamps import format_timestamp, utcnow
-from kube9_store.results import RetentionResult
+from kube9_store.operations import checked
+from kube9_store.results import IntegrityResult, RetentionResult
 from kube9_store.schema.tables import operations_state
 
 log = logging.getLogger(__name__)
@@ -89,6 +92,11 @@ def _add(facts: Facts, name: str, n: int) -> None:
 def now_fact(name: str) -> Facts:
     """The fact that something happened now (a backup, a snapshot, a VACUUM)."""
     return Facts(set={name: time.time()})
+
+
+def check_facts(result: IntegrityResult) -> Facts:
+    """What a finished quick_check or integrity_check leaves to record: when, and its result."""
+    return Facts(set=checked.recorded(result, time.time()))
 
 
 def write_facts(conn: Any, facts: Facts) -> None:

@@ -24,6 +24,7 @@ from kube9_store.operations.state import (
     SNAPSHOT_LAST,
     VACUUM_LAST,
     Facts,
+    check_facts,
     now_fact,
     read_facts,
     record_with_engine,
@@ -196,8 +197,13 @@ class StoreMaintenance(StoreReads):
 
     @offered("read", "integrity check")
     def integrity_check(self, full: bool = False) -> IntegrityResult:
-        """quick_check (``full=False``, daily) or integrity_check plus count check (weekly)."""
-        return self.backend.integrity_check(full=full)
+        """quick_check (``full=False``, daily) or integrity_check plus count check (weekly).
+
+        A store that can write records the result and its time, which ``health`` reports
+        (and is degraded by, when it failed or is old) without reading the whole file."""
+        result = self.backend.integrity_check(full=full)
+        self._record(check_facts(result))
+        return result
 
     @offered("read", "read size")
     def size(self) -> SizeInfo:
