@@ -51,6 +51,9 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     #: Where to turn for the maintenance operations this backend does not have.
     maintenance_hint: ClassVar[str] = ""
+    #: The store checks the database's pages itself (quick_check, integrity_check), and
+    #: ``health`` judges the checks recorded; a server checks its own.
+    file_checks: ClassVar[bool] = False
     #: The newest-first order its indexes serve (queries are ordered and bounded on it).
     sort_key: ClassVar[SortKey] = BY_TEXT
     #: The order of a database another program wrote (its times read in the stored form

@@ -82,6 +82,7 @@ class SQLiteBackend(Backend):
     """A SQLite file (or a private in-memory database)."""
 
     name = "sqlite"
+    file_checks = True
     sort_key = BY_ROWID
     foreign_sort_key = BY_NORMALISED_TEXT
     head_metadata = sqlite_metadata

@@ -508,12 +508,12 @@ class LeanStore:
     capacity picture (:func:`kube9_store.operations.capacity.capacity`) read of an open store,
     from the lean connection."""
 
-    #: The backend's name (the store's ``backend.name``).
-    name = "sqlite"
+    #: As the SQLite backend: the store checks the file's pages itself.
+    file_checks = True
 
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
-        self.backend = self  # used_bytes() and name are the backend's
+        self.backend = self  # used_bytes() and file_checks are the backend's
         self.clock = utcnow
         self._retention: Any = None
 

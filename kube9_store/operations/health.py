@@ -107,7 +107,8 @@ def run_checks(report: HealthReport, store: Any, *, full: bool = False) -> None:
 
 
 def _on_server(store: Any) -> bool:
-    return bool(store.backend.name != "sqlite")
+    """A server checks its own pages: there is no file check to run or to judge."""
+    return not store.backend.file_checks
 
 
 def _schema_check(store: Any) -> dict[str, Any]:
@@ -133,7 +134,8 @@ def _last_check(store: Any) -> dict[str, Any]:
         return {
             "ok": True,
             "degraded": False,
-            "detail": "PostgreSQL checks its own pages (no file check; amcheck verifies indexes)",
+            "detail": f"{store.backend.name}: the server checks its own pages, no file check"
+            f" to run or record ({store.backend.maintenance_hint})",
             "last": {},
         }
     return checked.judge(store.maintenance_facts(), time.time())
