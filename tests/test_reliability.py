@@ -288,17 +288,22 @@ def test_damaged_file_is_refused_at_open_and_left_alone(db_path: Path, how: str)
 
 
 def test_corrupted_page_is_reported_by_integrity_check_and_left_alone(db_path: Path) -> None:
+    """Reported, and recorded for ``health`` (the one write: its row in operations_state);
+    the damaged page is neither repaired nor the file replaced."""
     db_path.parent.mkdir(parents=True)
     _damage(db_path, "corrupted page")
-    before = file_fingerprint(db_path)
+    inode = db_path.stat().st_ino
+    damaged = db_path.read_bytes()[4096 * 10 : 4096 * 11]
     try:
         with EventStore.open(db_path, metrics=False) as s:
             result = s.integrity_check(full=True)
             assert not result.ok
             assert result.problems
+            assert s.maintenance_facts()["check.integrity_check.ok"] == 0.0
     except Kube9StoreError as exc:  # or refused outright, naming the damage
         assert "malformed" in str(exc) or "not a database" in str(exc)
-    assert file_fingerprint(db_path)[0] == before[0]
+    assert db_path.stat().st_ino == inode
+    assert db_path.read_bytes()[4096 * 10 : 4096 * 11] == damaged
 
 
 def test_directory_in_place_of_the_file(db_path: Path) -> None:
