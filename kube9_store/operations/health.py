@@ -1,7 +1,7 @@
 """Health for liveness and readiness probes, at a cost that does not grow with the database:
 the file opens read-only, answers a query (the kept counts), is at the package's schema head,
 reads its newest event through the main index, has room on its volume and within its size
-budget, and the last full file check that maintenance recorded passed and is recent
+budget, and the last file checks that maintenance recorded passed and are recent
 (:mod:`kube9_store.operations.checked`). ``degraded`` when the volume is more than 90% full,
 the database is over its budget, or that check failed or is too old. ``full=True`` also runs
 quick_check, which reads every page. Read-only: a probe never writes.
@@ -31,8 +31,9 @@ EXIT_HEALTHY, EXIT_FAILING, EXIT_DEGRADED = 0, 1, 3
 @dataclass
 class HealthReport:
     """``ok`` when every check passed; each check says what it found. A check that passed but
-    warns (``"degraded": True``: a nearly full volume, a database over its budget) makes the
-    status ``degraded`` rather than ``failing``."""
+    warns (``"degraded": True``: a nearly full volume, a database over its budget, a recorded
+    file check that failed or is too old) makes the status ``degraded`` rather than
+    ``failing``."""
 
     database: str
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
