@@ -83,9 +83,9 @@ def _homes() -> dict[str, str]:
     list of the public names. Read from the source once, on first use, so ``import
     kube9_store`` imports none of them."""
     import ast
-    from pathlib import Path
 
-    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    with open(__file__, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
     block = next(
         node
         for node in tree.body
