@@ -396,3 +396,34 @@ def test_memory_database_is_migrated() -> None:
     with EventStore.open(URL.create("sqlite")) as s:
         s.record({"event_type": "system", "severity": "info", "title": "m"})
         assert s.count() == 1
+
+
+def test_opening_a_database_at_head_imports_no_alembic(db_path: Path) -> None:
+    """The decision is made without Alembic; the chain's machinery is imported only to run."""
+    with EventStore.open(db_path):
+        pass
+    script = (
+        "import sys\n"
+        "from kube9_store import EventStore\n"
+        f"for ro in (False, True):\n"
+        f"    EventStore.open({str(db_path)!r}, read_only=ro, metrics=False).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_package_chain_known_without_alembic_is_alembic_s(migrator: Migrator) -> None:
+    from kube9_store.schema.state import PACKAGE_CHAIN
+
+    assert migrator.chain == PACKAGE_CHAIN
+
+
+def test_upgrade_to_a_revision_the_chain_lacks_creates_nothing(db_path: Path) -> None:
+    from kube9_store import ValidationError
+    from kube9_store.operations.admin import upgrade
+
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(ValidationError, match=r"revision: must be one of .*got 'kube9_store_0042'"):
+        upgrade(db_path, "kube9_store_0042")
+    assert sorted(p.name for p in db_path.parent.iterdir()) == []

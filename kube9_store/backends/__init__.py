@@ -6,13 +6,13 @@ module of its own and list it in :data:`SUPPORTED_BACKENDS`.
 
 from __future__ import annotations
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Dialect
 
-from kube9_store.backends.base import Backend
+from kube9_store.backends.base import Backend, Direction
 from kube9_store.backends.postgresql import PostgreSQLBackend
 from kube9_store.backends.sqlite import SQLiteBackend
 from kube9_store.config import ConnectionSettings
-from kube9_store.errors import ValidationError
+from kube9_store.errors import MigrationError, ValidationError
 
 #: URL backend name -> the class that serves it.
 SUPPORTED_BACKENDS: dict[str, type[Backend]] = {
@@ -33,4 +33,17 @@ def backend_for(url: URL, settings: ConnectionSettings | None = None) -> Backend
     return cls(url, settings if settings is not None else ConnectionSettings())
 
 
-__all__ = ["SUPPORTED_BACKENDS", "Backend", "backend_for"]
+def revision_ddl(dialect: Dialect, revision: str, direction: Direction) -> tuple[str, ...]:
+    """The DDL that the backend of ``dialect`` (a migration context's) supplies for
+    ``revision`` going ``direction`` (:meth:`Backend.revision_ddl`)."""
+    cls = SUPPORTED_BACKENDS.get(dialect.name)
+    if cls is None:
+        raise MigrationError(
+            f"revision {revision} cannot run on {dialect.name}; "
+            f"supported: {', '.join(SUPPORTED_BACKENDS)}",
+            revision=revision,
+        )
+    return cls.revision_ddl(revision, direction)
+
+
+__all__ = ["SUPPORTED_BACKENDS", "Backend", "backend_for", "revision_ddl"]

@@ -10,13 +10,13 @@ import abc
 import errno
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, MetaData, Table, func
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.dml import Insert
 
@@ -31,7 +31,7 @@ from kube9_store.errors import (
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
 from kube9_store.schema.sortkey import BY_TEXT, SortKey
-from kube9_store.schema.state import SchemaState, read_state
+from kube9_store.schema.state import EMPTY, SchemaState, read_state
 from kube9_store.schema.tables import metadata
 
 #: What an error of the file system means (the rest: the database is unavailable).
@@ -42,6 +42,9 @@ _OS_ERRNOS = {
 }
 
 T = TypeVar("T")
+
+#: Which way a revision runs.
+Direction = Literal["upgrade", "downgrade"]
 
 
 class Backend(abc.ABC):
@@ -140,10 +143,25 @@ class Backend(abc.ABC):
         """Refuse a location that cannot hold a database before anything touches it;
         ``must_exist``: also refuse one with no database yet (read-only opens)."""
 
+    def survey(self) -> SchemaState:
+        """Opening's one look at the database: hold it (:meth:`hold`), then read its state
+        without writing (:meth:`inspect`); the empty state where there is no database yet."""
+        self.hold()
+        state = self.inspect()
+        return state if state is not None else EMPTY
+
     def inspect(self) -> SchemaState | None:
-        """The database's schema state, read without writing anything; None when there is no
-        database yet."""
-        return self.read(read_state)
+        """The database's schema state, read without writing anything (with its structure
+        when it was made without Alembic); None when there is no database yet."""
+        return self.read(self.state_of)
+
+    def state_of(self, conn: Connection) -> SchemaState:
+        """The schema state read on ``conn``, with the structure of a database made without
+        Alembic (what judging it needs)."""
+        state = read_state(conn)
+        if not state.made_without_alembic:
+            return state
+        return replace(state, structure=self.structure_of(conn))
 
     def read_as_found(self) -> None:  # noqa: B027 - optional hook
         """The open path reads this database as it found it (behind head, or another
@@ -156,31 +174,37 @@ class Backend(abc.ABC):
         with self.translated(f"cannot read {self.location}"), self.engine.connect() as conn:
             return work(conn)
 
-    def columns(self, table: str) -> tuple[str, ...]:
-        """The column names of ``table`` in order, read without writing; empty when the table
-        does not exist."""
-
-        def names(conn: Connection) -> tuple[str, ...]:
-            inspector = sa_inspect(conn)
-            if not inspector.has_table(table):
-                return ()
-            return tuple(c["name"] for c in inspector.get_columns(table))
-
-        return self.read(names)
-
     def prepare(self) -> SchemaState:
         """Under the migration lock: create the database if there is none, and read its state."""
         state = self.inspect()
-        return state if state is not None else SchemaState(None, None, frozenset())
+        return state if state is not None else EMPTY
 
     @abc.abstractmethod
     def migration_lock(self) -> AbstractContextManager[None]:
         """Held while migrating, so concurrent openers migrate a database once."""
 
+    @contextmanager
+    def migrating(self) -> Iterator[SchemaState]:
+        """Hold the migration lock and yield the state read again under it (:meth:`prepare`:
+        another opener may have migrated meanwhile); driver errors become package errors."""
+        with self.translated(f"cannot migrate {self.location}"), self.migration_lock():
+            yield self.prepare()
+
+    def structure_of(self, conn: Connection) -> dict[str, Any] | None:
+        """The tables, columns and indexes of the spec's tables on ``conn``, for adopting a
+        database that was made without Alembic; None where this backend cannot say."""
+        return None
+
     def structure(self) -> dict[str, Any]:
-        """The tables, columns and indexes of the spec's tables, read without writing, for
-        adopting a database that was made without Alembic."""
-        raise SchemaError(
+        """:meth:`structure_of` the database, read without writing."""
+        found = self.read(self.structure_of)
+        if found is None:
+            raise self.cannot_adopt()
+        return found
+
+    def cannot_adopt(self) -> SchemaError:
+        """The refusal of a database made without Alembic where structures cannot be read."""
+        return SchemaError(
             "this database has a schema_version table but no alembic_version: adopting a "
             f"database made without Alembic is not supported on {self.name}"
         )
@@ -188,6 +212,17 @@ class Backend(abc.ABC):
     def scratch(self) -> Backend:
         """A new, empty, private database of this kind (to build a reference structure)."""
         raise self.unsupported("a scratch database")
+
+    # -- revisions ---------------------------------------------------------------------------
+
+    @classmethod
+    def revision_ddl(cls, revision: str, direction: Direction) -> tuple[str, ...]:
+        """The statements this kind of database runs for ``revision`` (its full id) going
+        ``direction``, beyond the revision's portable operations: triggers, expression
+        indexes, whatever is written differently per database. Empty where it needs none.
+        Revisions ask through :func:`~kube9_store.schema.versions.apply_ddl`; the text of a
+        released revision is frozen and never changes (a change is a new revision)."""
+        return ()
 
     # -- bulk writes -------------------------------------------------------------------------
 

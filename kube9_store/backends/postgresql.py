@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.dml import Insert
 
-from kube9_store.backends.base import Backend
+from kube9_store.backends.base import Backend, Direction
 from kube9_store.config import ConnectionSettings
 from kube9_store.errors import ErrorKind, ValidationError
 from kube9_store.results import SizeInfo
@@ -56,6 +56,12 @@ class PostgreSQLBackend(Backend):
                 "db", "PostgreSQL URLs must use psycopg 3: postgresql+psycopg://user@host/db"
             )
         super().__init__(url, settings)
+
+    @classmethod
+    def revision_ddl(cls, revision: str, direction: Direction) -> tuple[str, ...]:
+        from kube9_store.backends.postgresql_revisions import DDL
+
+        return DDL.get((revision, direction), ())
 
     def create_engine(self, *, read_only: bool) -> Engine:
         """A pooled engine; every session waits at most the busy timeout for a row or table

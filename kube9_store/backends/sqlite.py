@@ -30,7 +30,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql.dml import Insert
 
 from kube9_store.backends import sqlite_files as files
-from kube9_store.backends.base import Backend
+from kube9_store.backends.base import Backend, Direction
 from kube9_store.backends.sqlite_lock import UseLock
 from kube9_store.backends.sqlite_restore import finish_interrupted, ready_path, restore_file
 from kube9_store.backends.sqlite_temporaries import clean_stale
@@ -45,7 +45,7 @@ from kube9_store.errors import (
 )
 from kube9_store.results import BackupResult, IntegrityResult, SizeInfo, VolumeInfo
 from kube9_store.schema.sortkey import BY_NORMALISED_TEXT, BY_ROWID
-from kube9_store.schema.state import SchemaState, read_state
+from kube9_store.schema.state import SchemaState
 from kube9_store.schema.tables import sqlite_metadata
 
 T = TypeVar("T")
@@ -87,9 +87,12 @@ class SQLiteBackend(Backend):
     foreign_sort_key = BY_NORMALISED_TEXT
     head_metadata = sqlite_metadata
 
-    def __init__(self, url: URL, settings: ConnectionSettings) -> None:
+    def __init__(self, url: URL, settings: ConnectionSettings, *, private: bool = False) -> None:
+        """``private``: a file nobody else can name (a restore's copy under a temporary name),
+        which needs no use lock (:meth:`hold` does nothing)."""
         super().__init__(url, settings)
         self._path = database_file(url)
+        self._private = private
         self._use: UseLock | None = None
         self._as_found = False
         self._quiet_at_hold = False
@@ -236,7 +239,7 @@ class SQLiteBackend(Backend):
         writer made it; a read-write one also removes the temporaries that crashed processes
         left in the directory."""
         path = self._path
-        if path is None or self._use is not None:
+        if path is None or self._use is not None or self._private:
             return
         self.check_location(must_exist=self.settings.read_only)
         use = UseLock(path)
@@ -279,7 +282,7 @@ class SQLiteBackend(Backend):
                 if self.settings.read_only:
                     raise self._hot_journal_error(path)
                 files.recover_hot_journal(path, busy_timeout=self.settings.busy_timeout)
-        return self._read_only(read_state)
+        return self._read_only(self.state_of)
 
     @staticmethod
     def _hot_journal_error(path: Path) -> Kube9StoreError:
@@ -317,11 +320,17 @@ class SQLiteBackend(Backend):
     def migration_lock(self) -> AbstractContextManager[None]:
         return files.directory_lock(self._path) if self._path is not None else nullcontext()
 
-    def structure(self) -> dict[str, Any]:
-        return self._read_only(files.describe)
+    def structure_of(self, conn: Connection) -> dict[str, Any] | None:
+        return files.describe(conn)
 
     def scratch(self) -> Backend:
         return SQLiteBackend(URL.create("sqlite"), ConnectionSettings())
+
+    @classmethod
+    def revision_ddl(cls, revision: str, direction: Direction) -> tuple[str, ...]:
+        from kube9_store.backends.sqlite_revisions import DDL
+
+        return DDL.get((revision, direction), ())
 
     # -- bulk writes -------------------------------------------------------------------------
 
@@ -494,7 +503,7 @@ class SQLiteBackend(Backend):
         self.check_location(must_exist=False)
 
         def prepare_file(copy: Path) -> None:
-            backend = SQLiteBackend(sqlite_url(copy), self.settings)
+            backend = SQLiteBackend(sqlite_url(copy), self.settings, private=True)
             try:
                 prepare(backend)
             finally:

@@ -24,10 +24,14 @@ from kube9_store.operations.state import (
 )
 from kube9_store.results import BackupResult
 from kube9_store.results import DatabaseStatus as DatabaseStatus
-from kube9_store.schema import lineage
-from kube9_store.schema.migrate import Migrator
-from kube9_store.schema.opening import open_database
-from kube9_store.schema.state import SchemaState, read_state
+from kube9_store.schema.opening import (
+    check_known,
+    judge,
+    open_database,
+    refuse_other_lineage,
+    refuse_shared,
+)
+from kube9_store.schema.state import PACKAGE_CHAIN, SchemaState
 from kube9_store.schema.tables import HEAD_REVISION, HEAD_VERSION, events
 
 
@@ -38,7 +42,7 @@ def status(db: DbLocation | None = None) -> DatabaseStatus:
     backend.read_as_found()
     try:
         with backend.translated("read database status"), backend.engine.connect() as conn:
-            state = read_state(conn)
+            state = backend.state_of(conn)
             count = (
                 conn.execute(select(func.count()).select_from(events)).scalar_one()
                 if "events" in state.tables
@@ -75,7 +79,7 @@ def _lineage(backend: Backend, state: SchemaState) -> tuple[str | None, str | No
     if state.at_package_head:
         return "kube9_store", None
     try:
-        model = lineage.read_model(backend, state)
+        model = judge(state, backend, PACKAGE_CHAIN, writing=False).model
     except SchemaError as exc:
         return None, str(exc)
     return ("other" if model.foreign else "kube9_store"), model.notice
@@ -86,12 +90,7 @@ def upgrade(db: DbLocation | None = None, revision: str = "head") -> DatabaseSta
     safety checks (plain-SQL adoption, refusal of foreign or newer databases)."""
     url = resolve_url(db)
     backend = backend_for(url)
-    backend.hold()
-    try:
-        open_database(backend, target=revision)
-    except BaseException:
-        backend.release(refused=True)
-        raise
+    open_database(backend, target=revision)  # lets go of the database when it refuses
     backend.close()
     return status(url)
 
@@ -103,15 +102,17 @@ def downgrade(db: DbLocation | None, revision: str) -> DatabaseStatus:
     backend.check_location(must_exist=True)
     backend.hold()
     try:
+        from kube9_store.schema.migrate import Migrator
+
         migrator = Migrator(backend)
         revision = migrator.check_revision(revision, allow=("base",))
         state = backend.inspect()  # read-only: a database refused here is left as it was
         if state is not None:
-            lineage.refuse_other_lineage(backend, state, migrator)
+            refuse_other_lineage(state, backend, migrator.chain)
         with backend.translated("downgrade database"):
             state = migrator.state()
-            migrator.check_known(state)
-            migrator.refuse_shared(state, f"downgrade {backend.location}")
+            check_known(state, migrator.chain)
+            refuse_shared(state, migrator.chain, f"downgrade {backend.location}")
             migrator.downgrade(revision)
     finally:
         backend.close()
@@ -137,7 +138,7 @@ def backup(db: DbLocation | None, dest: str | os.PathLike[str]) -> BackupResult:
         if not state.at_package_head:
             # behind head, or another lineage's (copied as it is, whatever its own versions);
             # refuses newer, inconsistent or unreadable databases
-            if lineage.read_model(backend, state).foreign:
+            if judge(state, backend, PACKAGE_CHAIN, writing=False).model.foreign:
                 head = None
             backend.read_as_found()
 

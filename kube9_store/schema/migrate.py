@@ -1,8 +1,9 @@
-"""The revision chain, driven programmatically: read a database's version, plan, and apply.
+"""The revision chain, driven programmatically through Alembic: upgrade, downgrade, stamp, and
+the structure the chain builds at a revision. Imported only where the chain runs (what to run
+is decided by :func:`kube9_store.schema.opening.judge`, without Alembic).
 
-The spec's strategy: on start-up read the version, run every missing revision in order (each in
-its own transaction), refuse what cannot be migrated safely, and never write to a database that
-is already at head.
+The spec's strategy: run every missing revision in order, each in its own transaction, and
+say which one failed and where the database stayed.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection
 
 from kube9_store.backends import Backend
-from kube9_store.errors import MigrationError, SchemaError, ValidationError
-from kube9_store.schema.state import CHAIN_TABLES, HEAD_TABLES, SchemaState, read_state
-from kube9_store.schema.tables import BRANCH, LEGACY_REVISIONS
+from kube9_store.errors import MigrationError
+from kube9_store.schema.state import Chain, SchemaState, read_state
+from kube9_store.schema.tables import LEGACY_REVISIONS
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,18 @@ class Migrator:
             cfg.attributes["connection"] = connection
         return cfg
 
-    def revision_for_version(self, version: int) -> str | None:
-        for rev, v in self.versions.items():
-            if v == version:
-                return rev
-        return None
+    @functools.cached_property
+    def chain(self) -> Chain:
+        """The chain as opening judges a database against it (the package's, plus the
+        revisions of the extra version locations)."""
+        return Chain(versions=self.versions, head=self.head)
+
+    def describe(self, revision: str | None) -> str:
+        return self.chain.describe(revision)
+
+    def check_revision(self, revision: str, *, allow: tuple[str, ...] = ("head",)) -> str:
+        """See :meth:`Chain.check_revision`."""
+        return self.chain.check_revision(revision, allow=allow)
 
     def next_revision(self, revision: str | None) -> Script | None:
         for script in self._by_revision.values():
@@ -91,101 +99,9 @@ class Migrator:
                 return script
         return None
 
-    def describe(self, revision: str | None) -> str:
-        if revision is None:
-            return "an empty database (no revision)"
-        return f"revision {revision} (schema version {self.versions.get(revision, '?')})"
-
-    def describe_state(self, state: SchemaState) -> str:
-        """Where a database stands, including one made without Alembic."""
-        if state.revision is None and state.version is not None:
-            return f"schema version {state.version} (created without Alembic)"
-        return self.describe(state.revision)
-
-    def check_revision(self, revision: str, *, allow: tuple[str, ...] = ("head",)) -> str:
-        """The revision id ``revision`` names (an id from before the revisions were a labelled
-        branch, such as ``0002``, names its new one); refuse a revision this chain does not
-        have, listing the ones it does."""
-        revision = LEGACY_REVISIONS.get(revision, revision)
-        if revision not in self.versions and revision not in allow:
-            known = ", ".join([*sorted(self.versions), *allow])
-            raise ValidationError.single("revision", f"must be one of {known}, got {revision!r}")
-        return revision
-
-    def refuse_shared(self, state: SchemaState, action: str) -> None:
-        """Refuse to move a database whose ``alembic_version`` also holds an application's
-        branches: only the application's Alembic environment, which includes kube9_store's
-        revisions, knows every revision of it."""
-        if state.other_revisions:
-            raise SchemaError(
-                f"cannot {action}: the database's alembic_version also holds revisions of "
-                f"another chain ({', '.join(state.other_revisions)}), an application's that "
-                "includes kube9_store's branch; run its Alembic environment instead "
-                f"(`alembic upgrade heads`, or `alembic downgrade {BRANCH}@-1`). kube9_store's "
-                f"branch is at {self.describe(state.revision)}"
-            )
-
     def state(self) -> SchemaState:
         with self.backend.engine.connect() as conn:
             return read_state(conn)
-
-    def is_current(self, state: SchemaState) -> bool:
-        """At head and consistent; raises when the database is newer than this package."""
-        self.check_known(state)
-        return (
-            state.revision == self.head
-            and state.legacy_revision is None
-            and state.version == self.head_version
-        )
-
-    def check_known(self, state: SchemaState) -> None:
-        if state.revision is not None and state.revision not in self._by_revision:
-            raise SchemaError(
-                f"the database is at revision {state.revision!r}, which this package does not "
-                f"know (its head is {self.head}, schema version {self.head_version}): it was "
-                "migrated by a newer kube9_store; upgrade the package instead"
-            )
-        if state.revision is not None and state.version != self.versions[state.revision]:
-            raise SchemaError(
-                f"schema_version says {state.version} but Alembic says revision "
-                f"{state.revision} (schema version {self.versions[state.revision]}); refusing "
-                "to migrate an inconsistent database"
-            )
-        if state.revision is not None:
-            expected = CHAIN_TABLES | (HEAD_TABLES if state.revision == self.head else frozenset())
-            missing = state.missing(expected)
-            if missing:
-                raise SchemaError(
-                    f"the database is at {self.describe(state.revision)} but has no "
-                    f"{', '.join(missing)} table; refusing to touch it"
-                )
-
-    def plan(self, state: SchemaState) -> str | None:
-        """The revision to stamp before upgrading (adoption of a plain-SQL database), or None.
-
-        Raises SchemaError, naming what was found and what was expected, for anything that
-        cannot be migrated safely.
-        """
-        if state.is_empty or state.revision is not None:
-            self.check_known(state)
-            return None
-        if "schema_version" not in state.tables:
-            found = ", ".join(sorted(state.tables))
-            raise SchemaError(
-                f"the database holds tables ({found}) but no schema_version table; expected an "
-                "empty database or a kube9 event database; refusing to touch it"
-            )
-        if state.version is None:
-            raise SchemaError("schema_version is empty; expected one row per applied version")
-        if state.version > self.head_version:
-            raise SchemaError(
-                f"the database is at schema version {state.version}, newer than this package "
-                f"knows (head: schema version {self.head_version}); upgrade the package instead"
-            )
-        revision = self.revision_for_version(state.version)
-        if revision is None:
-            raise SchemaError(f"schema version {state.version} is not one this package knows")
-        return revision
 
     def upgrade(self, revision: str = "head", *, stamp_first: str | None = None) -> None:
         """Apply every missing revision up to ``revision``, each in its own transaction."""
@@ -224,3 +140,15 @@ class Migrator:
                 f"{self.describe(before)}, now at {self.describe(now)}): {exc}",
                 revision=name,
             ) from exc
+
+
+def reference_structure(backend: Backend, revision: str) -> dict[str, Any]:
+    """The spec tables' structure that the package's chain builds at ``revision`` on a scratch
+    database of ``backend``'s kind: what a database made without Alembic must equal to be
+    adopted."""
+    reference = backend.scratch()
+    try:
+        Migrator(reference).upgrade(revision)
+        return reference.structure()
+    finally:
+        reference.dispose()

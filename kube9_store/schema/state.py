@@ -1,17 +1,20 @@
-"""Reading a database's schema version without Alembic (cheap enough for every open)."""
+"""A database's schema state, read without Alembic (cheap enough for every open), and the
+revision chain it is judged against (:class:`Chain`: the package's is known without Alembic)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, func, inspect, select, text
 
-from kube9_store.errors import SchemaError
+from kube9_store.errors import SchemaError, ValidationError
 from kube9_store.schema.tables import (
     HEAD_REVISION,
     HEAD_VERSION,
     LEGACY_REVISIONS,
+    REVISION_PREFIX,
     is_legacy_revision,
     is_own_revision,
     metadata,
@@ -36,6 +39,17 @@ class SchemaState:
     legacy_revision: str | None = None
     #: The rows of ``alembic_version`` that are an application's own branches, not ours.
     other_revisions: tuple[str, ...] = ()
+    #: The columns of ``events`` in order, read only for a database that is not at the
+    #: package's head (empty at head, whose columns are the head's, and without the table).
+    columns: tuple[str, ...] = ()
+    #: The spec tables' structure (``Backend.structure``), read only for a database made
+    #: without Alembic, where the backend can describe it (None otherwise).
+    structure: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def made_without_alembic(self) -> bool:
+        """A schema version but no revision of ours: the spec's plain SQL, or another lineage."""
+        return self.revision is None and self.version is not None
 
     @property
     def is_empty(self) -> bool:
@@ -86,13 +100,69 @@ def read_state(conn: Connection) -> SchemaState:
         version = conn.execute(select(func.max(schema_version.c.version))).scalar()
     if revision is not None and is_legacy_revision(revision, version):
         legacy, revision = revision, LEGACY_REVISIONS[revision]
-    return SchemaState(
+    state = SchemaState(
         revision=revision,
         version=version,
         tables=tables,
         legacy_revision=legacy,
         other_revisions=others,
     )
+    if state.at_package_head or "events" not in tables:
+        return state
+    return replace(state, columns=tuple(c["name"] for c in inspect(conn).get_columns("events")))
+
+
+#: A database with no tables (or no database yet).
+EMPTY = SchemaState(None, None, frozenset())
+
+
+@dataclass(frozen=True)
+class Chain:
+    """kube9_store's revision chain as the judging of a database needs it: each revision's
+    schema version and the head. :data:`PACKAGE_CHAIN` is the package's, known without
+    Alembic; with extra version locations the chain is Alembic's (``Migrator.chain``)."""
+
+    versions: Mapping[str, int]
+    head: str
+
+    @property
+    def head_version(self) -> int:
+        return self.versions[self.head]
+
+    def revision_for_version(self, version: int) -> str | None:
+        for rev, v in self.versions.items():
+            if v == version:
+                return rev
+        return None
+
+    def describe(self, revision: str | None) -> str:
+        if revision is None:
+            return "an empty database (no revision)"
+        return f"revision {revision} (schema version {self.versions.get(revision, '?')})"
+
+    def describe_state(self, state: SchemaState) -> str:
+        """Where a database stands, including one made without Alembic."""
+        if state.made_without_alembic:
+            return f"schema version {state.version} (created without Alembic)"
+        return self.describe(state.revision)
+
+    def check_revision(self, revision: str, *, allow: tuple[str, ...] = ("head",)) -> str:
+        """The revision id ``revision`` names (an id from before the revisions were a labelled
+        branch, such as ``0002``, names its new one); refuse a revision this chain does not
+        have, listing the ones it does."""
+        revision = LEGACY_REVISIONS.get(revision, revision)
+        if revision not in self.versions and revision not in allow:
+            known = ", ".join([*sorted(self.versions), *allow])
+            raise ValidationError.single("revision", f"must be one of {known}, got {revision!r}")
+        return revision
+
+
+#: The package's own chain: revision ``kube9_store_NNNN`` is schema version NNNN, one per
+#: version up to the head (a test holds it equal to what Alembic reads from the revisions).
+PACKAGE_CHAIN = Chain(
+    versions={f"{REVISION_PREFIX}{n:04d}": n for n in range(1, HEAD_VERSION + 1)},
+    head=HEAD_REVISION,
+)
 
 
 def difference(found: dict[str, Any], expected: dict[str, Any]) -> str:

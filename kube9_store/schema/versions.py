@@ -1,4 +1,5 @@
-"""The spec's ``schema_version`` rows, written by kube9_store's revisions themselves.
+"""What kube9_store's revisions call: the spec's ``schema_version`` rows, which they write
+themselves, and the DDL each kind of database supplies for them (:func:`apply_ddl`).
 
 Each revision records its own version in its upgrade and removes it in its downgrade, in the
 revision's own transaction, so ``schema_version`` follows kube9_store's branch whichever
@@ -11,6 +12,8 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import delete, insert
 
+from kube9_store.backends import revision_ddl
+from kube9_store.backends.base import Direction
 from kube9_store.events.timestamps import format_timestamp, utcnow
 from kube9_store.schema.tables import schema_version
 
@@ -27,3 +30,11 @@ def record_version(version: int, description: str) -> None:
 def forget_version(version: int) -> None:
     """Downgrade step: ``schema_version`` loses ``version``."""
     op.execute(delete(schema_version).where(schema_version.c.version == version))
+
+
+def apply_ddl(revision: str, direction: Direction) -> None:
+    """Run what the migrated database's kind supplies for ``revision`` going ``direction``
+    (:meth:`~kube9_store.backends.base.Backend.revision_ddl`): the revision says what, each
+    backend says how."""
+    for statement in revision_ddl(op.get_context().dialect, revision, direction):
+        op.execute(statement)

@@ -102,7 +102,6 @@ class EventStore(StoreWrites, StoreMaintenance):
                 "extra_version_locations", "must be a list of directory paths"
             )
         backend = backend_for(resolve_url(db), settings)
-        backend.hold()
         try:
             model = open_database(
                 backend, migrate=migrate, extra_version_locations=extra_version_locations

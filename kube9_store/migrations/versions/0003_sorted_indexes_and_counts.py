@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from kube9_store.schema.versions import forget_version, record_version
+from kube9_store.schema.versions import apply_ddl, forget_version, record_version
 
 revision: str = "kube9_store_0003"
 down_revision: str | None = "kube9_store_0002"
@@ -47,69 +47,6 @@ SORTED_INDEXES: dict[str, list[str | sa.TextClause]] = {
     "idx_events_created": [*SORT_KEY],
     "idx_events_object": ["object_kind", "object_namespace", "object_name", *SORT_KEY],
 }
-
-SQLITE_TRIGGERS = [
-    """
-    CREATE TRIGGER trg_events_count_insert AFTER INSERT ON events
-    BEGIN
-        INSERT INTO event_counts (event_type, severity, n) VALUES (NEW.event_type, NEW.severity, 1)
-        ON CONFLICT (event_type, severity) DO UPDATE SET n = n + 1;
-    END
-    """,
-    """
-    CREATE TRIGGER trg_events_count_delete AFTER DELETE ON events
-    BEGIN
-        UPDATE event_counts SET n = n - 1
-        WHERE event_type = OLD.event_type AND severity = OLD.severity;
-    END
-    """,
-    """
-    CREATE TRIGGER trg_events_count_update AFTER UPDATE OF event_type, severity ON events
-    WHEN OLD.event_type IS NOT NEW.event_type OR OLD.severity IS NOT NEW.severity
-    BEGIN
-        UPDATE event_counts SET n = n - 1
-        WHERE event_type = OLD.event_type AND severity = OLD.severity;
-        INSERT INTO event_counts (event_type, severity, n) VALUES (NEW.event_type, NEW.severity, 1)
-        ON CONFLICT (event_type, severity) DO UPDATE SET n = n + 1;
-    END
-    """,
-]
-TRIGGER_NAMES = ["trg_events_count_insert", "trg_events_count_delete", "trg_events_count_update"]
-
-POSTGRESQL_TRIGGERS = [
-    """
-    CREATE FUNCTION kube9_count_events() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('DELETE', 'UPDATE') THEN
-            UPDATE event_counts SET n = n - 1
-            WHERE event_type = OLD.event_type AND severity = OLD.severity;
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') THEN
-            INSERT INTO event_counts (event_type, severity, n)
-            VALUES (NEW.event_type, NEW.severity, 1)
-            ON CONFLICT (event_type, severity) DO UPDATE SET n = event_counts.n + 1;
-        END IF;
-        RETURN NULL;
-    END
-    $$
-    """,
-    """
-    CREATE TRIGGER trg_events_count_insert AFTER INSERT ON events
-    FOR EACH ROW EXECUTE FUNCTION kube9_count_events()
-    """,
-    """
-    CREATE TRIGGER trg_events_count_delete AFTER DELETE ON events
-    FOR EACH ROW EXECUTE FUNCTION kube9_count_events()
-    """,
-    """
-    CREATE TRIGGER trg_events_count_update AFTER UPDATE OF event_type, severity ON events
-    FOR EACH ROW
-    WHEN (OLD.event_type IS DISTINCT FROM NEW.event_type
-          OR OLD.severity IS DISTINCT FROM NEW.severity)
-    EXECUTE FUNCTION kube9_count_events()
-    """,
-]
-
 
 #: All events of a kind in a namespace, newest first: what the VS Code extension asks for.
 SCOPE_INDEX = "idx_events_object_scope"
@@ -145,19 +82,13 @@ def upgrade() -> None:
         "INSERT INTO event_counts (event_type, severity, n) "
         "SELECT event_type, severity, COUNT(*) FROM events GROUP BY event_type, severity"
     )
-    postgresql = op.get_context().dialect.name == "postgresql"
-    for ddl in POSTGRESQL_TRIGGERS if postgresql else SQLITE_TRIGGERS:
-        op.execute(ddl)
+    apply_ddl(revision, "upgrade")  # the count triggers, as each database writes them
     record_version(SCHEMA_VERSION, DESCRIPTION)
 
 
 def downgrade() -> None:
     forget_version(SCHEMA_VERSION)
-    postgresql = op.get_context().dialect.name == "postgresql"
-    for name in TRIGGER_NAMES:
-        op.execute(f"DROP TRIGGER IF EXISTS {name}" + (" ON events" if postgresql else ""))
-    if postgresql:
-        op.execute("DROP FUNCTION IF EXISTS kube9_count_events()")
+    apply_ddl(revision, "downgrade")
     op.drop_table("event_counts")
     op.drop_index(SCOPE_INDEX, table_name="events")
     _replace_indexes(SPEC_INDEXES)

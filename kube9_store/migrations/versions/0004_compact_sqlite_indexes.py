@@ -18,9 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alembic import op
-
-from kube9_store.schema.versions import forget_version, record_version
+from kube9_store.schema.versions import apply_ddl, forget_version, record_version
 
 revision: str = "kube9_store_0004"
 down_revision: str | None = "kube9_store_0003"
@@ -30,46 +28,12 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA_VERSION = 4
 DESCRIPTION = "Compact SQLite indexes: integer-millisecond time key, rowid tie-breaker"
 
-#: The stored timestamp as integer milliseconds (kube9_store.schema.tables.time_key, frozen here).
-TIME_KEY = (
-    "CAST(strftime('%s', created_at) AS INTEGER) * 1000"
-    " + CAST(substr(created_at, 21, 3) AS INTEGER)"
-)
-COMPACT = {
-    "idx_events_type": f"event_type, {TIME_KEY}",
-    "idx_events_severity": f"severity, {TIME_KEY}",
-    "idx_events_created": TIME_KEY,
-    "idx_events_object": f"object_kind, object_namespace, object_name, {TIME_KEY}",
-    "idx_events_object_scope": f"object_kind, object_namespace, {TIME_KEY}",
-    "idx_events_acknowledged": f"{TIME_KEY}",
-}
-#: The partial index: acknowledged events only.
-PARTIAL = "idx_events_acknowledged"
-#: Revision 0003's indexes, restored by the downgrade.
-SORTED = {
-    "idx_events_type": "event_type, created_at, id, severity",
-    "idx_events_severity": "severity, created_at, id, event_type",
-    "idx_events_created": "created_at, id",
-    "idx_events_object": "object_kind, object_namespace, object_name, created_at, id",
-    "idx_events_object_scope": "object_kind, object_namespace, created_at, id",
-    "idx_events_acknowledged": "created_at, id",
-}
-
-
-def _rebuild(indexes: dict[str, str]) -> None:
-    if op.get_context().dialect.name != "sqlite":
-        return
-    for name, columns in indexes.items():
-        where = " WHERE acknowledged = 1" if name == PARTIAL else ""
-        op.execute(f"DROP INDEX {name}")
-        op.execute(f"CREATE INDEX {name} ON events ({columns}){where}")
-
 
 def upgrade() -> None:
-    _rebuild(COMPACT)
+    apply_ddl(revision, "upgrade")  # SQLite's compact indexes (nothing on PostgreSQL)
     record_version(SCHEMA_VERSION, DESCRIPTION)
 
 
 def downgrade() -> None:
     forget_version(SCHEMA_VERSION)
-    _rebuild(SORTED)
+    apply_ddl(revision, "downgrade")

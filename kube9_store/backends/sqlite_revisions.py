@@ -1,0 +1,89 @@
+"""SQLite's own DDL of the revisions: what a revision runs here beyond its portable operations
+(:meth:`~kube9_store.backends.base.Backend.revision_ddl`), keyed by (revision, direction).
+
+FROZEN: the text supplied for a revision that has been released never changes, since databases
+already migrated by it hold what it made; a later change of schema is a new revision with an
+entry of its own. A new revision adds its entries here and calls
+:func:`~kube9_store.schema.versions.apply_ddl` where they belong in its upgrade and downgrade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kube9_store.backends.base import Direction
+
+#: Revision 0003: ``event_counts`` kept exact by triggers.
+_COUNT_TRIGGERS = (
+    """
+    CREATE TRIGGER trg_events_count_insert AFTER INSERT ON events
+    BEGIN
+        INSERT INTO event_counts (event_type, severity, n) VALUES (NEW.event_type, NEW.severity, 1)
+        ON CONFLICT (event_type, severity) DO UPDATE SET n = n + 1;
+    END
+    """,
+    """
+    CREATE TRIGGER trg_events_count_delete AFTER DELETE ON events
+    BEGIN
+        UPDATE event_counts SET n = n - 1
+        WHERE event_type = OLD.event_type AND severity = OLD.severity;
+    END
+    """,
+    """
+    CREATE TRIGGER trg_events_count_update AFTER UPDATE OF event_type, severity ON events
+    WHEN OLD.event_type IS NOT NEW.event_type OR OLD.severity IS NOT NEW.severity
+    BEGIN
+        UPDATE event_counts SET n = n - 1
+        WHERE event_type = OLD.event_type AND severity = OLD.severity;
+        INSERT INTO event_counts (event_type, severity, n) VALUES (NEW.event_type, NEW.severity, 1)
+        ON CONFLICT (event_type, severity) DO UPDATE SET n = n + 1;
+    END
+    """,
+)
+_DROP_COUNT_TRIGGERS = (
+    "DROP TRIGGER IF EXISTS trg_events_count_insert",
+    "DROP TRIGGER IF EXISTS trg_events_count_delete",
+    "DROP TRIGGER IF EXISTS trg_events_count_update",
+)
+
+#: Revision 0004: the stored timestamp as integer milliseconds (``schema.tables.time_key``,
+#: frozen here), and rowid as the tie-breaker SQLite appends to every index entry.
+_TIME_KEY = (
+    "CAST(strftime('%s', created_at) AS INTEGER) * 1000"
+    " + CAST(substr(created_at, 21, 3) AS INTEGER)"
+)
+_COMPACT = {
+    "idx_events_type": f"event_type, {_TIME_KEY}",
+    "idx_events_severity": f"severity, {_TIME_KEY}",
+    "idx_events_created": _TIME_KEY,
+    "idx_events_object": f"object_kind, object_namespace, object_name, {_TIME_KEY}",
+    "idx_events_object_scope": f"object_kind, object_namespace, {_TIME_KEY}",
+    "idx_events_acknowledged": f"{_TIME_KEY}",
+}
+#: Revision 0003's indexes, restored by 0004's downgrade.
+_SORTED = {
+    "idx_events_type": "event_type, created_at, id, severity",
+    "idx_events_severity": "severity, created_at, id, event_type",
+    "idx_events_created": "created_at, id",
+    "idx_events_object": "object_kind, object_namespace, object_name, created_at, id",
+    "idx_events_object_scope": "object_kind, object_namespace, created_at, id",
+    "idx_events_acknowledged": "created_at, id",
+}
+#: The partial index: acknowledged events only.
+_PARTIAL = "idx_events_acknowledged"
+
+
+def _rebuild(indexes: Mapping[str, str]) -> tuple[str, ...]:
+    statements: list[str] = []
+    for name, columns in indexes.items():
+        where = " WHERE acknowledged = 1" if name == _PARTIAL else ""
+        statements += [f"DROP INDEX {name}", f"CREATE INDEX {name} ON events ({columns}){where}"]
+    return tuple(statements)
+
+
+DDL: Mapping[tuple[str, Direction], tuple[str, ...]] = {
+    ("kube9_store_0003", "upgrade"): _COUNT_TRIGGERS,
+    ("kube9_store_0003", "downgrade"): _DROP_COUNT_TRIGGERS,
+    ("kube9_store_0004", "upgrade"): _rebuild(_COMPACT),
+    ("kube9_store_0004", "downgrade"): _rebuild(_SORTED),
+}
