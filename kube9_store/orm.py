@@ -36,6 +36,7 @@ from sqlalchemy.orm.attributes import set_attribute, set_committed_value
 
 from kube9_store.errors import Kube9StoreError, ValidationError
 from kube9_store.events.event import Event
+from kube9_store.events.fields import NAMES
 from kube9_store.events.frozen import freeze
 from kube9_store.events.ids import event_id_at
 from kube9_store.events.models import EventType, NewEvent, Severity
@@ -200,6 +201,13 @@ _READ_ONLY = (EventCountRow, SchemaVersionRow, OperationStateRow)
 STORE_KEPT = frozenset(row.__table__.name for row in _READ_ONLY)
 
 
+#: The event fields a flush validates as given (the declaration's, in table order, but the
+#: metadata, which the row holds as text, and ``acknowledged``, which a new event lacks).
+_TAKEN_AS_GIVEN = tuple(name for name in NAMES if name not in ("metadata", "acknowledged"))
+#: Those whose checked value is written back otherwise (a generated id, a canonical time).
+_FIXED = ("id", "created_at")
+
+
 def _metadata_value(row: EventRow) -> Any:
     text: Any = row.metadata_json
     if text is None or isinstance(text, dict):
@@ -229,29 +237,15 @@ def keep_the_store_rules(row: EventRow) -> None:
     acknowledging a row does not count its redactions twice."""
     state = inspect(row)
     metadata_is_new = state.pending or state.attrs.metadata_json.history.has_changes()
-    new = NewEvent.parse(
-        {
-            "id": row.id,
-            "event_type": row.event_type,
-            "severity": row.severity,
-            "title": row.title,
-            "description": row.description,
-            "object_kind": row.object_kind,
-            "object_namespace": row.object_namespace,
-            "object_name": row.object_name,
-            "metadata": _metadata_value(row) if metadata_is_new else None,
-            "created_at": row.created_at,
-        }
-    )
+    given = {name: getattr(row, name) for name in _TAKEN_AS_GIVEN}
+    given["metadata"] = _metadata_value(row) if metadata_is_new else None
+    new = NewEvent.parse(given)
     acknowledged = _acknowledged_value(row.acknowledged)
     created_at = new.created_at or format_timestamp(utcnow())
+    checked = new.__dict__
     for name, value in (
         ("id", new.id or event_id_at(created_at)),
-        ("title", new.title),
-        ("description", new.description),
-        ("object_kind", new.object_kind),
-        ("object_namespace", new.object_namespace),
-        ("object_name", new.object_name),
+        *((name, checked[name]) for name in _TAKEN_AS_GIVEN if name not in _FIXED),
         ("metadata_json", new.metadata_json if metadata_is_new else row.metadata_json),
         ("created_at", created_at),
         ("acknowledged", acknowledged),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from kube9_store.events.fields import FILTER_FLAGS
 from kube9_store.lean.rendering import json_document
 
 if TYPE_CHECKING:
@@ -22,14 +23,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Library field names as the flags a user typed.
 FLAG_NAMES = {
-    "event_type": "--type",
-    "severity": "--severity",
+    **FILTER_FLAGS,  # the event fields' own, as declared
     "since": "--since",
     "until": "--until",
-    "object_kind": "--object-kind",
-    "object_namespace": "--object-namespace",
-    "object_name": "--object-name",
-    "acknowledged": "--acknowledged",
     "cluster": "--cluster",
     "cluster_uid": "--cluster-uid",
     "cluster_name": "--cluster-name",

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from kube9_store.cli.common import db_option, fail, open_store, reporting
+from kube9_store.events.fields import FILTER_FLAGS
 from kube9_store.lean.rendering import FORMATS, render, table_width
 
 CURSOR_START = "start"
@@ -90,13 +91,38 @@ def format_flag(value: str) -> str:
 def filter_options(func: Any) -> Any:
     """The filter flags shared by ``query events list`` and ``events count``."""
     options = [
-        click.option("--type", "types", metavar="TYPES", help="Event type(s), comma-separated."),
-        click.option("--severity", metavar="LEVELS", help="Severity(ies), comma-separated."),
+        click.option(
+            FILTER_FLAGS["event_type"],
+            "types",
+            metavar="TYPES",
+            help="Event type(s), comma-separated.",
+        ),
+        click.option(
+            FILTER_FLAGS["severity"],
+            "severity",
+            metavar="LEVELS",
+            help="Severity(ies), comma-separated.",
+        ),
         click.option("--since", metavar="WHEN", help="From (inclusive): 2025-12-01, ISO, or 24h."),
         click.option("--until", metavar="WHEN", help="Before (exclusive): same forms as --since."),
-        click.option("--object-kind", metavar="KIND", help="Kubernetes kind, e.g. Deployment."),
-        click.option("--object-namespace", metavar="NS", help="Kubernetes namespace."),
-        click.option("--object-name", metavar="NAME", help="Kubernetes object name."),
+        click.option(
+            FILTER_FLAGS["object_kind"],
+            "object_kind",
+            metavar="KIND",
+            help="Kubernetes kind, e.g. Deployment.",
+        ),
+        click.option(
+            FILTER_FLAGS["object_namespace"],
+            "object_namespace",
+            metavar="NS",
+            help="Kubernetes namespace.",
+        ),
+        click.option(
+            FILTER_FLAGS["object_name"],
+            "object_name",
+            metavar="NAME",
+            help="Kubernetes object name.",
+        ),
         click.option(
             "--acknowledged/--unacknowledged",
             default=None,

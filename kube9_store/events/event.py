@@ -10,20 +10,32 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema, from_json
 
 from kube9_store.errors import ValidationError
+from kube9_store.events.fields import BOOLEANS, NAMES, POSITION
 from kube9_store.events.frozen import freeze
 from kube9_store.events.models import EventFields, EventType, Severity, dump_metadata
 from kube9_store.events.timestamps import parse_timestamp
 from kube9_store.lean.plain import row_dict
-from kube9_store.schema.tables import EVENT_COLUMNS
 
 #: The fields of an event: the table's columns, in order (the order of a stored row).
-EVENT_FIELDS: Final = EVENT_COLUMNS
+EVENT_FIELDS: Final = NAMES
+
+# Where each field sits in the row (the declaration's order).
+_ID, _EVENT_TYPE, _SEVERITY, _TITLE, _DESCRIPTION = (
+    POSITION[n] for n in ("id", "event_type", "severity", "title", "description")
+)
+_OBJECT_KIND, _OBJECT_NAMESPACE, _OBJECT_NAME = (
+    POSITION[n] for n in ("object_kind", "object_namespace", "object_name")
+)
+_METADATA, _CREATED_AT, _ACKNOWLEDGED = (
+    POSITION[n] for n in ("metadata", "created_at", "acknowledged")
+)
+_BOOLEAN_POSITIONS: Final = tuple(POSITION[n] for n in BOOLEANS)
 
 _UNPARSED: Final[Any] = object()
 
@@ -127,35 +139,35 @@ class Event:
 
     @property
     def id(self) -> str:
-        return self._row[0]  # type: ignore[no-any-return]
+        return self._row[_ID]  # type: ignore[no-any-return]
 
     @property
     def event_type(self) -> EventType:
-        return self._row[1]  # type: ignore[no-any-return]
+        return self._row[_EVENT_TYPE]  # type: ignore[no-any-return]
 
     @property
     def severity(self) -> Severity:
-        return self._row[2]  # type: ignore[no-any-return]
+        return self._row[_SEVERITY]  # type: ignore[no-any-return]
 
     @property
     def title(self) -> str:
-        return self._row[3]  # type: ignore[no-any-return]
+        return self._row[_TITLE]  # type: ignore[no-any-return]
 
     @property
     def description(self) -> str | None:
-        return self._row[4]  # type: ignore[no-any-return]
+        return self._row[_DESCRIPTION]  # type: ignore[no-any-return]
 
     @property
     def object_kind(self) -> str | None:
-        return self._row[5]  # type: ignore[no-any-return]
+        return self._row[_OBJECT_KIND]  # type: ignore[no-any-return]
 
     @property
     def object_namespace(self) -> str | None:
-        return self._row[6]  # type: ignore[no-any-return]
+        return self._row[_OBJECT_NAMESPACE]  # type: ignore[no-any-return]
 
     @property
     def object_name(self) -> str | None:
-        return self._row[7]  # type: ignore[no-any-return]
+        return self._row[_OBJECT_NAME]  # type: ignore[no-any-return]
 
     @property
     def metadata(self) -> Mapping[str, Any] | None:
@@ -163,17 +175,17 @@ class Event:
         try:
             return self._metadata
         except AttributeError:  # not parsed yet
-            metadata: Mapping[str, Any] | None = freeze(parse_metadata(self._row[8]))
+            metadata: Mapping[str, Any] | None = freeze(parse_metadata(self._row[_METADATA]))
             _set_metadata(self, metadata)
             return metadata
 
     @property
     def created_at(self) -> str:
-        return self._row[9]  # type: ignore[no-any-return]
+        return self._row[_CREATED_AT]  # type: ignore[no-any-return]
 
     @property
     def acknowledged(self) -> bool:
-        return bool(self._row[10])
+        return bool(self._row[_ACKNOWLEDGED])
 
     @property
     def created(self) -> datetime:
@@ -186,11 +198,25 @@ class Event:
         """The event as the CLI and JSON consumers see it: every field, metadata as an object
         of its own (changing it changes neither this event nor another dict)."""
         row = self._row
-        return row_dict(row, parse_metadata(row[8]))
+        return row_dict(row, parse_metadata(row[_METADATA]))
 
     def _values(self) -> tuple[Any, ...]:
-        row = self._row
-        return (*row[:8], self.metadata, row[9], bool(row[10]))
+        """The fields' values as the attributes give them (metadata parsed, bools as bool)."""
+        values = list(self._row)
+        values[_METADATA] = self.metadata
+        for at in _BOOLEAN_POSITIONS:
+            values[at] = bool(values[at])
+        return tuple(values)
+
+    if not TYPE_CHECKING:  # invisible to type checkers: every attribute they know is typed
+
+        def __getattr__(self, name: str) -> Any:
+            """A declared field without a property of its own here reads from the row."""
+            at = POSITION.get(name)
+            if at is None:
+                raise AttributeError(f"'Event' object has no attribute {name!r}")
+            value = self._row[at]
+            return bool(value) if name in BOOLEANS else value
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Event):
@@ -198,7 +224,7 @@ class Event:
         return self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(self._row[0])
+        return hash(self._row[_ID])
 
     def __repr__(self) -> str:
         fields = zip(EVENT_FIELDS, self._values(), strict=True)
@@ -221,18 +247,9 @@ _EVENT_SCHEMA: type[EventFields] = type(
 
 
 def _row_of(fields: EventFields) -> tuple[Any, ...]:
-    return (
-        fields.id,
-        fields.event_type,
-        fields.severity,
-        fields.title,
-        fields.description,
-        fields.object_kind,
-        fields.object_namespace,
-        fields.object_name,
-        dump_metadata(fields.metadata),
-        fields.created_at,
-        fields.acknowledged,
+    values = fields.__dict__
+    return tuple(
+        dump_metadata(fields.metadata) if name == "metadata" else values[name] for name in NAMES
     )
 
 

@@ -11,7 +11,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Required, Self
@@ -35,6 +35,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, SchemaValidator
 from typing_extensions import TypedDict
 
 from kube9_store.errors import FieldProblem, ValidationError
+from kube9_store.events.fields import FIELDS, TEXT_LIMITS
+from kube9_store.events.fields import Field as DeclaredField
 from kube9_store.events.timestamps import (
     format_timestamp,
     normalize_timestamp,
@@ -53,9 +55,10 @@ from kube9_store.secrets.redaction import (
 )
 
 EVENT_ID_PATTERN = re.compile(r"evt_[0-9]{8}_[0-9]{6}_[a-z0-9]{6}")
-TITLE_MAX = 200
-DESCRIPTION_MAX = 1000
-OBJECT_FIELD_MAX = 253  # Kubernetes' longest object name (a DNS subdomain)
+# The text maxima, as the field declaration (:mod:`kube9_store.events.fields`) states them.
+TITLE_MAX = TEXT_LIMITS["title"]
+DESCRIPTION_MAX = TEXT_LIMITS["description"]
+OBJECT_FIELD_MAX = TEXT_LIMITS["object_name"]  # Kubernetes' longest object name (a DNS subdomain)
 METADATA_MAX_BYTES = 10 * 1024
 METADATA_MAX_DEPTH = 32
 
@@ -349,25 +352,82 @@ CreatedAt = Annotated[
 ]
 
 
-_TEXT_FIELDS = {
-    "title": TITLE_MAX,
-    "description": DESCRIPTION_MAX,
-    "object_kind": OBJECT_FIELD_MAX,
-    "object_namespace": OBJECT_FIELD_MAX,
-    "object_name": OBJECT_FIELD_MAX,
+_TEXT_FIELDS = TEXT_LIMITS
+
+#: The event fields these models write out (for type checkers; a test holds each model to
+#: the declaration). A field declared since is not among them: every model below takes it
+#: from the declaration (:data:`ADDED_FIELDS`), until it is written out here too.
+WRITTEN_OUT = (
+    "id",
+    "event_type",
+    "severity",
+    "title",
+    "description",
+    "object_kind",
+    "object_namespace",
+    "object_name",
+    "metadata",
+    "created_at",
+    "acknowledged",
+)
+
+
+def _declared_annotation(field: DeclaredField) -> Any:
+    """A declared field's pydantic annotation, from its type, nullability and limits."""
+    if not field.nullable:
+        raise TypeError(f"event field {field.name}: a field added since must be nullable")
+    if field.type is str:
+        return Annotated[str | None, Field(max_length=field.max_length, pattern=NO_NUL)]
+    if field.type is bool:
+        return StrictBool | None
+    return field.type | None
+
+
+#: The declared fields the models do not write out, each with its annotation (None default).
+ADDED_FIELDS: dict[str, Any] = {
+    f.name: _declared_annotation(f) for f in FIELDS if f.name not in WRITTEN_OUT
 }
 
 
-def texts_of(fields: dict[str, Any]) -> dict[str, str | None]:
-    """An event's free-text fields, for the scrubber."""
-    get = fields.get
-    return {  # _TEXT_FIELDS, written out: a comprehension costs a frame per event
-        "title": get("title"),
-        "description": get("description"),
-        "object_kind": get("object_kind"),
-        "object_namespace": get("object_namespace"),
-        "object_name": get("object_name"),
-    }
+class _NoAddedFields(TypedDict, total=False):
+    """The declared fields the TypedDicts below do not write out: none."""
+
+
+if TYPE_CHECKING:  # what type checkers see: the fields written out below
+
+    class _NewEventBase(_Input):
+        """NewEvent's base."""
+
+    class _StoredBase(_Model):
+        """EventFields' base."""
+
+    _AddedFields = _NoAddedFields
+elif not ADDED_FIELDS:
+    _NewEventBase, _StoredBase, _AddedFields = _Input, _Model, _NoAddedFields
+else:
+    _NewEventBase = pydantic.create_model(
+        "_NewEventBase", __base__=_Input, **{n: (a, None) for n, a in ADDED_FIELDS.items()}
+    )
+    _StoredBase = pydantic.create_model(
+        "_StoredBase", __base__=_Model, **{n: (a, None) for n, a in ADDED_FIELDS.items()}
+    )
+    _AddedFields = TypedDict("_AddedFields", ADDED_FIELDS, total=False)
+
+
+def _texts_of_function() -> Callable[[dict[str, Any]], dict[str, str | None]]:
+    """:func:`texts_of`, written out from the declaration's free-text fields once at import
+    (a comprehension would cost a frame per event on the record path)."""
+    items = ", ".join(f"{name!r}: get({name!r})" for name in TEXT_LIMITS)
+    source = f"def texts_of(fields):\n    get = fields.get\n    return {{{items}}}\n"
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)  # the text above: field names only, from the declaration
+    function: Callable[[dict[str, Any]], dict[str, str | None]] = namespace["texts_of"]
+    function.__doc__ = "An event's free-text fields, for the scrubber."
+    function.__module__ = __name__
+    return function
+
+
+texts_of = _texts_of_function()
 
 
 def finish_event(
@@ -397,7 +457,7 @@ def finish_event(
     return text, tuple(found)
 
 
-class NewEvent(_Input):
+class NewEvent(_NewEventBase):
     """An event to record. ``id`` and ``created_at`` are generated when left out.
 
     Secrets are scrubbed on validation from every text field and the metadata (see
@@ -487,7 +547,7 @@ class NewEvent(_Input):
         return event
 
 
-class EventFields(_Model):
+class EventFields(_StoredBase):
     """The fields of a stored event, validated: what building a
     :class:`~kube9_store.events.event.Event` by hand checks (the store builds events from its rows
     without this step)."""
@@ -592,7 +652,7 @@ class EventFilter(_Input):
         return tuple(sorted(set(value)))
 
 
-class _EventFields(TypedDict, total=False):
+class _EventFields(_AddedFields, total=False):
     """A new event's fields but its metadata, with NewEvent's field rules."""
 
     id: EventId

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kube9_store.errors import DuplicateEventError, Kube9StoreError
+from kube9_store.events import fields as declared
 from kube9_store.events.event import Event
+from kube9_store.events.fields import FIELDS
 from kube9_store.events.ids import event_id_at, id_prefix, random_suffixes
 from kube9_store.events.models import CheckedEvent
 from kube9_store.schema.tables import EVENT_COLUMNS
@@ -40,34 +42,59 @@ def new_rows(events: list[CheckedEvent], created_at: str) -> list[tuple[Any, ...
     return rows
 
 
-def stored_values(
-    fields: dict[str, Any],
-    event_id: str,
-    metadata_json: str | None,
-    created_at: str,
-    acknowledged: int = 0,
-) -> tuple[Any, ...]:
-    """A checked event's row as values in table column order (what the insert binds and an
-    :class:`Event` holds)."""
-    get = fields.get
-    return (
-        event_id,
-        get("event_type"),
-        get("severity"),
-        get("title"),
-        get("description"),
-        get("object_kind"),
-        get("object_namespace"),
-        get("object_name"),
-        metadata_json,
-        created_at,
-        acknowledged,
+class StoredValues(Protocol):
+    """:func:`stored_values`' signature."""
+
+    def __call__(
+        self,
+        fields: dict[str, Any],
+        event_id: str,
+        metadata_json: str | None,
+        created_at: str,
+        acknowledged: int = 0,
+    ) -> tuple[Any, ...]: ...
+
+
+#: The values the write path computes itself, by the field they fill (the argument's name).
+_COMPUTED = {
+    "id": "event_id",
+    "metadata": "metadata_json",
+    "created_at": "created_at",
+    "acknowledged": "acknowledged",
+}
+
+
+def _stored_values_function() -> StoredValues:
+    """:func:`stored_values`, written out from the field declaration once at import, as
+    :func:`collections.namedtuple` writes its classes: one tuple display of ``get`` calls,
+    as fast as the hand-written function (a loop over the fields costs a frame per event
+    on the record path)."""
+    values = ", ".join(_COMPUTED.get(f.name, f"get({f.name!r})") for f in FIELDS)
+    source = (
+        "def stored_values(fields, event_id, metadata_json, created_at, acknowledged=0):\n"
+        "    get = fields.get\n"
+        f"    return ({values},)\n"
     )
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)  # the text above: field names only, from the declaration
+    function: StoredValues = namespace["stored_values"]
+    function.__doc__ = (
+        "A checked event's row as values in table column order (what the insert binds and "
+        "an :class:`Event` holds)."
+    )
+    function.__module__ = __name__
+    return function
+
+
+stored_values = _stored_values_function()
 
 
 #: Where the columns the write path reads sit in a row (table order).
-ID, EVENT_TYPE, SEVERITY, CREATED_AT = map(
-    EVENT_COLUMNS.index, ("id", "event_type", "severity", "created_at")
+ID, EVENT_TYPE, SEVERITY, CREATED_AT = (
+    declared.ID,
+    declared.EVENT_TYPE,
+    declared.SEVERITY,
+    declared.CREATED_AT,
 )
 #: A row's (event_type, severity): what it counts under, and the order a batch goes in.
 TYPE_AND_SEVERITY = itemgetter(EVENT_TYPE, SEVERITY)
@@ -81,16 +108,16 @@ def event_from_tuple(row: Sequence[Any]) -> Event:
 def checked_event_from_tuple(row: Sequence[Any]) -> Event:
     """A row of a database another program wrote, as an Event: its metadata must be a JSON
     object (or NULL), else the error names the event."""
-    text = row[8]
+    text = row[declared.METADATA]
     if text is None:
         return Event.from_row(row, None)
     try:
         metadata = json.loads(text)
     except (TypeError, ValueError) as exc:
-        raise Kube9StoreError(f"event {row[0]!r}: stored metadata is not JSON ({exc})") from None
+        raise Kube9StoreError(f"event {row[ID]!r}: stored metadata is not JSON ({exc})") from None
     if not isinstance(metadata, dict):
         raise Kube9StoreError(
-            f"event {row[0]!r}: stored metadata is a JSON {type(metadata).__name__}, "
+            f"event {row[ID]!r}: stored metadata is a JSON {type(metadata).__name__}, "
             "expected an object"
         )
     return Event.from_row(row, metadata)

@@ -21,14 +21,30 @@ from typing import Any
 
 from kube9_store.errors import ValidationError
 from kube9_store.events.event import Event, parse_metadata
+from kube9_store.events.fields import (
+    ACKNOWLEDGED,
+    CREATED_AT,
+    EVENT_TYPE,
+    FIELDS,
+    METADATA,
+    OBJECT_KIND,
+    OBJECT_NAME,
+    OBJECT_NAMESPACE,
+    POSITION,
+    SEVERITY,
+    TEXT_LIMITS,
+)
 from kube9_store.events.frozen import thaw
 from kube9_store.events.ids import event_id_at
 from kube9_store.events.models import EventFilter, NewEvent
 from kube9_store.events.rows import checked_event_from_tuple, stored_values
-from kube9_store.schema.facts import SPEC_COLUMNS
 from kube9_store.secrets.redaction import scrub_event
 
 Row = tuple[Any, ...]
+
+#: The fields a new event takes, with where each sits in a row: all but ``acknowledged``,
+#: which a new event has no field for.
+_NEW_EVENT_FIELDS = tuple((f.name, at) for at, f in enumerate(FIELDS) if f.name != "acknowledged")
 
 #: Called with (event id, why) for each source row left out.
 OnInvalid = Callable[[str, str], None]
@@ -38,23 +54,25 @@ def checked_row(row: Row) -> Row:
     """A row from a database this package did not write, validated as a new event would be
     (secrets scrubbed, ``created_at`` in the stored form, metadata a JSON object), with its
     id, ``created_at`` and ``acknowledged`` kept. Raises ValidationError naming the field."""
-    if row[9] is None:
+    created_at = row[CREATED_AT]
+    if created_at is None:
         raise ValidationError.single("created_at", "is missing (NULL)")
-    if not isinstance(row[9], str):
-        raise ValidationError.single("created_at", f"must be text, got {type(row[9]).__name__}")
+    if not isinstance(created_at, str):
+        raise ValidationError.single("created_at", f"must be text, got {type(created_at).__name__}")
     try:
-        metadata = parse_metadata(row[8])
+        metadata = parse_metadata(row[METADATA])
     except ValueError as exc:
         raise ValidationError.single("metadata", f"is not JSON: {exc}") from None
-    fields = dict(zip(SPEC_COLUMNS, row, strict=False))  # acknowledged is checked below
+    # Every field a new event takes (acknowledged is checked below, as it is no such field).
+    fields = {name: row[at] for name, at in _NEW_EVENT_FIELDS}
     fields["metadata"] = metadata
     new = NewEvent.parse(fields)
-    acknowledged = row[10]
+    acknowledged = row[ACKNOWLEDGED]
     if acknowledged not in (None, 0, 1):  # True and False are 1 and 0
         raise ValidationError.single(
             "acknowledged", f"must be 0 or 1 (or NULL), got {acknowledged!r}"
         )
-    at = new.created_at or row[9]
+    at = new.created_at or created_at
     event_id = new.id or event_id_at(at)
     return stored_values(new.__dict__, event_id, new.metadata_json, at, 1 if acknowledged else 0)
 
@@ -72,19 +90,13 @@ def checked_event(row: Sequence[Any]) -> Event:
     except ValidationError:
         pass
     event = checked_event_from_tuple(row)  # metadata a JSON object, else the package's error
-    texts: dict[str, str | None] = {
-        "title": row[3],
-        "description": row[4],
-        "object_kind": row[5],
-        "object_namespace": row[6],
-        "object_name": row[7],
-    }
+    texts: dict[str, str | None] = {name: row[POSITION[name]] for name in TEXT_LIMITS}
     metadata = thaw(event.metadata)  # scrubbed in place
     scrubbed, _ = scrub_event(texts, metadata)
     fields = list(row)
-    for at, name in enumerate(texts, start=3):
-        fields[at] = scrubbed[name]
-    fields[8] = json.dumps(metadata, separators=(",", ":")) if metadata is not None else None
+    for name in texts:
+        fields[POSITION[name]] = scrubbed[name]
+    fields[METADATA] = json.dumps(metadata, separators=(",", ":")) if metadata is not None else None
     return Event.from_row(tuple(fields), metadata)
 
 
@@ -93,16 +105,16 @@ def matches(flt: EventFilter | None, row: Row) -> bool:
     if flt is None:
         return True
     for allowed, value in (
-        (flt.event_type, row[1]),
-        (flt.severity, row[2]),
-        (flt.object_kind, row[5]),
-        (flt.object_namespace, row[6]),
-        (flt.object_name, row[7]),
+        (flt.event_type, row[EVENT_TYPE]),
+        (flt.severity, row[SEVERITY]),
+        (flt.object_kind, row[OBJECT_KIND]),
+        (flt.object_namespace, row[OBJECT_NAMESPACE]),
+        (flt.object_name, row[OBJECT_NAME]),
     ):
         if allowed is not None and value not in allowed:
             return False
-    if flt.since is not None and row[9] < flt.since:
+    if flt.since is not None and row[CREATED_AT] < flt.since:
         return False
-    if flt.until is not None and row[9] >= flt.until:
+    if flt.until is not None and row[CREATED_AT] >= flt.until:
         return False
-    return flt.acknowledged is None or bool(row[10]) == flt.acknowledged
+    return flt.acknowledged is None or bool(row[ACKNOWLEDGED]) == flt.acknowledged

@@ -11,16 +11,21 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from kube9_store.schema.facts import EVENT_COLUMNS
+from kube9_store.events.fields import BOOLEANS, NAMES, POSITION
 
 
 def row_dict(row: Sequence[Any], metadata: dict[str, Any] | None) -> dict[str, Any]:
     """A stored row (columns in table order) as the event's dict: every field, ``metadata``
-    (the row's, parsed) as an object, ``acknowledged`` as a bool."""
-    shown = dict(zip(EVENT_COLUMNS, row, strict=False))
+    (the row's, parsed) as an object, ``acknowledged`` (each boolean field) as a bool."""
+    shown = dict(zip(NAMES, row, strict=False))
     shown["metadata"] = metadata
-    shown["acknowledged"] = bool(row[10])
+    for name, at in _BOOLEANS:
+        shown[name] = bool(row[at])
     return shown
+
+
+#: The fields stored as integers and shown as bools, with their positions.
+_BOOLEANS = tuple((name, POSITION[name]) for name in BOOLEANS)
 
 
 def cursor_text(created_at: str, event_id: str) -> str:

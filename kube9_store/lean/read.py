@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+from kube9_store.events.fields import FILTER_FLAGS
 from kube9_store.events.timestamps import format_timestamp, parse_moment, utcnow
 from kube9_store.lean.plain import cursor_key, cursor_text, row_dict
 from kube9_store.lean.rendering import (
@@ -114,9 +115,7 @@ def select_sql(
     for column, items in (
         ("event_type", flt.event_type),
         ("severity", flt.severity),
-        ("object_kind", flt.object_kind),
-        ("object_namespace", flt.object_namespace),
-        ("object_name", flt.object_name),
+        *((name, getattr(flt, name)) for name in _OBJECT_FIELDS),
     ):
         if len(items) == 1:
             conds.append(f"events.{column} = ?")
@@ -149,7 +148,7 @@ def count_sql(flt: Filter) -> tuple[str, list[Any]]:
     trigger-kept counts when the filter names only types and severities, else a count."""
     if flt.since is not None or flt.until is not None or flt.acknowledged is not None:
         return select_sql(flt, count=True)
-    if flt.object_kind or flt.object_namespace or flt.object_name:
+    if any(getattr(flt, name) for name in _OBJECT_FIELDS):
         return select_sql(flt, count=True)
     conds = [
         f"event_counts.{column} IN ({', '.join('?' * len(items))})"
@@ -160,16 +159,17 @@ def count_sql(flt: Filter) -> tuple[str, list[Any]]:
     return COUNT_KEPT + where, [0, *flt.event_type, *flt.severity]
 
 
+#: The object fields a filter matches by value (in the order the store's SQL names them).
+_OBJECT_FIELDS = ("object_kind", "object_namespace", "object_name")
+
 # -- the command line ------------------------------------------------------------------------
 
 _FILTER_VALUES = (
-    "--type",
-    "--severity",
+    FILTER_FLAGS["event_type"],
+    FILTER_FLAGS["severity"],
     "--since",
     "--until",
-    "--object-kind",
-    "--object-namespace",
-    "--object-name",
+    *(FILTER_FLAGS[name] for name in _OBJECT_FIELDS),
 )
 #: Flags: option -> (the parameter it sets, to what).
 _FILTER_FLAGS = {
@@ -276,13 +276,13 @@ def _texts(value: str | None) -> tuple[str, ...]:
 
 def build_filter(options: dict[str, Any]) -> Filter:
     return Filter(
-        event_type=_choices(options.get("type"), facts.EVENT_TYPES),
-        severity=_choices(options.get("severity"), facts.SEVERITIES),
+        event_type=_choices(options.get(_key(FILTER_FLAGS["event_type"])), facts.EVENT_TYPES),
+        severity=_choices(options.get(_key(FILTER_FLAGS["severity"])), facts.SEVERITIES),
         since=_moment(options.get("since")),
         until=_moment(options.get("until")),
-        object_kind=_texts(options.get("object_kind")),
-        object_namespace=_texts(options.get("object_namespace")),
-        object_name=_texts(options.get("object_name")),
+        object_kind=_texts(options.get(_key(FILTER_FLAGS["object_kind"]))),
+        object_namespace=_texts(options.get(_key(FILTER_FLAGS["object_namespace"]))),
+        object_name=_texts(options.get(_key(FILTER_FLAGS["object_name"]))),
         acknowledged=options.get("acknowledged"),
     )
 

@@ -10,28 +10,19 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from kube9_store.events.fields import NAMES, SPEC_NAMES
+
 EventType = Literal["cluster", "operator", "insight", "assessment", "health", "system"]
 Severity = Literal["info", "warning", "error", "critical"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 
-#: Columns of ``events`` in the spec's order, as stored (v2 appended ``acknowledged``).
-EVENT_COLUMNS: tuple[str, ...] = (
-    "id",
-    "event_type",
-    "severity",
-    "title",
-    "description",
-    "object_kind",
-    "object_namespace",
-    "object_name",
-    "metadata",
-    "created_at",
-    "acknowledged",
-)
+#: Columns of ``events`` in the spec's order, as stored (v2 appended ``acknowledged``): the
+#: event fields' names (:mod:`kube9_store.events.fields` declares each).
+EVENT_COLUMNS: tuple[str, ...] = NAMES
 
 #: The spec's version 1 columns of ``events``, in order (what another program's rows hold).
-SPEC_COLUMNS = EVENT_COLUMNS[: EVENT_COLUMNS.index("acknowledged")]
+SPEC_COLUMNS: tuple[str, ...] = SPEC_NAMES
 
 #: The tables a database at the head of the chain has (besides Alembic's ``alembic_version``).
 HEAD_TABLES = frozenset(

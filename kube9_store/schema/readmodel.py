@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, literal_column
 
+from kube9_store.events.fields import BY_NAME, FIELDS, fallback_sql
 from kube9_store.schema.tables import events
 
 
@@ -36,20 +37,33 @@ class ReadModel:
     #: What a reader should be told about the database (behind head, or not ours); None at head.
     notice: str | None = None
 
+    #: Event columns the events table lacks besides ``acknowledged`` (each reads as its
+    #: field's fallback, :attr:`kube9_store.events.fields.Field.fallback`).
+    absent: frozenset[str] = frozenset()
+
     @property
     def acknowledged_column(self) -> ColumnElement[Any]:
-        """``events.acknowledged``, or a constant 0 where the column does not exist."""
-        if self.acknowledged:
-            return events.c.acknowledged
-        return literal_column("0")
+        """``events.acknowledged``, or its fallback where the column does not exist."""
+        return self.column("acknowledged")
+
+    def column(self, name: str) -> ColumnElement[Any]:
+        """The events column ``name``, or its field's fallback where the table lacks it."""
+        if self.lacks(name):
+            return literal_column(fallback_sql(BY_NAME[name]))
+        return events.c[name]
+
+    def lacks(self, name: str) -> bool:
+        """Whether the events table lacks the column of event field ``name``."""
+        return name in self.absent or (name == "acknowledged" and not self.acknowledged)
 
     @property
     def columns(self) -> tuple[ColumnElement[Any], ...]:
-        """The events columns in table order, as a SELECT list."""
-        if self.acknowledged:
-            return tuple(events.columns)
-        cols: list[ColumnElement[Any]] = [c for c in events.columns if c.name != "acknowledged"]
-        return (*cols, literal_column("0").label("acknowledged"))
+        """The events columns in table order, as a SELECT list (a column the table lacks
+        reads as its field's fallback, under the field's name)."""
+        return tuple(
+            self.column(f.name).label(f.name) if self.lacks(f.name) else events.c[f.name]
+            for f in FIELDS
+        )
 
 
 #: A database at this package's head.

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateIndex
 
+from kube9_store.events.fields import FIELDS, Field, column_nullable
 from kube9_store.schema.facts import BRANCH as BRANCH
 
 # The plain facts, declared where they can be read without SQLAlchemy (re-exported here).
@@ -57,23 +58,29 @@ schema_version = Table(
     Column("description", Text),
 )
 
-#: The spec's ``events`` table plus the v2 ``acknowledged`` column.
-events = Table(
-    "events",
-    metadata,
-    # The spec declares ``id TEXT PRIMARY KEY`` without NOT NULL; kept identical.
-    Column("id", OrderedText, primary_key=True, nullable=True),
-    Column("event_type", Text, nullable=False),
-    Column("severity", Text, nullable=False),
-    Column("title", Text, nullable=False),
-    Column("description", Text),
-    Column("object_kind", Text),
-    Column("object_namespace", Text),
-    Column("object_name", Text),
-    Column("metadata", Text),
-    Column("created_at", OrderedText, nullable=False),
-    Column("acknowledged", Integer, server_default=text("0")),
-)
+_STORED_AS: dict[str, Any] = {
+    "text": Text,
+    "ordered_text": OrderedText,
+    "integer": Integer,
+    "json": Text,
+}
+
+
+def event_column(field: Field) -> Column[Any]:
+    """The ``events`` column of a declared event field."""
+    default = text(field.server_default) if field.server_default is not None else None
+    return Column(
+        field.name,
+        _STORED_AS[field.storage],
+        primary_key=field.primary_key,
+        nullable=column_nullable(field),
+        server_default=default,
+    )
+
+
+#: The spec's ``events`` table plus the v2 ``acknowledged`` column: one column per declared
+#: event field (:mod:`kube9_store.events.fields`).
+events = Table("events", metadata, *(event_column(f) for f in FIELDS))
 
 #: Exact event counts per (event_type, severity), maintained by triggers (revision 0003).
 event_counts = Table(

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from kube9_store.backends import backend_for
 from kube9_store.config import ConnectionSettings, DbLocation, resolve_url
 from kube9_store.errors import SchemaError, ValidationError
+from kube9_store.events.fields import ID
 from kube9_store.events.models import EVENT_TYPES, SEVERITIES, EventFilter
 from kube9_store.gates import space
 from kube9_store.gates.files import same_file
@@ -267,10 +269,10 @@ def _stream(
                 new = loader.load(rows)
             else:
                 new = len(rows) - _count_present(present, rows)
-            held = _held_elsewhere(present, rows) if new < len(rows) else []
-            if held:
-                result.conflict_count += len(held)
-                result.conflicts.extend(held[: MAX_PROBLEMS - len(result.conflicts)])
+            clashing = _held_elsewhere(present, rows) if new < len(rows) else []
+            if clashing:
+                result.conflict_count += len(clashing)
+                result.conflicts.extend(clashing[: MAX_PROBLEMS - len(result.conflicts)])
             result.copied += new
             result.already_present += len(rows) - new
             done += len(rows)
@@ -290,24 +292,28 @@ def _invalid(result: CopyResult, event_id: str, why: str) -> None:
         result.invalid.append({"id": event_id, "error": why})
 
 
+#: What makes two rows the same event: every field but ``acknowledged``.
+_compared = itemgetter(*(at for at, name in enumerate(EVENT_COLUMNS) if name != "acknowledged"))
+
+
 def _held_elsewhere(run: Executor, rows: Sequence[Row]) -> list[str]:
     """The ids of ``rows`` the destination already holds with another event (any field but
     ``acknowledged`` differs): an insert-if-absent leaves them, so the copy is not whole."""
-    wanted = {row[0]: row for row in rows}
+    wanted = {row[ID]: row for row in rows}
     ids = list(wanted)
     differ: list[str] = []
     with run.reading("compare event ids") as conn:
         for start in range(0, len(ids), ID_CHUNK):
             chunk = ids[start : start + ID_CHUNK]
-            stmt = select(*events.c).where(events.c.id.in_(chunk))
-            for held in conn.execute(stmt):
-                if tuple(held[:10]) != tuple(wanted[held[0]][:10]):
-                    differ.append(str(held[0]))
+            stmt = select(*(events.c[name] for name in EVENT_COLUMNS))
+            for held in conn.execute(stmt.where(events.c.id.in_(chunk))):
+                if _compared(held) != _compared(wanted[held[ID]]):
+                    differ.append(str(held[ID]))
     return differ
 
 
 def _count_present(run: Executor, rows: Sequence[Row]) -> int:
-    ids = [row[0] for row in rows]
+    ids = [row[ID] for row in rows]
     found = 0
     with run.reading("check event ids") as conn:
         for start in range(0, len(ids), ID_CHUNK):

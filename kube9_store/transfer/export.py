@@ -17,7 +17,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -25,6 +25,14 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from kube9_store.errors import Kube9StoreError, ValidationError
+from kube9_store.events.fields import (
+    ACKNOWLEDGED,
+    BOOLEANS,
+    CREATED_AT,
+    ID,
+    METADATA,
+    POSITION,
+)
 from kube9_store.events.models import EventFilter
 from kube9_store.gates.display import csv_cell, printable_json_bytes
 from kube9_store.gates.files import replacing, same_file
@@ -42,8 +50,15 @@ EXPORT_BATCH = 5000
 FIELDS = tuple(str(name) for name in EVENT_COLUMNS)
 #: How many left-out rows a result names (the rest are only counted).
 MAX_PROBLEMS = 100
-#: The fields before ``metadata``.
-_HEAD = FIELDS[:8]
+#: The fields before ``metadata``, and those after it with where each sits in a row.
+_HEAD = FIELDS[:METADATA]
+_TAIL = tuple((name, at) for at, name in enumerate(FIELDS) if at > METADATA)
+#: The tail is the contract's own (``created_at``, then ``acknowledged``): written as bytes.
+_CONTRACT_TAIL = _TAIL == (("created_at", CREATED_AT), ("acknowledged", ACKNOWLEDGED))
+#: What each field's CSV cell is made with: a bool for the boolean fields.
+_CSV_CELLS: tuple[Callable[[Any], Any], ...] = tuple(
+    bool if name in BOOLEANS else csv_cell for name in FIELDS
+)
 
 
 @dataclass(frozen=True)
@@ -128,18 +143,22 @@ def export_events(
 def _trusted_line(row: Row) -> bytes:
     """One JSON line, the stored metadata text spliced in as it is (compact JSON holds no
     line break; a text that does is parsed and written again)."""
-    meta = row[8]
+    meta = row[METADATA]
     if meta is not None and ("\n" in meta or "\r" in meta):
         return _checked_line(row)
     head = orjson.dumps(dict(zip(_HEAD, row, strict=False)))
+    if not _CONTRACT_TAIL:  # a field declared since: the tail as orjson writes it
+        tail = orjson.dumps({n: bool(row[at]) if n in BOOLEANS else row[at] for n, at in _TAIL})
+        stored = meta.encode() if meta is not None else b"null"
+        return b"".join((head[:-1], b',"metadata":', stored, b",", tail[1:], b"\n"))
     return b"".join(
         (
             head[:-1],
             b',"metadata":',
             meta.encode() if meta is not None else b"null",
             b',"created_at":"',
-            row[9].encode(),
-            b'","acknowledged":true}\n' if row[10] else b'","acknowledged":false}\n',
+            row[CREATED_AT].encode(),
+            b'","acknowledged":true}\n' if row[ACKNOWLEDGED] else b'","acknowledged":false}\n',
         )
     )
 
@@ -148,20 +167,21 @@ def _checked_line(row: Row) -> bytes:
     """One JSON line from a row another program wrote (any text, metadata checked)."""
     event = dict(zip(FIELDS, row, strict=True))
     event["metadata"] = _metadata(row)
-    event["acknowledged"] = bool(row[10])
+    for name in BOOLEANS:
+        event[name] = bool(row[POSITION[name]])
     return json.dumps(event, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
 
 
 def _metadata(row: Row) -> Any:
-    text = row[8]
+    text = row[METADATA]
     if text is None:
         return None
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise Kube9StoreError(f"event {row[0]!r}: stored metadata is not JSON ({exc})") from None
+        raise Kube9StoreError(f"event {row[ID]!r}: stored metadata is not JSON ({exc})") from None
     if not isinstance(value, dict):
-        raise Kube9StoreError(f"event {row[0]!r}: stored metadata is not a JSON object")
+        raise Kube9StoreError(f"event {row[ID]!r}: stored metadata is not a JSON object")
     return value
 
 
@@ -179,7 +199,7 @@ class _CsvWriter:
 
     def write(self, batch: Iterable[Row]) -> None:
         for row in batch:
-            self._csv.writerow([csv_cell(v) for v in row[:10]] + [bool(row[10])])
+            self._csv.writerow([cell(v) for cell, v in zip(_CSV_CELLS, row, strict=True)])
         self._flush()
 
     def _flush(self) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select
 
 from kube9_store import checks
 from kube9_store.errors import ValidationError
+from kube9_store.events.fields import CREATED_AT, ID
 from kube9_store.events.models import EventFilter
 from kube9_store.gates.inbound import OnInvalid, checked_row, matches
 from kube9_store.schema.sortkey import BY_ROWID, ROWID, SortKey
@@ -75,8 +76,8 @@ def row_batches(
             yield [tuple(r[:-1]) for r in rows] if by_rowid else rows
             if len(rows) < batch_size:
                 return
-            values["cursor_created_at"] = last[9]
-            values["cursor_id"] = last[-1] if by_rowid else last[0]
+            values["cursor_created_at"] = last[CREATED_AT]
+            values["cursor_id"] = last[-1] if by_rowid else last[ID]
             rows = run.fetch(after, values, "read events")
     finally:
         run.close()
@@ -159,7 +160,7 @@ def source_batches(
             try:
                 normal = checked_row(row)
             except ValidationError as exc:
-                on_invalid(str(row[0]), str(exc))
+                on_invalid(str(row[ID]), str(exc))
                 continue
             if matches(flt, normal):
                 batch.append(normal)
