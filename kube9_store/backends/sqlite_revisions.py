@@ -81,9 +81,84 @@ def _rebuild(indexes: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(statements)
 
 
+#: Revision 0006: keys for the cluster events stored before it, in one statement of SQLite's
+#: JSON functions (PostgreSQL's is the revision's own loop): a JSON object whose ``uid``
+#: (else ``k8s_uid``) is text and whose ``count`` is an integer; the cluster uid when it is
+#: text, else ''; the first event by id winning.
+_BACKFILL_KEYS = (
+    """
+    INSERT OR IGNORE INTO k8s_event_keys (cluster_uid, event_uid, count, event_id, created_at)
+    SELECT cluster_uid, event_uid, count, id, created_at FROM (
+        SELECT id, created_at,
+            CASE WHEN json_type(metadata, '$.cluster_uid') = 'text'
+                 THEN json_extract(metadata, '$.cluster_uid') ELSE '' END AS cluster_uid,
+            CASE WHEN json_type(metadata, '$.uid') IS NOT NULL
+                 THEN CASE WHEN json_type(metadata, '$.uid') = 'text'
+                           THEN json_extract(metadata, '$.uid') END
+                 WHEN json_type(metadata, '$.k8s_uid') = 'text'
+                 THEN json_extract(metadata, '$.k8s_uid') END AS event_uid,
+            CASE WHEN json_type(metadata, '$.count') = 'integer'
+                 THEN json_extract(metadata, '$.count') END AS count
+        FROM events
+        WHERE event_type = 'cluster'
+          AND CASE WHEN json_valid(metadata) THEN json_type(metadata) END = 'object'
+        ORDER BY id
+    )
+    WHERE event_uid IS NOT NULL AND count IS NOT NULL
+    """,
+)
+
+#: Revision 0007: ``events`` rebuilt with the time key stored once per row by SQLite itself
+#: (a generated column cannot be added as STORED), rowids kept (the tie-breaker of equal
+#: instants), then its indexes on that column and revision 0003's count triggers again.
+_COLUMNS = """
+    id TEXT,
+    event_type TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT,
+    object_kind TEXT,
+    object_namespace TEXT,
+    object_name TEXT,
+    metadata TEXT,
+    created_at TEXT NOT NULL,
+    acknowledged INTEGER DEFAULT 0"""
+_PLAIN = (
+    "id, event_type, severity, title, description, object_kind, object_namespace,"
+    " object_name, metadata, created_at, acknowledged"
+)
+_STORED = f"{_COLUMNS},\n    created_ms INTEGER GENERATED ALWAYS AS ({_TIME_KEY}) STORED"
+_ON_STORED_KEY = {
+    "idx_events_type": "event_type, created_ms",
+    "idx_events_type_severity": "event_type, severity, created_ms",
+    "idx_events_severity": "severity, created_ms",
+    "idx_events_created": "created_ms",
+    "idx_events_object": "object_kind, object_namespace, object_name, created_ms",
+    "idx_events_object_scope": "object_kind, object_namespace, created_ms",
+    "idx_events_acknowledged": "created_ms",
+}
+
+
+def _rebuild_table(columns: str, indexes: Mapping[str, str]) -> tuple[str, ...]:
+    statements = [
+        f"CREATE TABLE events_rebuilt ({columns},\n    PRIMARY KEY (id)\n)",
+        f"INSERT INTO events_rebuilt (rowid, {_PLAIN}) SELECT rowid, {_PLAIN} FROM events"
+        " ORDER BY rowid",
+        "DROP TABLE events",
+        "ALTER TABLE events_rebuilt RENAME TO events",
+    ]
+    for name, key in indexes.items():
+        where = " WHERE acknowledged = 1" if name == _PARTIAL else ""
+        statements.append(f"CREATE INDEX {name} ON events ({key}){where}")
+    return (*statements, *_COUNT_TRIGGERS)
+
+
 DDL: Mapping[tuple[str, Direction], tuple[str, ...]] = {
     ("kube9_store_0003", "upgrade"): _COUNT_TRIGGERS,
     ("kube9_store_0003", "downgrade"): _DROP_COUNT_TRIGGERS,
     ("kube9_store_0004", "upgrade"): _rebuild(_COMPACT),
     ("kube9_store_0004", "downgrade"): _rebuild(_SORTED),
+    ("kube9_store_0006", "upgrade"): _BACKFILL_KEYS,
+    ("kube9_store_0007", "upgrade"): _rebuild_table(_STORED, _ON_STORED_KEY),
+    ("kube9_store_0007", "downgrade"): _rebuild_table(_COLUMNS, _COMPACT),
 }

@@ -72,10 +72,9 @@ class Declined(Exception):
 
 # -- the SQL the store compiles for a database at head (SQLite's sort key) -------------------
 
-_TIME_KEY = "CAST(strftime('%s', {0}) AS INTEGER) * 1000 + CAST(substr({0}, 21, 3) AS INTEGER)"
-#: The events' time key, and that of a bound timestamp (its value bound twice).
-CREATED = _TIME_KEY.format("events.created_at")
-BOUND_TIME = _TIME_KEY.format("?")
+#: The events' stored time key, and that of a bound timestamp (its value bound twice).
+CREATED = f"events.{facts.TIME_KEY_COLUMN}"
+BOUND_TIME = facts.TIME_KEY_SQL.format("?")
 COLUMNS = ", ".join(f"events.{name}" for name in facts.EVENT_COLUMNS)
 #: Larger than any rowid: a cursor whose event is gone resumes at the start of its instant.
 MAX_ROWID = 9223372036854775807
@@ -110,6 +109,21 @@ def select_sql(
 ) -> tuple[str, list[Any]]:
     """The statement :func:`kube9_store.store.filters.statement_for` compiles to on SQLite for this
     query (a page, or with ``count`` its number of matches), with its parameters in order."""
+    where, params = _where(flt, cursor)
+    if count:
+        return f"SELECT count(*) AS count_1 \nFROM events{where}", params
+    arms = [
+        flt._replace(event_type=types, severity=severities)
+        for types in ([(t,) for t in flt.event_type] or [()])
+        for severities in ([(s,) for s in flt.severity] or [()])
+    ]
+    if len(arms) > 1:
+        return _merged_page(arms, cursor, limit, offset)
+    sql = f"SELECT {COLUMNS} \nFROM events{where} ORDER BY {CREATED} DESC, events.rowid DESC"
+    return sql + "\n LIMIT ? OFFSET ?", [*params, limit, offset]
+
+
+def _where(flt: Filter, cursor: tuple[str, str] | None) -> tuple[str, list[Any]]:
     conds: list[str] = []
     params: list[Any] = []
     for column, items in (
@@ -136,11 +150,38 @@ def select_sql(
             f"\nFROM events \nWHERE events.id = ?), {MAX_ROWID}))"
         )
         params.extend((at, at, at, at, event_id))
-    where = f" \nWHERE {' AND '.join(conds)}" if conds else ""
-    if count:
-        return f"SELECT count(*) AS count_1 \nFROM events{where}", params
-    sql = f"SELECT {COLUMNS} \nFROM events{where} ORDER BY {CREATED} DESC, events.rowid DESC"
-    return sql + "\n LIMIT ? OFFSET ?", [*params, limit, offset]
+    return (f" \nWHERE {' AND '.join(conds)}" if conds else ""), params
+
+
+#: A merged page's ranges: each range's columns, its time key and tie-breaker by name.
+_MERGED = (*facts.EVENT_COLUMNS, "sort_key", "sort_tiebreak")
+_ALIASED = ", ".join(f"events.{name} AS {name}" for name in facts.EVENT_COLUMNS)
+
+
+def _merged_page(
+    arms: list[Filter], cursor: tuple[str, str] | None, limit: int, offset: int
+) -> tuple[str, list[Any]]:
+    """:func:`kube9_store.store.filters.merged_page`: one bounded index range per (type,
+    severity), merged in order."""
+    bound = "? + ?" if offset else "?"
+    parts: list[str] = []
+    params: list[Any] = []
+    for i, arm in enumerate(arms, start=1):
+        where, values = _where(arm, cursor)
+        outer = ", ".join(f"anon_{i}.{name} AS {name}" for name in _MERGED)
+        parts.append(
+            f"SELECT {outer} \nFROM (SELECT {_ALIASED}, {CREATED} AS sort_key, events.rowid AS "
+            f"sort_tiebreak \nFROM events{where} ORDER BY {CREATED} DESC, events.rowid DESC\n "
+            f"LIMIT {bound} OFFSET ?) AS anon_{i}"
+        )
+        params.extend([*values, limit, *([offset] if offset else []), 0])
+    columns = ", ".join(f"page.{name}" for name in facts.EVENT_COLUMNS)
+    compound = " UNION ALL ".join(parts)
+    sql = (
+        f"SELECT {columns} \nFROM ({compound} ORDER BY sort_key DESC, sort_tiebreak DESC\n "
+        "LIMIT ? OFFSET ?) AS page"
+    )
+    return sql, [*params, limit, offset]
 
 
 def count_sql(flt: Filter) -> tuple[str, list[Any]]:

@@ -11,9 +11,10 @@ is :data:`kube9_store.schema.tables.metadata`, the one MetaData the store and :m
 use; reaching it through the package (or importing this module) also teaches autogenerate the
 two things about kube9_store's tables it cannot read from a MetaData:
 
-- on SQLite, the indexes of ``events`` are expressions of ``created_at`` (revision 0004), which
-  SQLAlchemy cannot reflect there: they are compared by name (a missing one is proposed, built
-  as :data:`kube9_store.schema.tables.sqlite_metadata` declares it), not by their columns;
+- on SQLite, ``events`` has one more column than on PostgreSQL, ``created_ms``, the time key
+  SQLite computes and stores itself (revision 0007): it is not proposed for removal there;
+  the indexes of ``events`` are compared by name (a missing one is proposed, built as
+  :data:`kube9_store.schema.tables.sqlite_metadata` declares it), not by their columns;
 - on PostgreSQL, every primary key column is NOT NULL, while the spec declares ``events.id``
   and ``schema_version.version`` without NOT NULL (as SQLite keeps them): their nullability is
   not compared there.
@@ -34,6 +35,7 @@ from sqlalchemy import Column, Table, text
 from sqlalchemy.exc import SAWarning
 
 from kube9_store.schema import tables as schema
+from kube9_store.schema.facts import TIME_KEY_COLUMN
 
 __all__ = ["include_object", "metadata"]
 
@@ -45,8 +47,8 @@ TABLES = frozenset(schema.metadata.tables)
 
 _SERVER_NOT_NULL = frozenset({schema.events.c.id, schema.schema_version.c.version})
 
-# Reflecting ``events`` on SQLite warns once per expression index it skips: expected, and
-# compared by name below.
+# Reflecting ``events`` on SQLite at revision 0004 warns once per expression index it skips:
+# expected, and compared by name below.
 warnings.filterwarnings(
     "ignore",
     message="Skipped unsupported reflection of expression-based index idx_events_",
@@ -110,3 +112,22 @@ def _sqlite_expression_indexes(
             if index.name not in found:
                 modify_ops.ops.append(ops.CreateIndexOp.from_index(index))
     return PriorityDispatchResult.STOP
+
+
+@comparators.dispatch_for("schema", qualifier="sqlite", priority=DispatchPriority.LAST)
+def _sqlite_stored_time_key(
+    autogen_context: Any, upgrade_ops: ops.UpgradeOps, schemas: set[str | None]
+) -> PriorityDispatchResult:
+    """On SQLite, ``events.created_ms`` is SQLite's own stored time key, not a column to drop
+    (Alembic proposes removals after every table comparator, so they are taken back here)."""
+    for table_ops in upgrade_ops.ops:
+        if isinstance(table_ops, ops.ModifyTableOps) and table_ops.table_name == "events":
+            table_ops.ops = [
+                op
+                for op in table_ops.ops
+                if not (isinstance(op, ops.DropColumnOp) and op.column_name == TIME_KEY_COLUMN)
+            ]
+    upgrade_ops.ops = [
+        op for op in upgrade_ops.ops if not (isinstance(op, ops.ModifyTableOps) and op.is_empty())
+    ]
+    return PriorityDispatchResult.CONTINUE

@@ -41,8 +41,16 @@ BRANCH = "kube9_store"
 #: Every revision id of the branch starts so, and no application's can collide with it.
 REVISION_PREFIX = BRANCH + "_"
 #: The head of the revision chain (a test checks it against Alembic).
-HEAD_REVISION = REVISION_PREFIX + "0006"
-HEAD_VERSION = 6
+HEAD_REVISION = REVISION_PREFIX + "0007"
+HEAD_VERSION = 7
+
+#: SQLite's stored time key (revision 0007): ``created_at`` as integer milliseconds since 1970,
+#: a column SQLite computes once when a row is written (``GENERATED ALWAYS ... STORED``) and
+#: every SQLite index of ``events`` ends with; exact integer arithmetic on the stored form
+#: ``YYYY-MM-DDTHH:MM:SS.mmmZ``, so it orders exactly as the text does.
+TIME_KEY_COLUMN = "created_ms"
+#: The time key of a stored-form timestamp ``{0}`` (a column or a parameter), in SQLite's SQL.
+TIME_KEY_SQL = "CAST(strftime('%s', {0}) AS INTEGER) * 1000 + CAST(substr({0}, 21, 3) AS INTEGER)"
 
 #: Where the database is: $KUBE9_DB_URL (a URL), else $DB_PATH/kube9.db, else the spec's
 #: default file (:func:`kube9_store.config.resolve_url` reads them).

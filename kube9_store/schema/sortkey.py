@@ -2,11 +2,11 @@
 
 A page is an index range scan read backwards only when the query's ORDER BY and range
 conditions use exactly the index's key. On PostgreSQL that key is ``(created_at, id)``. On
-SQLite it is ``(time_key(created_at), rowid)``: the stored timestamp as integer milliseconds
-(6 bytes in an index entry instead of 24) and the rowid that SQLite already appends to every
-index entry, instead of the 26-byte id text, so events with the same instant come newest
-inserted first. :func:`~kube9_store.schema.tables.time_key` is the one expression the SQLite indexes
-and queries share.
+SQLite it is ``(created_ms, rowid)``: the timestamp as integer milliseconds, stored once per
+row by SQLite (revision 0007; 6 bytes in an index entry instead of 24), and the rowid that
+SQLite already appends to every index entry, instead of the 26-byte id text, so events with
+the same instant come newest inserted first. A query's bound times are turned into the same
+key by :func:`~kube9_store.schema.tables.time_key`, the stored column's expression.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import BindParameter, ColumnElement, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnClause
 
+from kube9_store.schema.facts import TIME_KEY_COLUMN
 from kube9_store.schema.tables import events, time_key
 
 #: Larger than any rowid: a cursor whose event is gone resumes at the start of its instant.
@@ -27,14 +28,18 @@ MAX_ROWID = 9223372036854775807
 @dataclass(frozen=True)
 class SortKey:
     """The newest-first order of one backend: a time key for a stored timestamp (a column or
-    a bound value), the tie-breaking column, and the tie-breaker of a cursor's event id."""
+    a bound value), the tie-breaking column, the tie-breaker of a cursor's event id, and the
+    column that holds the events' time key where it is stored."""
 
     time: Callable[[ColumnElement[Any]], ColumnElement[Any]]
     tiebreak: ColumnElement[Any]
     tiebreak_of: Callable[[BindParameter[Any]], ColumnElement[Any]]
+    stored: ColumnElement[Any] | None = None
 
     def created(self) -> ColumnElement[Any]:
-        """The events' time key."""
+        """The events' time key: the stored column, or the key of ``created_at``."""
+        if self.stored is not None:
+            return self.stored
         return self.time(events.c.created_at)
 
 
@@ -52,8 +57,11 @@ ROWID: ColumnClause[Any] = literal_column("events.rowid")
 
 #: ``(created_at, id)``: PostgreSQL's key, and the order every backend promises.
 BY_TEXT = SortKey(time=_same, tiebreak=events.c.id, tiebreak_of=_same)
-#: ``(time_key(created_at), rowid)``: SQLite's compact key.
-BY_ROWID = SortKey(time=time_key, tiebreak=ROWID, tiebreak_of=_rowid_of)
+#: SQLite's stored time key of the events (revision 0007).
+CREATED_MS: ColumnClause[Any] = literal_column(f"events.{TIME_KEY_COLUMN}")
+
+#: ``(created_ms, rowid)``: SQLite's compact key.
+BY_ROWID = SortKey(time=time_key, tiebreak=ROWID, tiebreak_of=_rowid_of, stored=CREATED_MS)
 
 
 def _utc_text(value: ColumnElement[Any]) -> ColumnElement[Any]:

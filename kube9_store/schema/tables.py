@@ -20,6 +20,7 @@ from sqlalchemy import (
     DDL,
     Column,
     ColumnElement,
+    Computed,
     Float,
     Index,
     Integer,
@@ -42,6 +43,7 @@ from kube9_store.schema.facts import EVENT_COLUMNS as EVENT_COLUMNS
 from kube9_store.schema.facts import HEAD_REVISION as HEAD_REVISION
 from kube9_store.schema.facts import HEAD_VERSION as HEAD_VERSION
 from kube9_store.schema.facts import REVISION_PREFIX as REVISION_PREFIX
+from kube9_store.schema.facts import TIME_KEY_COLUMN, TIME_KEY_SQL
 
 metadata = MetaData()
 
@@ -130,8 +132,10 @@ ingest_checkpoints = Table(
 def time_key(value: ColumnElement[Any]) -> ColumnElement[int]:
     """A stored-form timestamp (``YYYY-MM-DDTHH:MM:SS.mmmZ``) as integer milliseconds since
     1970, in exact integer arithmetic: whole seconds from strftime, milliseconds from the text.
-    Deterministic, so SQLite can index it, and it orders exactly as the stored text does.
-    SQLite only: its indexes are built on it (revision 0004) and its queries repeat it."""
+    Deterministic, and it orders exactly as the stored text does. SQLite only: the stored
+    ``created_ms`` column is this of ``created_at`` (revision 0007), and queries compare it
+    with this of their bound times."""
+    # the expression of facts.TIME_KEY_SQL, built with SQLAlchemy's operators for a bound value
     seconds = cast(func.strftime(literal_column("'%s'"), value), Integer)
     millis = cast(func.substr(value, literal_column("21"), literal_column("3")), Integer)
     return seconds * literal_column("1000") + millis
@@ -142,10 +146,10 @@ def time_key(value: ColumnElement[Any]) -> ColumnElement[int]:
 #   tables below with ``ddl_if(dialect="postgresql")``, so ``create_all`` makes them only there
 #   and Alembic's autogenerate compares them there (their predicate and the SQLite set are not
 #   its business: see :mod:`kube9_store.schema.autogen`).
-# - SQLite has revision 0004's compact (columns, time key) indexes, expressions Alembic cannot
-#   reflect on SQLite. They are declared on a copy of the tables (``sqlite_metadata``, what the
-#   SQLite backend and the tests compare with) and made by ``create_all`` on SQLite through the
-#   ``after_create`` hook of ``events``.
+# - SQLite has revision 0007's compact (columns, stored time key) indexes on the generated
+#   column ``created_ms`` that only SQLite's ``events`` has. They are declared on a copy of the
+#   tables (``sqlite_metadata``, what the SQLite backend and the tests compare with) and made
+#   by ``create_all`` on SQLite through the ``after_create`` hook of ``events``.
 # Revisions, not these objects, build the tables; tests compare each with what the chain builds.
 _pg = events.c
 _text_key = (_pg.created_at, _pg.id)
@@ -164,25 +168,31 @@ for _index in (
 # every CLI start. Alembic compares an index's columns, not its predicate.
 Index("idx_events_acknowledged", *_text_key).ddl_if(callable_=lambda *_a, **_k: False)
 
-#: The same tables with SQLite's indexes at head (revision 0004): ascending keys read backwards
-#: give newest first, and SQLite appends the rowid to every entry, the tie-breaker of equal
-#: instants.
+#: The same tables with SQLite's ``events`` at head (revision 0007): the time key stored once
+#: per row by SQLite itself, ascending keys read backwards for newest first, and the rowid
+#: SQLite appends to every index entry as the tie-breaker of equal instants.
 sqlite_metadata = MetaData()
 for _table in metadata.tables.values():
     _table.to_metadata(sqlite_metadata)
 _lite_events = sqlite_metadata.tables["events"]
 for _index in list(_lite_events.indexes):
     _lite_events.indexes.discard(_index)
+_lite_events.append_column(
+    Column(
+        TIME_KEY_COLUMN,
+        Integer,
+        Computed(text(TIME_KEY_SQL.format("created_at")), persisted=True),
+    )
+)
 _lite = _lite_events.c
-_time = time_key(_lite.created_at)
+_time = _lite[TIME_KEY_COLUMN]
 Index("idx_events_type", _lite.event_type, _time)
+Index("idx_events_type_severity", _lite.event_type, _lite.severity, _time)
 Index("idx_events_severity", _lite.severity, _time)
-_lite_events.append_constraint(Index("idx_events_created", _time))  # no column to attach it by
+Index("idx_events_created", _time)
 Index("idx_events_object", _lite.object_kind, _lite.object_namespace, _lite.object_name, _time)
 Index("idx_events_object_scope", _lite.object_kind, _lite.object_namespace, _time)
-_lite_events.append_constraint(
-    Index("idx_events_acknowledged", _time, sqlite_where=_lite.acknowledged == 1)
-)
+Index("idx_events_acknowledged", _time, sqlite_where=_lite.acknowledged == 1)
 
 
 # ``create_all``: SQLite's indexes on SQLite, the partial index on PostgreSQL.

@@ -10,6 +10,8 @@ with ``version_locations``) and counts no application revision. Works offline (`
 from __future__ import annotations
 
 from alembic import op
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import delete, insert
 
 from kube9_store.backends import revision_ddl
@@ -38,3 +40,33 @@ def apply_ddl(revision: str, direction: Direction) -> None:
     backend says how."""
     for statement in revision_ddl(op.get_context().dialect, revision, direction):
         op.execute(statement)
+
+
+#: The revision that rebuilds SQLite's ``events`` with its final indexes.
+REBUILDING_REVISION = "kube9_store_0007"
+
+
+def rebuilt_later() -> bool:
+    """Whether this upgrade goes on to :data:`REBUILDING_REVISION` on SQLite, which rebuilds
+    ``events`` and all its indexes: an earlier revision's SQLite indexes would be built only to
+    be dropped, so a long upgrade (a spec v1 file to head) skips them. False when the run's
+    destination is not known (a caller driving the operations itself) or stops before."""
+    context = op.get_context()
+    if context.dialect.name != "sqlite":
+        return False
+    environment = context.environment_context
+    if environment is None:
+        return False
+    script = environment.script
+    try:
+        destinations = script.get_revisions(environment.get_revision_argument())
+    except (RevisionError, CommandError):  # not resolvable here: build, as always
+        return False
+    wanted = REBUILDING_REVISION
+    for destination in destinations:
+        if destination is None:
+            continue
+        ancestors = {r.revision for r in script.iterate_revisions(destination.revision, "base")}
+        if wanted in ancestors:
+            return True
+    return False

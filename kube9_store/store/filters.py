@@ -15,6 +15,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union_all,
 )
 
 from kube9_store import checks
@@ -162,9 +163,19 @@ def statement_for(
 ) -> Select[Any]:
     """The SELECT (or COUNT) for a shape, every value a named bound parameter, ordered and
     bounded on the backend's sort ``order`` so its indexes serve it, reading what ``model``
-    says the database has."""
+    says the database has. A page of several types or severities on a stored time key is a
+    merge of one index range per (type, severity) (:func:`merged_page`)."""
+    if _arms(shape, order) > 1:
+        return merged_page(shape, order, model)
+    return _statement(shape, order, model, _value_conditions(shape))
+
+
+def _value_conditions(
+    shape: Shape, arm: tuple[int | None, int | None] | None = None
+) -> list[ColumnElement[bool]]:
+    """The equality or IN conditions of a shape's value lists; in one ``arm`` of a merged
+    page, type and severity are the arm's one value each."""
     c = events.c
-    created = order.created()
     conds: list[ColumnElement[bool]] = []
     for column, prefix, size in (
         (c.event_type, "type", shape.types),
@@ -173,10 +184,29 @@ def statement_for(
         (c.object_namespace, "namespace", shape.namespaces),
         (c.object_name, "name", shape.names),
     ):
+        if arm is not None and prefix in ("type", "severity"):
+            index = arm[0] if prefix == "type" else arm[1]
+            if index is not None:
+                conds.append(column == bindparam(f"{prefix}_{index}"))
+            continue
         if size == 1:
             conds.append(column == bindparam(f"{prefix}_0"))
         elif size > 1:
             conds.append(column.in_([bindparam(f"{prefix}_{i}") for i in range(size)]))
+    return conds
+
+
+def _statement(
+    shape: Shape,
+    order: SortKey,
+    model: ReadModel,
+    conds: list[ColumnElement[bool]],
+    *,
+    extra: tuple[ColumnElement[Any], ...] = (),
+    limit: ColumnElement[Any] | None = None,
+) -> Select[Any]:
+    c = events.c
+    created = order.created()
     if shape.clusters:
         names: list[Any] = [bindparam(f"cluster_{i}") for i in range(shape.clusters)]
         conds.append(
@@ -208,9 +238,54 @@ def statement_for(
         if shape.oldest_first
         else (created.desc(), order.tiebreak.desc())
     )
-    stmt = select(*model.columns).select_from(events).where(*conds).order_by(*direction)
+    stmt = select(*model.columns, *extra).select_from(events).where(*conds).order_by(*direction)
+    if limit is not None:
+        return stmt.limit(limit)
     if shape.limit:
         stmt = stmt.limit(bindparam("limit"))
     if shape.offset:
         stmt = stmt.offset(bindparam("offset"))
     return stmt
+
+
+def _arms(shape: Shape, order: SortKey) -> int:
+    """How many index ranges a page reads: one per (type, severity) pair named, where the
+    time key is stored and a page is bounded (else one, the plain statement)."""
+    if order.stored is None or shape.counting or not shape.limit:
+        return 1
+    return max(shape.types, 1) * max(shape.severities, 1)
+
+
+#: The names a merged page's ranges give their time key and tie-breaker.
+_KEY, _TIEBREAK = "sort_key", "sort_tiebreak"
+
+
+def merged_page(shape: Shape, order: SortKey, model: ReadModel) -> Select[Any]:
+    """A page of several types or severities as a merge of one ordered, bounded index range
+    per (type, severity): each range reads at most ``limit + offset`` entries of
+    ``(type, severity, time key)`` or ``(severity, time key)``, however many newer events of
+    the type have other severities, and SQLite merges the ranges in order. Same rows, same
+    order as the plain statement."""
+    bound: ColumnElement[Any] = bindparam("limit")
+    if shape.offset:
+        bound = bound + bindparam("offset")
+    arms = [
+        _statement(
+            shape,
+            order,
+            model,
+            _value_conditions(shape, (t, s)),
+            extra=(order.created().label(_KEY), order.tiebreak.label(_TIEBREAK)),
+            limit=bound,
+        ).subquery()
+        for t in (range(shape.types) if shape.types else (None,))
+        for s in (range(shape.severities) if shape.severities else (None,))
+    ]
+    merged = union_all(*(select(arm) for arm in arms))
+    key, tiebreak = literal_column(_KEY), literal_column(_TIEBREAK)
+    direction = (key.asc(), tiebreak.asc()) if shape.oldest_first else (key.desc(), tiebreak.desc())
+    merged = merged.order_by(*direction).limit(bindparam("limit"))
+    if shape.offset:
+        merged = merged.offset(bindparam("offset"))
+    page = merged.subquery("page")
+    return select(*(page.c[column.key] for column in model.columns))

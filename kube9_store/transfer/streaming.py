@@ -21,7 +21,7 @@ from kube9_store.errors import ValidationError
 from kube9_store.events.fields import CREATED_AT, ID
 from kube9_store.events.models import EventFilter
 from kube9_store.gates.inbound import OnInvalid, checked_row, matches
-from kube9_store.schema.sortkey import BY_ROWID, ROWID, SortKey
+from kube9_store.schema.sortkey import BY_ROWID, CREATED_MS, ROWID, SortKey
 from kube9_store.schema.tables import events, time_key
 from kube9_store.store.executor import Executor
 from kube9_store.store.filters import Shape, shape_and_values, statement_for
@@ -84,7 +84,9 @@ def row_batches(
 
 
 #: SQLite's keyset order with the cursor's rowid bound as it was read.
-WALK_BY_ROWID = SortKey(time=time_key, tiebreak=ROWID, tiebreak_of=lambda value: value)
+WALK_BY_ROWID = SortKey(
+    time=time_key, tiebreak=ROWID, tiebreak_of=lambda value: value, stored=CREATED_MS
+)
 
 
 def _walk_statement(shape: Shape, order: SortKey, store: EventStore, by_rowid: bool) -> Any:

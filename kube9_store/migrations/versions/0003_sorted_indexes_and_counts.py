@@ -23,7 +23,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from kube9_store.schema.versions import apply_ddl, forget_version, record_version
+from kube9_store.schema.versions import (
+    apply_ddl,
+    forget_version,
+    rebuilt_later,
+    record_version,
+)
 
 revision: str = "kube9_store_0003"
 down_revision: str | None = "kube9_store_0002"
@@ -61,16 +66,17 @@ def _replace_indexes(indexes: dict[str, list[str | sa.TextClause]]) -> None:
 
 
 def upgrade() -> None:
-    _replace_indexes(SORTED_INDEXES)
-    op.create_index(SCOPE_INDEX, "events", SCOPE_COLUMNS)
-    op.drop_index(ACK_INDEX, table_name="events")
-    op.create_index(
-        ACK_INDEX,
-        "events",
-        SORT_KEY,
-        sqlite_where=sa.text("acknowledged = 1"),
-        postgresql_where=sa.text("acknowledged = 1"),
-    )
+    if not rebuilt_later():  # revision 0007 builds SQLite's indexes anew
+        _replace_indexes(SORTED_INDEXES)
+        op.create_index(SCOPE_INDEX, "events", SCOPE_COLUMNS)
+        op.drop_index(ACK_INDEX, table_name="events")
+        op.create_index(
+            ACK_INDEX,
+            "events",
+            SORT_KEY,
+            sqlite_where=sa.text("acknowledged = 1"),
+            postgresql_where=sa.text("acknowledged = 1"),
+        )
     op.create_table(
         "event_counts",
         sa.Column("event_type", sa.Text, primary_key=True),

@@ -18,7 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kube9_store.schema.versions import apply_ddl, forget_version, record_version
+from kube9_store.schema.versions import (
+    apply_ddl,
+    forget_version,
+    rebuilt_later,
+    record_version,
+)
 
 revision: str = "kube9_store_0004"
 down_revision: str | None = "kube9_store_0003"
@@ -30,7 +35,8 @@ DESCRIPTION = "Compact SQLite indexes: integer-millisecond time key, rowid tie-b
 
 
 def upgrade() -> None:
-    apply_ddl(revision, "upgrade")  # SQLite's compact indexes (nothing on PostgreSQL)
+    if not rebuilt_later():  # revision 0007 builds SQLite's indexes anew
+        apply_ddl(revision, "upgrade")  # SQLite's compact indexes (nothing on PostgreSQL)
     record_version(SCHEMA_VERSION, DESCRIPTION)
 
 

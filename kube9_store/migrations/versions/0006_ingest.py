@@ -25,7 +25,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from kube9_store.schema.versions import forget_version, record_version
+from kube9_store.backends import revision_ddl
+from kube9_store.schema.versions import apply_ddl, forget_version, record_version
 
 revision: str = "kube9_store_0006"
 down_revision: str | None = "kube9_store_0005"
@@ -71,6 +72,9 @@ def _backfill(keys: sa.Table) -> None:
     Offline (``alembic upgrade --sql``) there are no rows to read: the script creates the
     tables, and events imported before it are keyed by the next import of the same events."""
     if op.get_context().as_sql:
+        return
+    if revision_ddl(op.get_context().dialect, revision, "upgrade"):
+        apply_ddl(revision, "upgrade")  # the database's own statement for the same keys
         return
     bind = op.get_bind()
     events = sa.table("events", sa.column("id"), sa.column("metadata"), sa.column("created_at"))
