@@ -159,6 +159,7 @@ DDL: Mapping[tuple[str, Direction], tuple[str, ...]] = {
     ("kube9_store_0004", "upgrade"): _rebuild(_COMPACT),
     ("kube9_store_0004", "downgrade"): _rebuild(_SORTED),
     ("kube9_store_0006", "upgrade"): _BACKFILL_KEYS,
+    ("kube9_store_0006", "downgrade"): (),  # the revision's own drop_table
     ("kube9_store_0007", "upgrade"): _rebuild_table(_STORED, _ON_STORED_KEY),
     ("kube9_store_0007", "downgrade"): _rebuild_table(_COLUMNS, _COMPACT),
 }

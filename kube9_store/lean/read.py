@@ -112,11 +112,9 @@ def select_sql(
     where, params = _where(flt, cursor)
     if count:
         return f"SELECT count(*) AS count_1 \nFROM events{where}", params
-    arms = [
-        flt._replace(event_type=types, severity=severities)
-        for types in ([(t,) for t in flt.event_type] or [()])
-        for severities in ([(s,) for s in flt.severity] or [()])
-    ]
+    types: list[tuple[str, ...]] = [(t,) for t in flt.event_type] or [()]
+    severities: list[tuple[str, ...]] = [(s,) for s in flt.severity] or [()]
+    arms = [flt._replace(event_type=t, severity=s) for t in types for s in severities]
     if len(arms) > 1:
         return _merged_page(arms, cursor, limit, offset)
     sql = f"SELECT {COLUMNS} \nFROM events{where} ORDER BY {CREATED} DESC, events.rowid DESC"

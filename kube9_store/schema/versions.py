@@ -59,7 +59,8 @@ def rebuilt_later() -> bool:
         return False
     script = environment.script
     try:
-        destinations = script.get_revisions(environment.get_revision_argument())
+        argument = environment.get_revision_argument()
+        destinations = script.get_revisions(argument if argument is not None else "heads")
     except (RevisionError, CommandError):  # not resolvable here: build, as always
         return False
     wanted = REBUILDING_REVISION

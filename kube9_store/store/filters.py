@@ -282,10 +282,11 @@ def merged_page(shape: Shape, order: SortKey, model: ReadModel) -> Select[Any]:
         for s in (range(shape.severities) if shape.severities else (None,))
     ]
     merged = union_all(*(select(arm) for arm in arms))
-    key, tiebreak = literal_column(_KEY), literal_column(_TIEBREAK)
+    key: ColumnElement[Any] = literal_column(_KEY)
+    tiebreak: ColumnElement[Any] = literal_column(_TIEBREAK)
     direction = (key.asc(), tiebreak.asc()) if shape.oldest_first else (key.desc(), tiebreak.desc())
     merged = merged.order_by(*direction).limit(bindparam("limit"))
     if shape.offset:
         merged = merged.offset(bindparam("offset"))
     page = merged.subquery("page")
-    return select(*(page.c[column.key] for column in model.columns))
+    return select(*(page.c[str(column.key)] for column in model.columns))
