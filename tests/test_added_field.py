@@ -17,14 +17,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
+from kube9_store.schema.facts import HEAD_VERSION
 from tests.helpers import REPO
 
 PACKAGE = REPO / "kube9_store"
+#: The head the copy starts from, and the new revision's number.
+OLD, NEW = f"{HEAD_VERSION:04d}", f"{HEAD_VERSION + 1:04d}"
 
 REVISION = '''"""Events name the component that reported them.
 
-Revision ID: kube9_store_0007
-Revises: kube9_store_0006
+Revision ID: kube9_store_NEW
+Revises: kube9_store_OLD
 Create Date: 2026-12-08
 """
 
@@ -37,12 +40,12 @@ from alembic import op
 
 from kube9_store.schema.versions import forget_version, record_version
 
-revision: str = "kube9_store_0007"
-down_revision: str | None = "kube9_store_0006"
+revision: str = "kube9_store_NEW"
+down_revision: str | None = "kube9_store_OLD"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = int("NEW")
 DESCRIPTION = "Events name their source"
 
 
@@ -160,16 +163,18 @@ def _package_with_source_field(root: Path) -> Path:
     """A copy of the package with the field added as a maintainer would; returns its root."""
     copy = root / "kube9_store"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "migrations" / "versions" / "0007_source.py").write_text(REVISION)
+    revision = REVISION.replace("NEW", NEW).replace("OLD", OLD)
+    (copy / "migrations" / "versions" / f"{NEW}_source.py").write_text(revision)
     fields = copy / "events" / "fields.py"
     text = fields.read_text()
     end = text.index("\n)\n", text.index("FIELDS: Final")) + 1
     fields.write_text(text[:end] + DECLARATION + text[end:])
     facts = copy / "schema" / "facts.py"
     text = facts.read_text()
-    assert 'HEAD_REVISION = REVISION_PREFIX + "0006"' in text and "HEAD_VERSION = 6" in text
-    text = text.replace('REVISION_PREFIX + "0006"', 'REVISION_PREFIX + "0007"')
-    facts.write_text(text.replace("HEAD_VERSION = 6", "HEAD_VERSION = 7"))
+    head, version = f'HEAD_REVISION = REVISION_PREFIX + "{OLD}"', f"HEAD_VERSION = {HEAD_VERSION}"
+    assert head in text and version in text
+    text = text.replace(head, f'HEAD_REVISION = REVISION_PREFIX + "{NEW}"')
+    facts.write_text(text.replace(version, f"HEAD_VERSION = {HEAD_VERSION + 1}"))
     return root
 
 
@@ -190,7 +195,7 @@ def _changed(original: Path, copy: Path) -> set[str]:
 def test_three_files_add_a_field(backend_url: URL, tmp_path: Path) -> None:
     root = _package_with_source_field(tmp_path / "pkg")
     assert _changed(PACKAGE, root / "kube9_store") == {
-        "migrations/versions/0007_source.py",
+        f"migrations/versions/{NEW}_source.py",
         "events/fields.py",
         "schema/facts.py",
     }
