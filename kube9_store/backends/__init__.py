@@ -46,4 +46,11 @@ def revision_ddl(dialect: Dialect, revision: str, direction: Direction) -> tuple
     return cls.revision_ddl(revision, direction)
 
 
-__all__ = ["SUPPORTED_BACKENDS", "Backend", "backend_for", "revision_ddl"]
+def events_rebuilt_at(dialect: Dialect) -> str | None:
+    """The revision that rebuilds ``events`` with all its indexes on the kind of database of
+    ``dialect`` (:attr:`Backend.rebuilds_events_at`), if any."""
+    cls = SUPPORTED_BACKENDS.get(dialect.name)
+    return None if cls is None else cls.rebuilds_events_at
+
+
+__all__ = ["SUPPORTED_BACKENDS", "Backend", "backend_for", "events_rebuilt_at", "revision_ddl"]

@@ -57,6 +57,9 @@ class Backend(abc.ABC):
     #: The store checks the database's pages itself (quick_check, integrity_check), and
     #: ``health`` judges the checks recorded; a server checks its own.
     file_checks: ClassVar[bool] = False
+    #: The revision that rebuilds ``events`` and every index of it on this kind of database
+    #: (None: none does), so an upgrade that goes past it skips earlier revisions' indexes.
+    rebuilds_events_at: ClassVar[str | None] = None
     #: The newest-first order its indexes serve (queries are ordered and bounded on it).
     sort_key: ClassVar[SortKey] = BY_TEXT
     #: The order of a database another program wrote (its times read in the stored form

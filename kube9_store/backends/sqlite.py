@@ -83,6 +83,7 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
     file_checks = True
+    rebuilds_events_at = "kube9_store_0007"  # the stored time key (sqlite_revisions.py)
     sort_key = BY_ROWID
     foreign_sort_key = BY_NORMALISED_TEXT
     head_metadata = sqlite_metadata

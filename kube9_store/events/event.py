@@ -111,9 +111,12 @@ class Event:
     @classmethod
     def from_row(cls, row: Sequence[Any], metadata: Any = _UNPARSED) -> Event:
         """A stored row (columns in table order, metadata as JSON text), trusted: nothing is
-        validated. ``metadata``: the row's metadata already parsed, if the caller has it."""
+        validated. ``metadata``: the row's metadata already parsed, if the caller has it.
+        Columns after the event's own (SQLite's stored time key, which ``SELECT *`` returns
+        there) are not part of the event."""
         event = _new(cls)
-        _set_row(event, tuple(row))
+        values = tuple(row)
+        _set_row(event, values if len(values) == _WIDTH else values[:_WIDTH])
         if metadata is not _UNPARSED:
             _set_metadata(event, freeze(metadata))
         return event
@@ -271,4 +274,6 @@ def events_from_rows(rows: list[Any]) -> list[Event]:
 
 _new = object.__new__
 _set_row = Event.__dict__["_row"].__set__
+#: The columns of an event's row.
+_WIDTH = len(NAMES)
 _set_metadata = Event.__dict__["_metadata"].__set__

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from kube9_store.backends import Backend
 from kube9_store.errors import SchemaError
+from kube9_store.events.fields import FIELDS
 from kube9_store.schema.facts import SPEC_COLUMNS
 from kube9_store.schema.readmodel import HEAD_MODEL, ReadModel
 from kube9_store.schema.state import (
@@ -223,6 +224,9 @@ def _model(
 ) -> ReadModel:
     return ReadModel(
         acknowledged="acknowledged" in state.columns,
+        absent=frozenset(
+            f.name for f in FIELDS if f.name != "acknowledged" and f.name not in state.columns
+        ),
         counts="event_counts" in state.tables and not foreign,
         trusted=trusted,
         foreign=foreign,

@@ -14,7 +14,7 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import delete, insert
 
-from kube9_store.backends import revision_ddl
+from kube9_store.backends import events_rebuilt_at, revision_ddl
 from kube9_store.backends.base import Direction
 from kube9_store.events.timestamps import format_timestamp, utcnow
 from kube9_store.schema.tables import schema_version
@@ -42,17 +42,15 @@ def apply_ddl(revision: str, direction: Direction) -> None:
         op.execute(statement)
 
 
-#: The revision that rebuilds SQLite's ``events`` with its final indexes.
-REBUILDING_REVISION = "kube9_store_0007"
-
-
 def rebuilt_later() -> bool:
-    """Whether this upgrade goes on to :data:`REBUILDING_REVISION` on SQLite, which rebuilds
-    ``events`` and all its indexes: an earlier revision's SQLite indexes would be built only to
-    be dropped, so a long upgrade (a spec v1 file to head) skips them. False when the run's
-    destination is not known (a caller driving the operations itself) or stops before."""
+    """Whether this upgrade goes on to the revision that rebuilds ``events`` and all its
+    indexes on this kind of database (SQLite's stored time key): an earlier revision's indexes
+    would be built only to be dropped, so a long upgrade (a spec v1 file to head) skips them.
+    False where no revision rebuilds, when the run's destination is not known (a caller
+    driving the operations itself), or when it stops before."""
     context = op.get_context()
-    if context.dialect.name != "sqlite":
+    wanted = events_rebuilt_at(context.dialect)
+    if wanted is None:
         return False
     environment = context.environment_context
     if environment is None:
@@ -63,7 +61,6 @@ def rebuilt_later() -> bool:
         destinations = script.get_revisions(argument if argument is not None else "heads")
     except (RevisionError, CommandError):  # not resolvable here: build, as always
         return False
-    wanted = REBUILDING_REVISION
     for destination in destinations:
         if destination is None:
             continue

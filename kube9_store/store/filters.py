@@ -159,15 +159,27 @@ def shape_and_values(
 
 
 def statement_for(
-    shape: Shape, order: SortKey = BY_TEXT, model: ReadModel = HEAD_MODEL
+    shape: Shape,
+    order: SortKey = BY_TEXT,
+    model: ReadModel = HEAD_MODEL,
+    *,
+    with_tiebreak: bool = False,
 ) -> Select[Any]:
     """The SELECT (or COUNT) for a shape, every value a named bound parameter, ordered and
     bounded on the backend's sort ``order`` so its indexes serve it, reading what ``model``
-    says the database has. A page of several types or severities on a stored time key is a
-    merge of one index range per (type, severity) (:func:`merged_page`)."""
+    says the database has; ``with_tiebreak`` adds the order's tie-breaker as a last column
+    (a keyset walk's cursor). A page of several types or severities on a stored time key is
+    a merge of one index range per (type, severity) (:func:`merged_page`)."""
     if _arms(shape, order) > 1:
-        return merged_page(shape, order, model)
-    return _statement(shape, order, model, _value_conditions(shape))
+        return merged_page(shape, order, model, with_tiebreak=with_tiebreak)
+    stmt = _statement(shape, order, model, _value_conditions(shape))
+    return stmt.add_columns(order.tiebreak) if with_tiebreak else stmt
+
+
+def where_of(shape: Shape, order: SortKey, model: ReadModel) -> ColumnElement[bool] | None:
+    """The conditions of a shape's plain statement, for a write that matches what it reads
+    (never a merged page's, whose conditions are split between its ranges)."""
+    return _statement(shape, order, model, _value_conditions(shape)).whereclause
 
 
 def _value_conditions(
@@ -260,7 +272,9 @@ def _arms(shape: Shape, order: SortKey) -> int:
 _KEY, _TIEBREAK = "sort_key", "sort_tiebreak"
 
 
-def merged_page(shape: Shape, order: SortKey, model: ReadModel) -> Select[Any]:
+def merged_page(
+    shape: Shape, order: SortKey, model: ReadModel, *, with_tiebreak: bool = False
+) -> Select[Any]:
     """A page of several types or severities as a merge of one ordered, bounded index range
     per (type, severity): each range reads at most ``limit + offset`` entries of
     ``(type, severity, time key)`` or ``(severity, time key)``, however many newer events of
@@ -289,4 +303,5 @@ def merged_page(shape: Shape, order: SortKey, model: ReadModel) -> Select[Any]:
     if shape.offset:
         merged = merged.offset(bindparam("offset"))
     page = merged.subquery("page")
-    return select(*(page.c[str(column.key)] for column in model.columns))
+    columns = [page.c[str(column.key)] for column in model.columns]
+    return select(*columns, *([page.c[_TIEBREAK]] if with_tiebreak else []))

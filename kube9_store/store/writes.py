@@ -35,7 +35,7 @@ from kube9_store.events.timestamps import format_timestamp
 from kube9_store.schema.tables import EVENT_COLUMNS, events
 from kube9_store.secrets.redaction import report as report_redactions
 from kube9_store.store.core import StoreCore
-from kube9_store.store.filters import shape_and_values, statement_for
+from kube9_store.store.filters import shape_and_values, where_of
 from kube9_store.store.instrumentation import instrumented
 from kube9_store.store.statements import CompiledSQL
 from kube9_store.store.surface import offered
@@ -257,7 +257,7 @@ class StoreWrites(StoreCore):
             raise ValidationError.single("acknowledged", "must be True or False")
         shape, values = shape_and_values(f)
         stmt = update(events).values(acknowledged=bindparam("ack"))
-        where = statement_for(shape, self.sort_key, self.read_model).whereclause
+        where = where_of(shape, self.sort_key, self.read_model)
         if where is not None:
             stmt = stmt.where(where)
         compiled = CompiledSQL.of(stmt, self.engine.dialect)

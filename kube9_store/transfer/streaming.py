@@ -90,8 +90,7 @@ WALK_BY_ROWID = SortKey(
 
 
 def _walk_statement(shape: Shape, order: SortKey, store: EventStore, by_rowid: bool) -> Any:
-    stmt = statement_for(shape, order, store.read_model)
-    return stmt.add_columns(ROWID) if by_rowid else stmt
+    return statement_for(shape, order, store.read_model, with_tiebreak=by_rowid)
 
 
 _DONE = object()
