@@ -108,3 +108,38 @@ def test_only_backends_ask_which_backend_it_is() -> None:
         if BACKEND_QUESTIONS.search(line)
     ]
     assert offenders == []
+
+
+def _empty_hooks(source: str, cls: str) -> list[str]:
+    """Methods of class ``cls`` in ``source`` that do nothing (a docstring, ``pass`` or
+    ``...`` alone) without being abstract: optional hooks a backend may silently lack."""
+    tree = ast.parse(source)
+    (klass,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls]
+    found = []
+    for node in klass.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        abstract = any(
+            isinstance(d, ast.Attribute) and d.attr == "abstractmethod" for d in node.decorator_list
+        )
+        body = [
+            s
+            for s in node.body
+            if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+            and not isinstance(s, ast.Pass)
+        ]
+        if not body and not abstract:
+            found.append(node.name)
+    return found
+
+
+def test_the_backend_contract_has_no_empty_hook() -> None:
+    """What differs per database is abstract: each backend says what it does there, even
+    when that is nothing (a server holds no file)."""
+    base = (REPO / "kube9_store" / "backends" / "base.py").read_text()
+    assert _empty_hooks(base, "Backend") == []
+
+
+def test_empty_hook_detection_finds_one() -> None:
+    source = "class Backend:\n    def hold(self) -> None:\n        '''Optional.'''\n"
+    assert _empty_hooks(source, "Backend") == ["hold"]

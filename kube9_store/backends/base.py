@@ -132,17 +132,20 @@ class Backend(abc.ABC):
         self._engine = None
         self.release()
 
-    def hold(self) -> None:  # noqa: B027 - optional hook
+    @abc.abstractmethod
+    def hold(self) -> None:
         """Mark the database in use by this backend until :meth:`release`: a restore refuses
         to replace a database that anyone holds (and a hold waits out a restore)."""
 
-    def release(self, *, refused: bool = False) -> None:  # noqa: B027 - optional hook
+    @abc.abstractmethod
+    def release(self, *, refused: bool = False) -> None:
         """Let go of :meth:`hold`; ``refused``: the open was refused, so remove whatever the
         hold made beside the database."""
 
     # -- opening -----------------------------------------------------------------------------
 
-    def check_location(self, *, must_exist: bool) -> None:  # noqa: B027 - optional hook
+    @abc.abstractmethod
+    def check_location(self, *, must_exist: bool) -> None:
         """Refuse a location that cannot hold a database before anything touches it;
         ``must_exist``: also refuse one with no database yet (read-only opens)."""
 
@@ -166,7 +169,8 @@ class Backend(abc.ABC):
             return state
         return replace(state, structure=self.structure_of(conn))
 
-    def read_as_found(self) -> None:  # noqa: B027 - optional hook
+    @abc.abstractmethod
+    def read_as_found(self) -> None:
         """The open path reads this database as it found it (behind head, or another
         lineage's): connections made from now on leave it exactly so, creating nothing beside
         a file where the backend can avoid it."""

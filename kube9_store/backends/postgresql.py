@@ -57,6 +57,19 @@ class PostgreSQLBackend(Backend):
             )
         super().__init__(url, settings)
 
+    # A server keeps its own files: nothing here is held, checked or left beside a file.
+    def hold(self) -> None:
+        """Nothing to hold: a restore of a server database is the server's own business."""
+
+    def release(self, *, refused: bool = False) -> None:
+        """Nothing was held (:meth:`hold`)."""
+
+    def check_location(self, *, must_exist: bool) -> None:
+        """The server judges its URL when connecting; a missing database is its error."""
+
+    def read_as_found(self) -> None:
+        """Reading leaves nothing beside a server's database to avoid."""
+
     @classmethod
     def revision_ddl(cls, revision: str, direction: Direction) -> tuple[str, ...]:
         from kube9_store.backends.postgresql_revisions import DDL
