@@ -141,6 +141,8 @@ _ON_STORED_KEY = {
 
 def _rebuild_table(columns: str, indexes: Mapping[str, str]) -> tuple[str, ...]:
     statements = [
+        # the index builds sort with helper threads, then the connection is as SQLite made it
+        "PRAGMA threads = 4",
         f"CREATE TABLE events_rebuilt ({columns},\n    PRIMARY KEY (id)\n)",
         f"INSERT INTO events_rebuilt (rowid, {_PLAIN}) SELECT rowid, {_PLAIN} FROM events"
         " ORDER BY rowid",
@@ -150,7 +152,7 @@ def _rebuild_table(columns: str, indexes: Mapping[str, str]) -> tuple[str, ...]:
     for name, key in indexes.items():
         where = " WHERE acknowledged = 1" if name == _PARTIAL else ""
         statements.append(f"CREATE INDEX {name} ON events ({key}){where}")
-    return (*statements, *_COUNT_TRIGGERS)
+    return (*statements, "PRAGMA threads = 0", *_COUNT_TRIGGERS)
 
 
 DDL: Mapping[tuple[str, Direction], tuple[str, ...]] = {
