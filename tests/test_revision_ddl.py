@@ -35,6 +35,8 @@ RELEASED = {
     ("postgresql", "kube9_store_0003", "downgrade"): "11c9f1d4e0a31366",
     ("postgresql", "kube9_store_0004", "upgrade"): "e3b0c44298fc1c14",  # none
     ("postgresql", "kube9_store_0004", "downgrade"): "e3b0c44298fc1c14",  # none
+    ("postgresql", "kube9_store_0007", "upgrade"): "521ab44f6b3eb960",
+    ("postgresql", "kube9_store_0007", "downgrade"): "5cda21b9c9a3a4f3",
 }
 
 

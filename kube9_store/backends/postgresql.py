@@ -18,6 +18,7 @@ from kube9_store.backends.base import Backend, Direction
 from kube9_store.config import ConnectionSettings
 from kube9_store.errors import ErrorKind, ValidationError
 from kube9_store.results import SizeInfo
+from kube9_store.schema.sortkey import BY_TEXT_AT_HEAD
 
 #: Key of the session-level advisory lock that serializes migrations of one schema.
 MIGRATION_LOCK = "kube9_store migrations"
@@ -48,6 +49,7 @@ class PostgreSQLBackend(Backend):
     """A schema on a PostgreSQL server."""
 
     name = "postgresql"
+    sort_key = BY_TEXT_AT_HEAD
     maintenance_hint = "use the server's own tools (pg_dump, VACUUM, amcheck)"
 
     def __init__(self, url: URL, settings: ConnectionSettings) -> None:

@@ -58,4 +58,9 @@ _DROP_COUNT_TRIGGERS = (
 DDL: Mapping[tuple[str, Direction], tuple[str, ...]] = {
     ("kube9_store_0003", "upgrade"): _COUNT_TRIGGERS,
     ("kube9_store_0003", "downgrade"): _DROP_COUNT_TRIGGERS,
+    # Revision 0007: a type with several severities reads one bounded range per severity.
+    ("kube9_store_0007", "upgrade"): (
+        "CREATE INDEX idx_events_type_severity ON events (event_type, severity, created_at, id)",
+    ),
+    ("kube9_store_0007", "downgrade"): ("DROP INDEX idx_events_type_severity",),
 }

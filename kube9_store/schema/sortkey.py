@@ -35,6 +35,9 @@ class SortKey:
     tiebreak: ColumnElement[Any]
     tiebreak_of: Callable[[BindParameter[Any]], ColumnElement[Any]]
     stored: ColumnElement[Any] | None = None
+    #: The database has an index of (type, severity, this key), so a page of several types
+    #: or severities is a merge of one bounded range per pair (revision 0007).
+    merges: bool = False
 
     def created(self) -> ColumnElement[Any]:
         """The events' time key: the stored column, or the key of ``created_at``."""
@@ -61,7 +64,12 @@ BY_TEXT = SortKey(time=_same, tiebreak=events.c.id, tiebreak_of=_same)
 CREATED_MS: ColumnClause[Any] = literal_column(f"events.{TIME_KEY_COLUMN}")
 
 #: ``(created_ms, rowid)``: SQLite's compact key.
-BY_ROWID = SortKey(time=time_key, tiebreak=ROWID, tiebreak_of=_rowid_of, stored=CREATED_MS)
+BY_ROWID = SortKey(
+    time=time_key, tiebreak=ROWID, tiebreak_of=_rowid_of, stored=CREATED_MS, merges=True
+)
+#: ``(created_at, id)`` on a server database at head, whose indexes include (type, severity,
+#: created_at, id).
+BY_TEXT_AT_HEAD = SortKey(time=_same, tiebreak=events.c.id, tiebreak_of=_same, merges=True)
 
 
 def _utc_text(value: ColumnElement[Any]) -> ColumnElement[Any]:

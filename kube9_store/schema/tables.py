@@ -157,6 +157,7 @@ _text_key = (_pg.created_at, _pg.id)
 ACKNOWLEDGED_ONLY = "acknowledged = 1"
 for _index in (
     Index("idx_events_type", _pg.event_type, *_text_key, _pg.severity),
+    Index("idx_events_type_severity", _pg.event_type, _pg.severity, *_text_key),
     Index("idx_events_severity", _pg.severity, *_text_key, _pg.event_type),
     Index("idx_events_created", *_text_key),
     Index("idx_events_object", _pg.object_kind, _pg.object_namespace, _pg.object_name, *_text_key),

@@ -262,8 +262,9 @@ def _statement(
 
 def _arms(shape: Shape, order: SortKey) -> int:
     """How many index ranges a page reads: one per (type, severity) pair named, where the
-    time key is stored and a page is bounded (else one, the plain statement)."""
-    if order.stored is None or shape.counting or not shape.limit:
+    database has the index to merge them and a page is bounded (else one, the plain
+    statement)."""
+    if not order.merges or shape.counting or not shape.limit:
         return 1
     return max(shape.types, 1) * max(shape.severities, 1)
 

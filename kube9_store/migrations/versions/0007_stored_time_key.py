@@ -10,8 +10,8 @@ counters' triggers kept. ``idx_events_type_severity`` (type, severity, time key)
 with a set of severities reads one index range per severity, however many newer events of that
 type have other severities.
 
-PostgreSQL keeps its text indexes (they compute nothing per insert): this revision only moves
-its schema_version there.
+PostgreSQL keeps its text indexes (they compute nothing per insert) and gains
+``idx_events_type_severity (event_type, severity, created_at, id)`` for the same merged pages.
 
 A run from before revision 0003 to this one or beyond skips building the SQLite indexes of
 revisions 0003 and 0004, which this rebuild replaces (:func:`~kube9_store.schema.versions.
@@ -38,7 +38,7 @@ DESCRIPTION = "SQLite's time key stored once per row; type and severity index"
 
 
 def upgrade() -> None:
-    apply_ddl(revision, "upgrade")  # SQLite's rebuilt events (nothing on PostgreSQL)
+    apply_ddl(revision, "upgrade")  # SQLite's rebuilt events; PostgreSQL's new index
     record_version(SCHEMA_VERSION, DESCRIPTION)
 
 
