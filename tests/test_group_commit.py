@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
-from kube9_store import DuplicateEventError, EventStore
+from kube9_store import DuplicateEventError, EventStore, Kube9StoreError
 from kube9_store.aio.cancellation import write_outcome
 from kube9_store.aio.store import AsyncEventStore
 from kube9_store.errors import StoreClosedError
@@ -137,6 +137,45 @@ def test_a_failing_event_in_a_group_fails_only_its_caller(backend_url: URL) -> N
             ["already there", "first", "ok 1", "ok 2", "fresh id", "ok 3"]
         )
         assert store.count() == 6
+
+
+def poison_title(store: EventStore, title: str) -> None:
+    """A trigger that refuses events with ``title``: a row that passes validation but fails
+    in the database."""
+    if store.backend.name == "sqlite":
+        ddl = [
+            "CREATE TRIGGER poison BEFORE INSERT ON events "
+            f"WHEN NEW.title = '{title}' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+        ]
+    else:
+        ddl = [
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.title = '{title}' THEN RAISE EXCEPTION 'poisoned row'; END IF; "
+            "RETURN NEW; END $$",
+            "CREATE TRIGGER poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION poison()",
+        ]
+    with store.engine.begin() as conn:
+        for statement in ddl:
+            conn.exec_driver_sql(statement)
+
+
+def test_a_row_the_database_refuses_fails_only_its_caller(backend_url: URL) -> None:
+    with EventStore.open(backend_url, metrics=False) as store, ThreadPoolExecutor(8) as pool:
+        poison_title(store, "poison")
+        with writers_held(backend_url):
+            first = pool.submit(store.record, event_data(title="first"))
+            wait_for(lambda: store._run._group._committing)
+            calls = []
+            for title in ("ok 1", "poison", "ok 2"):
+                calls.append(pool.submit(store.record, event_data(title=title)))
+                expected = len(calls)
+                wait_for(lambda: queued(store) == expected)  # noqa: B023 - called at once
+        ok1, poisoned, ok2 = calls
+        with pytest.raises(Kube9StoreError, match="poisoned row"):
+            poisoned.result(30)
+        assert [f.result(30).title for f in (first, ok1, ok2)] == ["first", "ok 1", "ok 2"]
+        assert sorted(titles_stored(store)) == ["first", "ok 1", "ok 2"]
+        assert store.count() == 3
 
 
 def test_closing_while_writers_wait_fails_them_and_loses_nothing(backend_url: URL) -> None:

@@ -28,7 +28,7 @@ from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
 from kube9_store.backends import Backend
-from kube9_store.errors import DatabaseLockedError, ErrorKind, Kube9StoreError, StoreClosedError
+from kube9_store.errors import DatabaseLockedError, ErrorKind, StoreClosedError
 from kube9_store.store import forks
 
 T = TypeVar("T")
@@ -259,13 +259,11 @@ class GroupCommit:
         except DatabaseLockedError as exc:  # locked out through every retry: no row's fault
             _fail_all(rows, exc)
             return
-        except Kube9StoreError:
+        except Exception:  # a row's error, or the group's: each row alone tells which
             pass
-        for row in rows:
-            row.error = None
         try:
             run.write(action, lambda con: _each_alone(run, action, con, rows))
-        except Kube9StoreError as exc:
+        except Exception as exc:  # the transaction itself failed: no row of it is stored
             _fail_all([r for r in rows if r.error is None], exc)
 
     # -- closing -----------------------------------------------------------------------------
@@ -283,6 +281,7 @@ def _each_alone(run: Runner, action: str, con: Any, rows: list[Row]) -> None:
     keeps its error; an error that ends the transaction fails the whole group."""
     backend = run.backend
     for row in rows:
+        row.error = None  # a busy retry runs this again
         con.execute(f"SAVEPOINT {_SAVEPOINT}")
         try:
             con.execute(row.sql, row.params)
