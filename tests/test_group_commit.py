@@ -9,6 +9,7 @@ commit, and releasing the lock lets the queue commit as one group."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -265,3 +266,26 @@ def test_cancelling_one_task_leaves_the_others_events_alone(backend_url: URL) ->
     assert never_outcome is not None and not never_outcome.started
     assert other.title == "other"
     assert sorted(stored) == ["other", "running"]
+
+
+def test_ctrl_c_while_queued_writes_nothing_and_leaves_the_store_usable(
+    backend_url: URL,
+) -> None:
+    with EventStore.open(backend_url, metrics=False) as store, ThreadPoolExecutor(2) as pool:
+        main = threading.get_ident()
+
+        def interrupt_main_once_queued() -> None:
+            wait_for(lambda: queued(store) == 1)
+            signal.pthread_kill(main, signal.SIGINT)
+
+        with writers_held(backend_url):
+            first = pool.submit(store.record, event_data(title="first"))
+            wait_for(lambda: store._run._group._committing)
+            interrupter = pool.submit(interrupt_main_once_queued)
+            with pytest.raises(KeyboardInterrupt) as info:
+                store.record(event_data(title="interrupted"))
+            interrupter.result(30)
+        assert first.result(30).title == "first"
+        assert "interrupted while queued; nothing was written" in info.value.__notes__[0]
+        assert store.record(event_data(title="after")).title == "after"
+        assert sorted(titles_stored(store)) == ["after", "first"]
