@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from operator import attrgetter
@@ -87,8 +86,9 @@ class GroupCommit:
         self._idle = threading.Condition(self._lock)
         self._queue: list[Entry] = []
         self._committing = False
-        #: Whether writers queued during the last commit: a leader of a contended store
-        #: gives the writers running now a moment to join its commit.
+        #: Whether the last commit was shared or saw writers queue: then a writer that finds
+        #: no commit in progress still goes through the queue, so the writers arriving
+        #: during its commit join the next group instead of each committing alone.
         self._contended = False
         self._closed = False
         self._waiters = threading.local()
@@ -127,7 +127,6 @@ class GroupCommit:
             entry.lead = lead
             self._queue.append(entry)
         if entry.lead:
-            time.sleep(0)  # let the writers running now reach the queue, to commit with them
             self._lead(action)
         else:
             self._wait(action, entry)
