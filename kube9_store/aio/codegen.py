@@ -132,6 +132,18 @@ def _wrap(text: str, indent: str, width: int = 100) -> list[str]:
     return [indent + line for line in lines]
 
 
+def _grouped_call(m: Method, source_methods: set[str]) -> str:
+    """The call of a ``grouped`` method: its one argument handed to ``_<name>_each``."""
+    each = f"_{m.name}_each"
+    arguments = _call_arguments(m.impl)
+    if each not in source_methods or m.overloads or arguments.count(",") != 1:
+        raise SystemExit(
+            f"{m.name}: a grouped method takes one argument, has no overloads, and its store "
+            f"part defines {each}(list of arguments) -> list of results or errors"
+        )
+    return f"self._grouped({m.action!r}, self.store.{each}{arguments})"
+
+
 def _used_names(nodes: list[ast.AST]) -> set[str]:
     return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)}
 
@@ -140,10 +152,18 @@ def generate() -> str:
     """The text of ``aio/surface.py`` as the store's source makes it now."""
     methods: list[Method] = []
     imports: dict[str, tuple[str, bool]] = {}
+    source_methods: set[str] = set()
     for source in SOURCES:
         tree = ast.parse((PACKAGE / source).read_text(encoding="utf-8"))
         methods += _methods(tree)
         imports.update(_imports(tree))
+        source_methods |= {
+            fn.name
+            for cls in tree.body
+            if isinstance(cls, ast.ClassDef)
+            for fn in cls.body
+            if isinstance(fn, ast.FunctionDef)
+        }
 
     body: list[str] = []
     annotations: list[ast.AST] = []
@@ -160,6 +180,8 @@ def generate() -> str:
         one_line = f'        """{text}"""'
         docstring = [one_line] if len(one_line) <= 100 else _wrap(text, "        ")
         call = f"self._{m.kind}({m.action!r}, self.store.{m.name}{_call_arguments(m.impl)})"
+        if m.kind == "grouped":
+            call = _grouped_call(m, source_methods)
         if m.overloads:  # mypy cannot pick an overload for a callable handed on: the impl's
             call = (
                 f"self._{m.kind}(\n            {m.action!r},\n"

@@ -26,8 +26,8 @@ class AsyncStoreMethods(AsyncWorkers):
     store: EventStore
 
     async def record(self, event: NewEvent | NewEventDict) -> Event:
-        """Validate, redact and store one event in its own transaction; return it as stored."""
-        return await self._write("record event", self.store.record, event)
+        """Validate, redact and store one event; return it as stored once it is committed."""
+        return await self._grouped("record event", self.store._record_each, event)
 
     @overload
     async def record_many(

@@ -29,6 +29,7 @@ from kube9_store.errors import (
     StoreClosedError,
 )
 from kube9_store.store import forks
+from kube9_store.store.grouped import GroupCommit, Row
 from kube9_store.store.statements import CompiledSQL
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Executor:
         self._lock = threading.Lock()
         self._closed = False
         self._process = forks.generation()
+        self._group = GroupCommit(self)
 
     def _connection(self, action: str) -> tuple[PoolProxiedConnection, Any]:
         """This thread's connection and its driver connection, checked out on first use."""
@@ -95,8 +97,10 @@ class Executor:
             proxy.invalidate()
 
     def close(self) -> None:
-        """Return every held connection to the pool; later calls fail cleanly."""
+        """Return every held connection to the pool; later calls fail cleanly. Writers queued
+        for a group commit get StoreClosedError once the commit in progress ends."""
         self._closed = True
+        self._group.close()
         with self._lock:
             held = list(self._held)
             self._held.clear()
@@ -140,6 +144,20 @@ class Executor:
                 raise
             first = self._busy_or_raise(exc, action)
         return self._retry_busy(action, lambda: self._statement_once(sql, params), first)
+
+    def insert_grouped(self, action: str, sql: str, params: Any, key: Any) -> None:
+        """Insert one row with ``sql`` in a transaction shared with the concurrent callers
+        (:mod:`~kube9_store.store.grouped`): alone, it is :meth:`write_statement`; raises this
+        row's error only. ``key`` orders a group's rows (the order its locks are taken in)."""
+        if self.read_only:
+            self.check_writable(action)
+        self._group.insert(action, sql, params, key)
+
+    def insert_grouped_each(self, action: str, rows: list[Row]) -> None:
+        """Insert several rows as :meth:`insert_grouped` does, in one group; each row's own
+        error is left in ``Row.error``."""
+        self.check_writable(action)
+        self._group.insert_each(action, rows)
 
     def _busy_or_raise(self, exc: BaseException, action: str) -> BaseException:
         """``exc`` when it is a busy database (the write is retried), else the package's error."""

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 #: How a coroutine runs its method: ``read`` in a reader thread (a cancelled caller abandons
-#: it), ``write`` in the writer thread (a cancelled caller is told what became of it), and
-#: ``finish`` in a reader thread but never abandoned halfway (work that changes files).
-Kind = Literal["read", "write", "finish"]
+#: it), ``write`` in the writer thread (a cancelled caller is told what became of it),
+#: ``grouped`` as ``write`` but the concurrent calls of one argument each run together in one
+#: writer-thread job through the store's ``_<name>_each`` (one group commit for them all),
+#: and ``finish`` in a reader thread but never abandoned halfway (work that changes files).
+Kind = Literal["read", "write", "grouped", "finish"]
 
 F = TypeVar("F", bound=Callable[..., object])
 

@@ -12,7 +12,12 @@ from typing import Any, Literal, overload
 from sqlalchemy import bindparam, select, update
 
 from kube9_store import checks
-from kube9_store.errors import DuplicateEventError, EventNotFoundError, ValidationError
+from kube9_store.errors import (
+    DuplicateEventError,
+    EventNotFoundError,
+    InternalError,
+    ValidationError,
+)
 from kube9_store.events.event import Event
 from kube9_store.events.ids import event_id_at
 from kube9_store.events.mappings import NewEventDict
@@ -36,6 +41,7 @@ from kube9_store.schema.tables import EVENT_COLUMNS, events
 from kube9_store.secrets.redaction import report as report_redactions
 from kube9_store.store.core import StoreCore
 from kube9_store.store.filters import shape_and_values, where_of
+from kube9_store.store.grouped import Row
 from kube9_store.store.instrumentation import instrumented
 from kube9_store.store.statements import CompiledSQL
 from kube9_store.store.surface import offered
@@ -48,14 +54,51 @@ ID_ATTEMPTS = 8
 ID_CHUNK = 500
 
 
+class _Pending:
+    """An event of :meth:`StoreWrites._record_each` on its way in."""
+
+    __slots__ = (
+        "created_at",
+        "event_id",
+        "fields",
+        "given",
+        "metadata_json",
+        "redactions",
+        "started",
+        "values",
+    )
+
+    def __init__(
+        self,
+        fields: dict[str, Any],
+        metadata_json: str | None,
+        redactions: Any,
+        created_at: str,
+        given: str | None,
+        started: float,
+    ) -> None:
+        self.fields = fields
+        self.metadata_json = metadata_json
+        self.redactions = redactions
+        self.created_at = created_at
+        self.given = given
+        self.event_id = given or event_id_at(created_at)
+        self.started = started
+        self.values: tuple[Any, ...] = ()
+
+
 class StoreWrites(StoreCore):
     """The store's writes."""
 
     # -- writing -----------------------------------------------------------------------------
 
-    @offered("write", "record event")
+    @offered("grouped", "record event")
     def record(self, event: NewEvent | NewEventDict) -> Event:
-        """Validate, redact and store one event in its own transaction; return it as stored."""
+        """Validate, redact and store one event; return it as stored once it is committed.
+
+        Concurrent calls (threads, or tasks of the asyncio store) share transactions: while
+        one commits, the events that arrive queue and the next commit takes them all, and an
+        event that fails fails only its own call. Alone, a call is one autocommit insert."""
         started = perf_counter()  # instrumented as @instrumented would, with one metrics call
         try:
             fields, metadata_json, redactions = check_event(event)
@@ -67,7 +110,9 @@ class StoreWrites(StoreCore):
                 values = stored_values(fields, event_id, metadata_json, created_at)
                 params = values if as_given else insert.params_of_values(EVENT_COLUMNS, values)
                 try:
-                    self._run.write_statement("record event", insert.sql, params)
+                    self._run.insert_grouped(
+                        "record event", insert.sql, params, TYPE_AND_SEVERITY(values)
+                    )
                 except DuplicateEventError as exc:
                     if given is not None:
                         raise DuplicateEventError(given) from exc
@@ -85,6 +130,78 @@ class StoreWrites(StoreCore):
         if redactions:
             report_redactions([(event_id, redactions)])
         return Event.from_row(values, fields.get("metadata"))
+
+    def _record_each(self, batch: list[NewEvent | NewEventDict]) -> list[Event | BaseException]:
+        """:meth:`record` of each event of ``batch`` as if each were its own concurrent call:
+        in one group commit, each result its own (the event as stored, or the error its call
+        would raise). The asyncio store records its concurrent tasks' events through this."""
+        results: list[Event | BaseException | None] = []
+        pending: list[tuple[int, _Pending]] = []
+        insert, as_given = self.sql.insert, self.sql.insert_binds_rows
+        for i, event in enumerate(batch):
+            started = perf_counter()
+            try:
+                fields, metadata_json, redactions = check_event(event)
+                created_at = fields.get("created_at") or format_timestamp(self.clock())
+            except Exception as exc:
+                self.metrics.failed("insert", exc)
+                results.append(exc)
+                continue
+            given = fields.get("id")
+            results.append(None)  # settled below
+            pending.append(
+                (i, _Pending(fields, metadata_json, redactions, created_at, given, started))
+            )
+        for _attempt in range(ID_ATTEMPTS):
+            if not pending:
+                break
+            rows = []
+            for _i, p in pending:
+                values = p.values = stored_values(
+                    p.fields, p.event_id, p.metadata_json, p.created_at
+                )
+                params = values if as_given else insert.params_of_values(EVENT_COLUMNS, values)
+                rows.append(Row(insert.sql, params, TYPE_AND_SEVERITY(values)))
+            try:
+                self._run.insert_grouped_each("record event", rows)
+            except Exception as exc:  # refused before any row was tried (read-only)
+                for i, _p in pending:
+                    results[i] = exc
+                    self.metrics.failed("insert", exc)
+                pending = []
+                break
+            retry: list[tuple[int, _Pending]] = []
+            for (i, p), row in zip(pending, rows, strict=True):
+                error = row.error
+                if error is None:
+                    results[i] = self._stored(p)
+                elif isinstance(error, DuplicateEventError) and p.given is None:
+                    log.info("generated id %s collided; retrying with a fresh one", p.event_id)
+                    p.event_id = event_id_at(p.created_at)
+                    retry.append((i, p))
+                else:
+                    if isinstance(error, DuplicateEventError):
+                        duplicate = DuplicateEventError(p.given)
+                        duplicate.__cause__ = error
+                        error = duplicate
+                    self.metrics.failed("insert", error)
+                    results[i] = error
+            pending = retry
+        for i, p in pending:
+            error = DuplicateEventError(p.event_id)
+            self.metrics.failed("insert", error)
+            results[i] = error
+        return [
+            r if r is not None else InternalError("an event was left unsettled") for r in results
+        ]
+
+    def _stored(self, p: _Pending) -> Event:
+        """A grouped event committed: counted, its redactions reported, returned as stored."""
+        values = p.values
+        self.metrics.recorded_one(values[EVENT_TYPE], values[SEVERITY], p.started)
+        if p.redactions:
+            report_redactions([(p.event_id, p.redactions)])
+        return Event.from_row(values, p.fields.get("metadata"))
 
     @overload
     def record_many(
