@@ -141,8 +141,6 @@ _ON_STORED_KEY = {
 
 def _rebuild_table(columns: str, indexes: Mapping[str, str]) -> tuple[str, ...]:
     statements = [
-        # the index builds sort with helper threads, then the connection is as SQLite made it
-        "PRAGMA threads = 4",
         f"CREATE TABLE events_rebuilt ({columns},\n    PRIMARY KEY (id)\n)",
         f"INSERT INTO events_rebuilt (rowid, {_PLAIN}) SELECT rowid, {_PLAIN} FROM events"
         " ORDER BY rowid",
@@ -152,7 +150,7 @@ def _rebuild_table(columns: str, indexes: Mapping[str, str]) -> tuple[str, ...]:
     for name, key in indexes.items():
         where = " WHERE acknowledged = 1" if name == _PARTIAL else ""
         statements.append(f"CREATE INDEX {name} ON events ({key}){where}")
-    return (*statements, "PRAGMA threads = 0", *_COUNT_TRIGGERS)
+    return (*statements, *_COUNT_TRIGGERS)
 
 
 DDL: Mapping[tuple[str, Direction], tuple[str, ...]] = {
@@ -162,6 +160,13 @@ DDL: Mapping[tuple[str, Direction], tuple[str, ...]] = {
     ("kube9_store_0004", "downgrade"): _rebuild(_SORTED),
     ("kube9_store_0006", "upgrade"): _BACKFILL_KEYS,
     ("kube9_store_0006", "downgrade"): (),  # the revision's own drop_table
-    ("kube9_store_0007", "upgrade"): _rebuild_table(_STORED, _ON_STORED_KEY),
+    ("kube9_store_0007", "upgrade"): (
+        *_rebuild_table(_STORED, _ON_STORED_KEY),
+        # counted again from the (type, severity) index: exact, and a long upgrade skips
+        # revision 0003's scan of the table for them
+        "DELETE FROM event_counts",
+        "INSERT INTO event_counts (event_type, severity, n)"
+        " SELECT event_type, severity, count(*) FROM events GROUP BY event_type, severity",
+    ),
     ("kube9_store_0007", "downgrade"): _rebuild_table(_COLUMNS, _COMPACT),
 }

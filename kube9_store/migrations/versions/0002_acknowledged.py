@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from kube9_store.schema.versions import forget_version, record_version
+from kube9_store.schema.versions import forget_version, rebuilt_later, record_version
 
 revision: str = "kube9_store_0002"
 down_revision: str | None = "kube9_store_0001"
@@ -25,7 +25,8 @@ DESCRIPTION = "Added acknowledged field to events table"
 
 def upgrade() -> None:
     op.add_column("events", sa.Column("acknowledged", sa.Integer, server_default=sa.text("0")))
-    op.create_index("idx_events_acknowledged", "events", ["acknowledged"])
+    if not rebuilt_later():  # revision 0007 builds SQLite's indexes anew
+        op.create_index("idx_events_acknowledged", "events", ["acknowledged"])
     record_version(SCHEMA_VERSION, DESCRIPTION)
 
 

@@ -84,10 +84,11 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer, nullable=False),
         sqlite_with_rowid=False,
     )
-    op.execute(
-        "INSERT INTO event_counts (event_type, severity, n) "
-        "SELECT event_type, severity, COUNT(*) FROM events GROUP BY event_type, severity"
-    )
+    if not rebuilt_later():  # revision 0007 counts from its (type, severity) index
+        op.execute(
+            "INSERT INTO event_counts (event_type, severity, n) "
+            "SELECT event_type, severity, COUNT(*) FROM events GROUP BY event_type, severity"
+        )
     apply_ddl(revision, "upgrade")  # the count triggers, as each database writes them
     record_version(SCHEMA_VERSION, DESCRIPTION)
 
