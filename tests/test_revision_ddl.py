@@ -29,7 +29,7 @@ RELEASED = {
     ("sqlite", "kube9_store_0004", "downgrade"): "de2a70769b2d6787",
     ("sqlite", "kube9_store_0006", "upgrade"): "73c03f9e0bfad9b1",
     ("sqlite", "kube9_store_0006", "downgrade"): "e3b0c44298fc1c14",  # none
-    ("sqlite", "kube9_store_0007", "upgrade"): "cfa6151a6ddc21be",
+    ("sqlite", "kube9_store_0007", "upgrade"): "9742433d1d878fe8",
     ("sqlite", "kube9_store_0007", "downgrade"): "ddb54450ba2c1e4b",
     ("postgresql", "kube9_store_0003", "upgrade"): "93e325356cb074b8",
     ("postgresql", "kube9_store_0003", "downgrade"): "11c9f1d4e0a31366",

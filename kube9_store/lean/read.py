@@ -114,26 +114,14 @@ def select_sql(
         return f"SELECT count(*) AS count_1 \nFROM events{where}", params
     types: list[tuple[str, ...]] = [(t,) for t in flt.event_type] or [()]
     severities: list[tuple[str, ...]] = [(s,) for s in flt.severity] or [()]
-    spelled: list[str | None] = [None]
-    if flt.event_type and not flt.severity:  # a type's index goes on by severity
-        spelled = list(facts.SEVERITIES)
-    arms = [
-        (flt._replace(event_type=t, severity=s), literal)
-        for t in types
-        for s in severities
-        for literal in spelled
-    ]
+    arms = [flt._replace(event_type=t, severity=s) for t in types for s in severities]
     if len(arms) > 1:
         return _merged_page(arms, cursor, limit, offset)
     sql = f"SELECT {COLUMNS} \nFROM events{where} ORDER BY {CREATED} DESC, events.rowid DESC"
     return sql + "\n LIMIT ? OFFSET ?", [*params, limit, offset]
 
 
-def _where(
-    flt: Filter, cursor: tuple[str, str] | None, severity: str | None = None
-) -> tuple[str, list[Any]]:
-    """The WHERE clause and its parameters; ``severity``: one of the spec's, written out
-    (a range of a type's merged page)."""
+def _where(flt: Filter, cursor: tuple[str, str] | None) -> tuple[str, list[Any]]:
     conds: list[str] = []
     params: list[Any] = []
     for column, items in (
@@ -141,9 +129,7 @@ def _where(
         ("severity", flt.severity),
         *((name, getattr(flt, name)) for name in _OBJECT_FIELDS),
     ):
-        if column == "severity" and severity is not None:
-            conds.append(f"events.severity = '{severity}'")
-        elif len(items) == 1:
+        if len(items) == 1:
             conds.append(f"events.{column} = ?")
         elif items:
             conds.append(f"events.{column} IN ({', '.join('?' * len(items))})")
@@ -171,18 +157,15 @@ _ALIASED = ", ".join(f"events.{name} AS {name}" for name in facts.EVENT_COLUMNS)
 
 
 def _merged_page(
-    arms: list[tuple[Filter, str | None]],
-    cursor: tuple[str, str] | None,
-    limit: int,
-    offset: int,
+    arms: list[Filter], cursor: tuple[str, str] | None, limit: int, offset: int
 ) -> tuple[str, list[Any]]:
     """:func:`kube9_store.store.filters.merged_page`: one bounded index range per (type,
     severity), merged in order."""
     bound = "? + ?" if offset else "?"
     parts: list[str] = []
     params: list[Any] = []
-    for i, (arm, severity) in enumerate(arms, start=1):
-        where, values = _where(arm, cursor, severity)
+    for i, arm in enumerate(arms, start=1):
+        where, values = _where(arm, cursor)
         outer = ", ".join(f"anon_{i}.{name} AS {name}" for name in _MERGED)
         parts.append(
             f"SELECT {outer} \nFROM (SELECT {_ALIASED}, {CREATED} AS sort_key, events.rowid AS "

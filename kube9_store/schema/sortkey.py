@@ -38,9 +38,6 @@ class SortKey:
     #: The database has an index of (type, severity, this key), so a page of several types
     #: or severities is a merge of one bounded range per pair (revision 0007).
     merges: bool = False
-    #: That index is the only one led by the type (SQLite), and the table holds the spec's
-    #: severities only: a page of types alone merges one range per severity.
-    types_by_severity: bool = False
 
     def created(self) -> ColumnElement[Any]:
         """The events' time key: the stored column, or the key of ``created_at``."""
@@ -68,12 +65,7 @@ CREATED_MS: ColumnClause[Any] = literal_column(f"events.{TIME_KEY_COLUMN}")
 
 #: ``(created_ms, rowid)``: SQLite's compact key.
 BY_ROWID = SortKey(
-    time=time_key,
-    tiebreak=ROWID,
-    tiebreak_of=_rowid_of,
-    stored=CREATED_MS,
-    merges=True,
-    types_by_severity=True,
+    time=time_key, tiebreak=ROWID, tiebreak_of=_rowid_of, stored=CREATED_MS, merges=True
 )
 #: ``(created_at, id)`` on a server database at head, whose indexes include (type, severity,
 #: created_at, id).

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import (
     DDL,
-    CheckConstraint,
     Column,
     ColumnElement,
     Computed,
@@ -44,7 +43,7 @@ from kube9_store.schema.facts import EVENT_COLUMNS as EVENT_COLUMNS
 from kube9_store.schema.facts import HEAD_REVISION as HEAD_REVISION
 from kube9_store.schema.facts import HEAD_VERSION as HEAD_VERSION
 from kube9_store.schema.facts import REVISION_PREFIX as REVISION_PREFIX
-from kube9_store.schema.facts import SEVERITIES, TIME_KEY_COLUMN, TIME_KEY_SQL
+from kube9_store.schema.facts import TIME_KEY_COLUMN, TIME_KEY_SQL
 
 metadata = MetaData()
 
@@ -188,10 +187,8 @@ _lite_events.append_column(
 )
 _lite = _lite_events.c
 _time = _lite[TIME_KEY_COLUMN]
-Index("idx_events_type", _lite.event_type, _lite.severity, _time)
-_lite_events.append_constraint(
-    CheckConstraint(_lite.severity.in_(SEVERITIES), name=None)  # a type's pages merge them
-)
+Index("idx_events_type", _lite.event_type, _time)
+Index("idx_events_type_severity", _lite.event_type, _lite.severity, _time)
 Index("idx_events_severity", _lite.severity, _time)
 Index("idx_events_created", _time)
 Index("idx_events_object", _lite.object_kind, _lite.object_namespace, _lite.object_name, _time)

@@ -24,7 +24,6 @@ from kube9_store.events.event import Event
 from kube9_store.events.models import EventFilter
 from kube9_store.ingest.clusters import cluster_name_of, cluster_uid_of
 from kube9_store.lean.plain import cursor_key, cursor_text
-from kube9_store.schema.facts import SEVERITIES
 from kube9_store.schema.readmodel import HEAD_MODEL, ReadModel
 from kube9_store.schema.sortkey import BY_TEXT, SortKey
 from kube9_store.schema.tables import event_counts, events
@@ -199,10 +198,7 @@ def _value_conditions(
     ):
         if arm is not None and prefix in ("type", "severity"):
             index = arm[0] if prefix == "type" else arm[1]
-            if index is not None and prefix == "severity" and not shape.severities:
-                # every severity of the spec, in turn (what the table holds)
-                conds.append(column == literal_column(f"'{SEVERITIES[index]}'"))
-            elif index is not None:
+            if index is not None:
                 conds.append(column == bindparam(f"{prefix}_{index}"))
             continue
         if size == 1:
@@ -265,19 +261,12 @@ def _statement(
 
 
 def _arms(shape: Shape, order: SortKey) -> int:
-    """How many index ranges a page reads: one per (type, severity) pair named (a type
-    alone, where its index goes on by severity: one per severity of the spec), where the
+    """How many index ranges a page reads: one per (type, severity) pair named, where the
     database has the index to merge them and a page is bounded (else one, the plain
     statement)."""
     if not order.merges or shape.counting or not shape.limit:
         return 1
-    return max(shape.types, 1) * max(_severity_arms(shape, order), 1)
-
-
-def _severity_arms(shape: Shape, order: SortKey) -> int:
-    if shape.severities or not (shape.types and order.types_by_severity):
-        return shape.severities
-    return len(SEVERITIES)
+    return max(shape.types, 1) * max(shape.severities, 1)
 
 
 #: The names a merged page's ranges give their time key and tie-breaker.
@@ -292,7 +281,6 @@ def merged_page(
     ``(type, severity, time key)`` or ``(severity, time key)``, however many newer events of
     the type have other severities, and SQLite merges the ranges in order. Same rows, same
     order as the plain statement."""
-    severities = _severity_arms(shape, order)
     bound: ColumnElement[Any] = bindparam("limit")
     if shape.offset:
         bound = bound + bindparam("offset")
@@ -306,7 +294,7 @@ def merged_page(
             limit=bound,
         ).subquery()
         for t in (range(shape.types) if shape.types else (None,))
-        for s in (range(severities) if severities else (None,))
+        for s in (range(shape.severities) if shape.severities else (None,))
     ]
     merged = union_all(*(select(arm) for arm in arms))
     key: ColumnElement[Any] = literal_column(_KEY)

@@ -6,10 +6,9 @@ the row is written, into ``created_ms INTEGER GENERATED ALWAYS AS (...) STORED``
 indexes are built on that column: every writer (this package, an application's own SQL, the
 sqlite3 shell) gets the same key without knowing of it. SQLite cannot add a STORED column to a
 table, so ``events`` is rebuilt with its rows, rowids (the tie-breaker of equal instants) and
-counters' triggers kept. ``idx_events_type`` becomes (type, severity, time key): a type with a
-set of severities reads one index range per severity, however many newer events of that type
-have other severities, and a type alone merges the ranges of the spec's four severities, which
-the table now enforces with a CHECK.
+counters' triggers kept. ``idx_events_type_severity`` (type, severity, time key) is new: a type
+with a set of severities reads one index range per severity, however many newer events of that
+type have other severities.
 
 PostgreSQL keeps its text indexes (they compute nothing per insert) and gains
 ``idx_events_type_severity (event_type, severity, created_at, id)`` for the same merged pages.
@@ -35,7 +34,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 SCHEMA_VERSION = 7
-DESCRIPTION = "SQLite's time key stored once per row; type index by severity"
+DESCRIPTION = "SQLite's time key stored once per row; type and severity index"
 
 
 def upgrade() -> None:
