@@ -203,6 +203,7 @@ def test_postgresql_codes_map_to_kinds(pg_url: URL) -> None:
     assert psycopg.errors.LockNotAvailable.sqlstate == "55P03"
 
 
+@pytest.mark.slow  # it waits out a lock timeout
 def test_postgresql_lock_timeout_is_retried_then_locked(pg_url: URL) -> None:
     """A write blocked past lock_timeout is retried (not reported unavailable), and succeeds
     once the lock is released."""

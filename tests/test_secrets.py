@@ -43,6 +43,12 @@ from tests.secret_corpus import (
 Entry = Shape | Structure
 CORPUS: list[Entry] = [*TEXT_SHAPES, *STRUCTURES]
 
+#: The corpus through every surface on SQLite in the fast suite; the same text stored on the
+#: server (the scrubbing is the same code) with the slow suites.
+SERVER_IN_SLOW = pytest.mark.parametrize(
+    "backend_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)], indirect=True
+)
+
 
 def test_the_corpus_is_as_large_as_promised() -> None:
     assert len(CORPUS) >= 300
@@ -102,6 +108,7 @@ def check_file(url: URL, entries: list[Entry]) -> None:
         assert not found, f"in the database file: {found}"
 
 
+@SERVER_IN_SLOW
 def test_record_stores_no_secret(backend_url: URL) -> None:
     with EventStore.open(backend_url, metrics=False) as store:
         returned = [store.record(corpus_event(i, e)) for i, e in enumerate(CORPUS)]
@@ -111,6 +118,7 @@ def test_record_stores_no_secret(backend_url: URL) -> None:
     assert not [e.name for e in CORPUS if leaks(e.secret, as_returned)]
 
 
+@SERVER_IN_SLOW
 def test_record_many_stores_no_secret(backend_url: URL) -> None:
     with EventStore.open(backend_url, metrics=False) as store:
         store.record_many(corpus_event(i, e) for i, e in enumerate(CORPUS))
@@ -122,6 +130,7 @@ def cli_db(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
+@SERVER_IN_SLOW
 def test_events_record_stores_no_secret(backend_url: URL, tmp_path: Path) -> None:
     batch = tmp_path / "batch.json"
     batch.write_text(json.dumps([corpus_event(i, e) for i, e in enumerate(CORPUS)]))
@@ -187,6 +196,7 @@ def k8s_item(i: int, entry: Entry) -> dict[str, Any]:
     }
 
 
+@SERVER_IN_SLOW
 def test_import_k8s_events_stores_no_secret(backend_url: URL, tmp_path: Path) -> None:
     doc = tmp_path / "events.json"
     items = [k8s_item(i, e) for i, e in enumerate(CORPUS)]

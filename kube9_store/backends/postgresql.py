@@ -7,11 +7,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, bindparam, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.sql.dml import Insert
 
 from kube9_store.backends.base import Backend, Direction
@@ -45,6 +45,9 @@ _SQLSTATE_CLASSES: dict[str, ErrorKind] = {
 }
 
 
+T = TypeVar("T")
+
+
 class PostgreSQLBackend(Backend):
     """A schema on a PostgreSQL server."""
 
@@ -71,6 +74,13 @@ class PostgreSQLBackend(Backend):
 
     def read_as_found(self) -> None:
         """Reading leaves nothing beside a server's database to avoid."""
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in one REPEATABLE READ transaction: every statement sees the same snapshot,
+        so a look at the schema's state while another process migrates sees one revision's
+        ``alembic_version`` and ``schema_version`` together, never one of each."""
+        with self.translated(f"cannot read {self.location}"), self.engine.connect() as conn:
+            return work(conn.execution_options(isolation_level="REPEATABLE READ"))
 
     @classmethod
     def revision_ddl(cls, revision: str, direction: Direction) -> tuple[str, ...]:
