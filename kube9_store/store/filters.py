@@ -279,8 +279,9 @@ def merged_page(
     """A page of several types or severities as a merge of one ordered, bounded index range
     per (type, severity): each range reads at most ``limit + offset`` entries of
     ``(type, severity, time key)`` or ``(severity, time key)``, however many newer events of
-    the type have other severities, and SQLite merges the ranges in order. Same rows, same
-    order as the plain statement."""
+    the type have other severities, and the database merges the ranges in order (SQLite's
+    ``MERGE (UNION ALL)``, PostgreSQL's ``Merge Append``). At most 6 types × 4 severities
+    (the filter's values are the spec's). Same rows, same order as the plain statement."""
     bound: ColumnElement[Any] = bindparam("limit")
     if shape.offset:
         bound = bound + bindparam("offset")
