@@ -8,7 +8,9 @@ compact: the sort key is the timestamp as integer milliseconds and the rowid (se
 and :mod:`kube9_store.schema.sortkey`); PostgreSQL keeps the version 3 indexes. Version 5 adds
 ``operations_state``: the durable facts of maintenance (retention, backups, VACUUM), so every
 process's metrics tell the same (see :mod:`kube9_store.operations.state`).
-Version 6 adds the Kubernetes ingest's occurrence keys and watch checkpoints.
+Version 6 adds the Kubernetes ingest's occurrence keys and watch checkpoints. Version 7 stores
+SQLite's time key once per row (``created_ms``, the indexes' last column there) and adds
+``idx_events_type_severity`` on both backends (see revision 0007).
 The revisions in ``kube9_store/migrations/versions`` build this; a test checks they agree.
 """
 
